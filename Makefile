@@ -1,0 +1,31 @@
+# Continuum Hub: the two commands of the README, and a few for developers.
+#   make demo   – install what is needed, then run the local federation (Ctrl-C stops it)
+#   make test   – install what is needed, then lint and run the whole test suite
+VENV ?= /opt/continuum-hub/venv
+PYTEST_ARGS ?=
+export VENV
+
+.PHONY: demo test setup setup-test lint format unit
+
+setup:
+	bash images/setup.sh
+
+setup-test:
+	bash images/setup.sh --test
+
+demo: setup
+	$(VENV)/bin/continuum-hub demo
+
+lint: setup-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: setup-test
+	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test: lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

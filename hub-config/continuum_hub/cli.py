@@ -1,0 +1,90 @@
+"""``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .federation.process import ProcessError
+
+
+def _find_repo(start: Path) -> Path:
+    for folder in (start, *start.parents):
+        if (folder / "hub-config" / "jupyterhub_config.py").is_file():
+            return folder
+    raise SystemExit(
+        "continuum-hub demo runs from a Continuum Hub checkout (no hub-config/ found above "
+        f"{start}); pass --repo"
+    )
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Start the local federation, print where to log in, and run until interrupted."""
+    from .federation.stack import Federation, default_state_dir
+
+    if os.geteuid() != 0:
+        print("continuum-hub demo needs root (it starts Slurm and creates demo accounts)")
+        return 2
+    repo = args.repo or _find_repo(Path.cwd())
+    state = args.state_dir or default_state_dir()
+    started = time.monotonic()
+    federation = Federation(repo, state, hub_port=args.port, idp_port=args.idp_port)
+    print(f"Starting the local federation (state in {state}) …", flush=True)
+    try:
+        federation.start()
+    except ProcessError as exc:
+        print(f"Could not start the federation:\n{exc}", file=sys.stderr)
+        return 1
+    assert federation.hub is not None and federation.idp is not None
+    print(
+        f"\nContinuum Hub is running ({time.monotonic() - started:.1f} s to start).\n\n"
+        f"  Open  {federation.hub.url}/hub/  and sign in with your 'institution':\n"
+    )
+    for name, password in federation.passwords.items():
+        print(f"    {name:<8} password {password}")
+    print(
+        "\n  alice: VOs vo.hep.example + vo.radio.example (sites alpha and beta)\n"
+        "  bob:   vo.hep.example (site alpha)\n"
+        "  carol: no VO (sign-in is refused: no allowed group)\n"
+        "  dave:  admin + vo.radio.example (sites alpha and beta)\n\n"
+        f"  Identity provider: {federation.idp.issuer}\n"
+        f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
+        f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
+        flush=True,
+    )
+    stop = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            if federation.hub.process is not None and not federation.hub.process.running:
+                print("The hub exited; its log:\n" + federation.hub.log(), file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    finally:
+        print("Stopping the federation …", flush=True)
+        federation.stop()
+        print("Stopped.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_demo = sub.add_parser("demo", help="run the local federation (hub, IdP, two Slurm sites)")
+    p_demo.add_argument("--port", type=int, default=8000, help="hub port on 127.0.0.1 (8000)")
+    p_demo.add_argument("--idp-port", type=int, default=5556, help="IdP port on 127.0.0.1 (5556)")
+    p_demo.add_argument("--state-dir", type=Path, help="state folder (/var/lib/continuum-hub/demo)")
+    p_demo.add_argument("--repo", type=Path, help="the Continuum Hub checkout (found from cwd)")
+    p_demo.set_defaults(func=demo)
+    args = parser.parse_args(argv)
+    sys.exit(args.func(args))

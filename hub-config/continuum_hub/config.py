@@ -1,0 +1,30 @@
+"""Helpers called by the layered ``jupyterhub_config.py`` (kept here so tests reach them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from traitlets.config import Config
+from traitlets.config.loader import JSONFileConfigLoader
+
+CONFIG_ENV = "CONTINUUM_HUB_CONFIG"
+
+
+def layer_files(folder: Path) -> list[Path]:
+    """The ``*.py`` layers of ``folder`` in name order."""
+    return sorted(p for p in Path(folder).glob("*.py") if p.is_file())
+
+
+def load_json_layer(c: Config, environ: Mapping[str, str] | None = None) -> None:
+    """Merge the JSON config file named by ``CONTINUUM_HUB_CONFIG`` into ``c``, if set."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(CONFIG_ENV)
+    if not path:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f"{CONFIG_ENV}={path}: no such file")
+    loader = JSONFileConfigLoader(file.name, path=str(file.parent))
+    c.merge(loader.load_config())

@@ -1,0 +1,192 @@
+"""The hub of the local federation: JupyterHub with ``continuum-oidc`` and ``continuum-site``.
+
+:class:`LocalHub` writes the deployment layer (a traitlets JSON file, mode 0600) that points the
+layered ``hub-config/jupyterhub_config.py`` at the local identity provider and Slurm sites, and
+runs ``jupyterhub`` with its proxy on 127.0.0.1.  Secrets (cookie secret, ``JUPYTERHUB_CRYPT_KEY``,
+the proxy token, the OIDC client secret) live in 0600 files of the state folder and reach the
+hub through its environment or that file, never its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .idp import ADMIN_GROUP, ENTITLEMENT_AUTHORITY, ENTITLEMENT_NAMESPACE, VO_HEP, VO_RADIO
+from .process import ManagedProcess, free_port, log_tail
+
+# what the demo identity provider's entitlements say, as the hub sees it
+DEMO_NAMESPACE = ENTITLEMENT_NAMESPACE.removeprefix("urn:")
+DEMO_VOS = (VO_HEP, VO_RADIO)
+
+
+def read_or_create_secret(path: Path, nbytes: int = 32) -> str:
+    """A hex secret kept in a 0600 file, created on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to a file only its owner can read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    tmp.replace(path)
+
+
+class LocalHub:
+    """JupyterHub of the local federation.
+
+    Parameters
+    ----------
+    state_dir
+        Folder for the hub's database, secrets, deployment layer and logs.
+    repo_root
+        The checkout (for ``hub-config/`` and the proxy in ``node_modules``).
+    issuer, client_id, client_secret
+        The OpenID provider and this hub's client registration there.
+    site_confs
+        ``slurm.conf`` path of every local site, by site name.
+    port
+        Public port of the proxy; picked free when ``None``.
+    registry_path
+        Site registry; defaults to ``hub-config/sites.demo.yaml``.
+    extra_config
+        More traitlets config merged into the deployment layer (tests use it).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        repo_root: Path,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        site_confs: Mapping[str, Path],
+        port: int | None = None,
+        registry_path: Path | None = None,
+        allowed_groups: Sequence[str] = (*DEMO_VOS, ADMIN_GROUP),
+        admin_groups: Sequence[str] = (ADMIN_GROUP,),
+        extra_config: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.repo_root = Path(repo_root)
+        self.issuer = issuer
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.site_confs = dict(site_confs)
+        self.port = port or free_port()
+        self.registry_path = registry_path or self.repo_root / "hub-config" / "sites.demo.yaml"
+        self.allowed_groups = list(allowed_groups)
+        self.admin_groups = list(admin_groups)
+        self.extra_config = extra_config or {}
+        self.process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        """The hub's public base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> dict[str, dict[str, Any]]:
+        """The deployment layer (traitlets config as a dict)."""
+        hub_port = free_port()
+        config: dict[str, dict[str, Any]] = {
+            "JupyterHub": {
+                "bind_url": f"{self.url}/",
+                "hub_bind_url": f"http://127.0.0.1:{hub_port}",
+                "db_url": f"sqlite:///{self.state_dir / 'jupyterhub.sqlite'}",
+                "cookie_secret_file": str(self.state_dir / "cookie_secret"),
+            },
+            "ConfigurableHTTPProxy": {
+                "api_url": f"http://127.0.0.1:{free_port()}",
+                "command": [
+                    str(self.repo_root / "node_modules" / ".bin" / "configurable-http-proxy")
+                ],
+                "pid_file": str(self.state_dir / "proxy.pid"),
+            },
+            "FederatedAuthenticator": {
+                "issuer": self.issuer,
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "oauth_callback_url": f"{self.url}/hub/oauth_callback",
+                "trusted_namespaces": [DEMO_NAMESPACE],
+                "trusted_authorities": [ENTITLEMENT_AUTHORITY],
+                "allowed_groups": self.allowed_groups,
+                "admin_groups": self.admin_groups,
+                "login_service": "Continuum demo IdP",
+            },
+            "SiteSpawner": {"registry_path": str(self.registry_path)},
+        }
+        for section, values in self.extra_config.items():
+            config.setdefault(section, {}).update(values)
+        return config
+
+    def environment(self) -> dict[str, str]:
+        """Environment of the hub process."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("JUPYTERHUB_", "CONFIGPROXY_", "CONTINUUM_"))
+        }
+        bin_dir = str(Path(sys.executable).parent)
+        env["PATH"] = f"{bin_dir}:{env.get('PATH', '/usr/local/bin:/usr/bin:/bin')}"
+        env["JUPYTERHUB_CRYPT_KEY"] = read_or_create_secret(self.state_dir / "crypt_key")
+        env["CONFIGPROXY_AUTH_TOKEN"] = read_or_create_secret(self.state_dir / "proxy_token")
+        env["CONTINUUM_HUB_CONFIG"] = str(self.state_dir / "continuum_hub_config.json")
+        for name, conf in self.site_confs.items():
+            env[f"CONTINUUM_SLURM_CONF_{name.upper()}"] = str(conf)
+        return env
+
+    def start(self, timeout: float = 90.0) -> LocalHub:
+        """Write the deployment layer, start the hub and wait until it answers."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)
+        write_private_json(self.state_dir / "continuum_hub_config.json", self.config())
+        argv = [
+            str(Path(sys.executable).parent / "jupyterhub"),
+            "-f",
+            str(self.repo_root / "hub-config" / "jupyterhub_config.py"),
+        ]
+        self.process = ManagedProcess(
+            "jupyterhub", argv, self.state_dir, env=self.environment(), cwd=self.state_dir
+        ).start()
+        self.process.wait_ready(self._healthy, timeout)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/hub/health", timeout=2) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:
+            return False
+
+    def log(self, lines: int = 60) -> str:
+        """The end of the hub's log, for error messages."""
+        return log_tail(self.state_dir / "jupyterhub.log", lines)
+
+    def stop(self) -> None:
+        """Stop the hub and its proxy (servers' jobs are left to the caller)."""
+        if self.process is not None:
+            self.process.stop(timeout=20)
+            self.process = None
+
+    def __enter__(self) -> LocalHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

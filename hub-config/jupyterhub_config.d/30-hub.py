@@ -1,0 +1,6 @@
+"""Hub-wide defaults: everything on loopback unless the deployment layer says otherwise."""
+
+c.JupyterHub.bind_url = "http://127.0.0.1:8000"
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
+c.JupyterHub.shutdown_on_logout = False

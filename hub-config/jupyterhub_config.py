@@ -1,0 +1,13 @@
+"""Continuum Hub's JupyterHub configuration: loads the layers, nothing else.
+
+Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
+by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one).
+"""
+
+from pathlib import Path
+
+from continuum_hub.config import layer_files, load_json_layer
+
+for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
+    load_subconfig(str(path))
+load_json_layer(c)

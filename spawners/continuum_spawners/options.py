@@ -1,0 +1,185 @@
+"""User options: the declarative, validated description of what a user asks to run.
+
+``user_options`` arrive from the spawn form or the REST API and are hostile input.  They are
+checked here, field by field, against the :class:`~continuum_spawners.sites.Site` and the user's
+groups, and turned into a typed :class:`JobRequest`.  Nothing else in the spawner reads raw user
+options; job scripts and scheduler commands are built from a ``JobRequest`` only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .sites import NAME, Partition, Site, SiteRegistry, format_walltime, parse_walltime
+
+FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime")
+DEFAULT_MEMORY_GB = 2
+_HOURS_MINUTES = re.compile(r"^(\d{1,4}):([0-5]\d)$")
+
+
+class OptionsError(ValueError):
+    """User options were refused.
+
+    Attributes
+    ----------
+    status
+        The HTTP status to answer with: 400 for malformed values, 403 for forbidden choices.
+    """
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Validated resources of one server job."""
+
+    site: str
+    partition: str
+    cores: int
+    memory_gb: int
+    gpus: int
+    walltime_minutes: int
+
+    def as_user_options(self) -> dict[str, Any]:
+        """The canonical ``user_options`` form (what the REST API accepts)."""
+        options = asdict(self)
+        options["walltime"] = format_walltime(options.pop("walltime_minutes"))
+        return options
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise OptionsError(f"{name} must be a whole number")
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,6}\s*", value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise OptionsError(f"{name} must be a whole number")
+    if not low <= value <= high:
+        raise OptionsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _walltime(value: Any, partition: Partition) -> int:
+    limit = partition.max_walltime_minutes
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+    elif isinstance(value, str):
+        text = value.strip()
+        match = _HOURS_MINUTES.match(text)
+        try:
+            if match:
+                minutes = int(match.group(1)) * 60 + int(match.group(2))
+            else:
+                minutes = parse_walltime(text)
+        except ValueError:
+            raise OptionsError(
+                f"walltime must look like H:MM (for example 1:30), not {value[:20]!r}"
+            ) from None
+    else:
+        raise OptionsError("walltime must be H:MM or a number of minutes")
+    if not 1 <= minutes <= limit:
+        raise OptionsError(
+            f"walltime must be between 0:01 and {format_walltime(limit)} "
+            f"on partition {partition.name}"
+        )
+    return minutes
+
+
+def validate_options(
+    options: Mapping[str, Any], registry: SiteRegistry, user_groups: Iterable[str]
+) -> JobRequest:
+    """Check ``options`` and build the :class:`JobRequest` they describe.
+
+    Missing fields take the defaults of the site's default partition; with no site at all, the
+    first site the user may use is taken.
+
+    Raises
+    ------
+    OptionsError
+        400 for unknown fields, wrong types and out-of-range values; 403 for a site the user
+        may not use.
+    """
+    if not isinstance(options, Mapping):
+        raise OptionsError("user options must be an object")
+    unknown = sorted(str(key)[:40] for key in options if key not in FIELDS)
+    if unknown:
+        raise OptionsError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
+    groups = set(user_groups)
+    site = _pick_site(options.get("site"), registry, groups)
+    partition = _pick_partition(options.get("partition"), site)
+    memory_default = min(DEFAULT_MEMORY_GB, partition.max_memory_gb)
+    return JobRequest(
+        site=site.name,
+        partition=partition.name,
+        cores=_integer("cores", options.get("cores", 1), 1, partition.max_cores),
+        memory_gb=_integer(
+            "memory_gb", options.get("memory_gb", memory_default), 1, partition.max_memory_gb
+        ),
+        gpus=_integer("gpus", options.get("gpus", 0), 0, partition.max_gpus),
+        walltime_minutes=_walltime(
+            options.get("walltime", partition.default_walltime_minutes), partition
+        ),
+    )
+
+
+def _pick_site(value: Any, registry: SiteRegistry, groups: set[str]) -> Site:
+    allowed = registry.for_groups(groups)
+    if value is None:
+        if not allowed:
+            raise OptionsError(
+                "your groups give you access to no site; ask your VO manager for membership",
+                status=403,
+            )
+        return allowed[0]
+    if not isinstance(value, str) or not re.match(NAME, value):
+        raise OptionsError("site must be a site name")
+    site = registry.get(value)
+    if site is None:
+        raise OptionsError(f"unknown site {value!r}")
+    if site not in allowed:
+        raise OptionsError(f"you are not allowed to use site {site.name!r}", status=403)
+    return site
+
+
+def _pick_partition(value: Any, site: Site) -> Partition:
+    if value is None:
+        return site.default_partition
+    if not isinstance(value, str):
+        raise OptionsError("partition must be a partition name")
+    partition = site.partition(value)
+    if partition is None:
+        names = ", ".join(p.name for p in site.partitions)
+        raise OptionsError(
+            f"site {site.name!r} has no partition {value[:64]!r}; choose one of: {names}"
+        )
+    return partition
+
+
+def options_from_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Turn spawn-form data (lists of strings) into ``user_options``.
+
+    Only coerces shapes; :func:`validate_options` does the checking.  The form's combined
+    ``target`` field (``site/partition``) becomes ``site`` and ``partition``.
+    """
+    options: dict[str, Any] = {}
+    for key, values in form.items():
+        if not values:
+            continue
+        value = values[0]
+        if key == "target":
+            site, sep, partition = value.partition("/")
+            if not sep:
+                raise OptionsError("choose a site and partition")
+            options["site"], options["partition"] = site, partition
+        elif key in ("site", "partition", "walltime"):
+            options[key] = value
+        elif key in ("cores", "memory_gb", "gpus"):
+            options[key] = value.strip()
+        else:
+            options[key] = value  # refused by validate_options with a clear message
+    return options

@@ -1,0 +1,101 @@
+"""The scheduler adapter interface.
+
+An adapter is pure: it builds argument lists (never shell strings) for submit, status, cancel
+and parses what those commands print.  Running them (locally through ``sudo``, later over SSH)
+is the transport's job, so an adapter for another batch system (HTCondor, PBS) is a small
+subclass tested with recorded command transcripts.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+# Job ids are passed as arguments and shown to people: accept the schedulers' plain forms only.
+JOB_ID = re.compile(r"^[0-9]+(?:[._][0-9]+)?$")
+
+
+class JobState(enum.Enum):
+    """What the hub needs to know of a job's state."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    GONE = "gone"  # finished, cancelled, failed or purged
+    UNKNOWN = "unknown"  # the scheduler did not answer
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """One job's status as reported by the scheduler."""
+
+    job_id: str
+    state: JobState
+    raw_state: str = ""
+    reason: str = ""
+    node: str = ""
+    start_time: str = ""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything needed to submit one job; all values already validated.
+
+    ``env_names`` lists the environment variables handed to the job (their values travel in
+    the submitting process's environment, never on a command line).
+    """
+
+    name: str
+    partition: str
+    cores: int
+    memory_gb: int
+    walltime_minutes: int
+    workdir: str
+    output: str
+    gpus: int = 0
+    gpu_type: str | None = None
+    account: str | None = None
+    env_names: Sequence[str] = field(default_factory=tuple)
+
+
+class SubmitError(RuntimeError):
+    """The scheduler refused a submission; the message is the scheduler's own."""
+
+
+class SchedulerAdapter(ABC):
+    """Builds scheduler commands and parses their output."""
+
+    kind: str = ""
+
+    @abstractmethod
+    def submit_argv(self, spec: JobSpec) -> list[str]:
+        """Command that submits a job script read from standard input."""
+
+    @abstractmethod
+    def parse_submit(self, stdout: str) -> str:
+        """Job id from the submit command's output; raise :class:`SubmitError` if none."""
+
+    @abstractmethod
+    def status_argv(self, job_ids: Iterable[str]) -> list[str]:
+        """One command that reports the status of all ``job_ids``."""
+
+    @abstractmethod
+    def parse_status(
+        self, returncode: int, stdout: str, stderr: str, job_ids: Iterable[str]
+    ) -> Mapping[str, JobStatus]:
+        """Status of every one of ``job_ids`` (missing jobs are :attr:`JobState.GONE`)."""
+
+    @abstractmethod
+    def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
+        """Command that cancels ``job_ids``."""
+
+
+def checked_job_ids(job_ids: Iterable[str]) -> list[str]:
+    """``job_ids`` as a list, each checked against :data:`JOB_ID`."""
+    ids = list(job_ids)
+    for job_id in ids:
+        if not JOB_ID.match(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+    return ids

@@ -1,0 +1,373 @@
+"""``continuum-site``: start a user's JupyterLab as a batch job on the site they choose.
+
+Built on batchspawner's ``BatchSpawnerBase`` for its lifecycle (submit, wait for the job to run,
+wait for the port report, poll, cancel) while replacing its shell-string mechanics:
+
+* user options are validated into a :class:`~continuum_spawners.options.JobRequest` against the
+  site registry and the user's groups (``apply_user_options``: 400/403 with a clear message);
+* scheduler commands are argument lists from a :mod:`scheduler adapter
+  <continuum_spawners.schedulers>`, run by a :mod:`transport <continuum_spawners.transport>` as
+  the user;
+* the job script is a fixed text whose only variable part is the shell-quoted launcher command;
+  resources go on the ``sbatch`` command line as validated integers and names, and secrets
+  (the server's API token) travel in the environment only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import re
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+from batchspawner import BatchSpawnerBase
+from batchspawner import JobStatus as BatchJobStatus
+from tornado import web
+from traitlets import Float, List, Unicode, default
+
+from . import port_api
+from .form import render_form
+from .options import JobRequest, OptionsError, options_from_form, validate_options
+from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
+from .schedulers.slurm import SlurmAdapter
+from .sites import Site, SiteRegistry, format_walltime
+from .transport import LocalTransport
+
+ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
+POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# environment of the job beyond what JupyterHub provides
+JOB_ENV_KEEP = ("LANG", "LC_ALL")
+
+JOB_SCRIPT = """#!/bin/bash
+# JupyterLab server job started by Continuum Hub. Resources are on the sbatch command line;
+# the server's credentials are in the job's environment, not in this script.
+set -euo pipefail
+exec {command}
+"""
+
+
+class SiteSpawner(BatchSpawnerBase):
+    """Spawn single-user servers as batch jobs on the sites of the registry."""
+
+    registry_path = Unicode(
+        config=True,
+        help="""Path of the site registry (YAML); see ``continuum_spawners.sites``.
+
+        Read at first use and again whenever the file changes.
+        """,
+    )
+
+    launcher = List(
+        Unicode(),
+        config=True,
+        help="""Command that starts the server inside the job.
+
+        Defaults to ``continuum-singleuser`` of the hub's Python environment, which reports the
+        server's port to the hub and then runs ``Spawner.cmd``.  Its path must exist on the
+        site's compute nodes and be readable by the users.
+        """,
+    )
+
+    @default("launcher")
+    def _launcher_default(self) -> list[str]:
+        return [str(Path(sys.prefix) / "bin" / "continuum-singleuser")]
+
+    command_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds after which a scheduler command (sbatch, squeue, scancel) is killed.",
+    )
+
+    job_name = Unicode(
+        "jupyterlab",
+        config=True,
+        help="Name given to server jobs in the scheduler (letters, digits, '-', '_').",
+    )
+
+    # batchspawner's shell-string traits are unused; ``run_command`` refuses to run them.
+    exec_prefix = Unicode("")
+    startup_poll_interval = Float(
+        0.5,
+        config=True,
+        help="Seconds between status queries while a server's job is starting.",
+    )
+
+    _registry_cache: ClassVar[dict[str, tuple[float, SiteRegistry]]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request: JobRequest | None = None
+        self.status: JobStatus | None = None
+
+    # -- registry and options ----------------------------------------------------------------
+
+    @property
+    def registry(self) -> SiteRegistry:
+        """The site registry, reloaded when its file changes."""
+        if not self.registry_path:
+            raise RuntimeError("SiteSpawner.registry_path is not set")
+        mtime = os.stat(self.registry_path).st_mtime
+        cached = self._registry_cache.get(self.registry_path)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, SiteRegistry.from_file(self.registry_path))
+            self._registry_cache[self.registry_path] = cached
+        return cached[1]
+
+    @property
+    def user_groups(self) -> list[str]:
+        return [group.name for group in self.user.groups]
+
+    @default("options_form")
+    def _options_form_default(self):  # type: ignore[no-untyped-def]
+        return type(self)._render_options_form
+
+    def _render_options_form(self) -> str:
+        last = None
+        if self.user_options:
+            try:
+                last = validate_options(self.user_options, self.registry, self.user_groups)
+            except OptionsError:
+                last = None  # the old choice is no longer allowed: offer the defaults
+        return render_form(self.registry.for_groups(self.user_groups), last)
+
+    def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, Any]:
+        try:
+            options = options_from_form(form_data)
+            # check now so that the form is shown again with the message
+            validate_options(options, self.registry, self.user_groups)
+        except OptionsError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+        return options
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self):  # type: ignore[no-untyped-def]
+        return type(self)._apply_options
+
+    def _apply_options(self, user_options: dict[str, Any]) -> None:
+        try:
+            self.request = validate_options(user_options or {}, self.registry, self.user_groups)
+        except OptionsError as exc:
+            self.log.warning("Refused options of %s: %s", self._log_name, exc)
+            raise web.HTTPError(exc.status, str(exc)) from None
+
+    # -- pieces of a submission ----------------------------------------------------------------
+
+    @property
+    def site(self) -> Site:
+        if self.request is None:
+            raise RuntimeError("no validated request")
+        site = self.registry.get(self.request.site)
+        if site is None:
+            raise RuntimeError(f"site {self.request.site!r} is no longer in the registry")
+        return site
+
+    def adapter(self, site: Site) -> SchedulerAdapter:
+        return ADAPTERS[site.scheduler]()
+
+    def transport(self, site: Site) -> LocalTransport:
+        return LocalTransport(site.env, timeout=self.command_timeout)
+
+    def unix_account(self) -> pwd.struct_passwd:
+        """The user's POSIX account; a clear error if there is none."""
+        name = self.user.name
+        if not POSIX_USER.match(name):
+            raise web.HTTPError(400, f"{name!r} is not a valid account name on the sites")
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            raise web.HTTPError(
+                403, f"you have no account on site {self.request.site if self.request else ''}"
+            ) from None
+
+    def get_env(self) -> dict[str, str]:
+        env = super().get_env()
+        account = self.unix_account()
+        site = self.site
+        env.update(
+            HOME=account.pw_dir,
+            USER=account.pw_name,
+            LOGNAME=account.pw_name,
+            SHELL=account.pw_shell or "/bin/bash",
+            PATH=f"{Path(self.launcher[0]).parent}:/usr/local/bin:/usr/bin:/bin",
+            CONTINUUM_SITE=site.name,
+            CONTINUUM_PARTITION=self.request.partition if self.request else "",
+            CONTINUUM_BIND_IP=site.bind_address or "0.0.0.0",  # noqa: S104 - compute node
+        )
+        for key in JOB_ENV_KEEP:
+            if key in os.environ:
+                env[key] = os.environ[key]
+        return env
+
+    def job_script(self) -> str:
+        command = [*self.launcher, *self.cmd, *self.get_args()]
+        return JOB_SCRIPT.format(command=shlex.join(command))
+
+    def job_spec(self, env_names: list[str]) -> JobSpec:
+        assert self.request is not None
+        site, request = self.site, self.request
+        partition = site.partition(request.partition)
+        assert partition is not None
+        home = self.unix_account().pw_dir
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.job_name):
+            raise RuntimeError(f"SiteSpawner.job_name {self.job_name!r} is not a valid name")
+        return JobSpec(
+            name=self.job_name,
+            partition=partition.name,
+            cores=request.cores,
+            memory_gb=request.memory_gb,
+            gpus=request.gpus,
+            gpu_type=partition.gpu_type,
+            walltime_minutes=request.walltime_minutes,
+            workdir=home,
+            output=os.path.join(home, f".continuum-{self.job_name}-%j.log"),
+            account=site.account,
+            env_names=env_names,
+        )
+
+    # -- batchspawner hooks ----------------------------------------------------------------------
+
+    async def run_command(self, cmd, input=None, env=None):  # type: ignore[no-untyped-def]
+        raise NotImplementedError("SiteSpawner never runs shell strings")
+
+    async def start(self) -> tuple[str, int]:  # type: ignore[override]
+        if not port_api.is_installed():
+            raise web.HTTPError(
+                500,
+                "the safe port-report handler is not installed; see continuum_spawners.port_api",
+            )
+        if self.request is None:
+            self._apply_options(self.user_options)
+        self.status = None
+        return await super().start()
+
+    async def submit_batch_script(self) -> str:
+        site = self.site
+        env = self.get_env()
+        spec = self.job_spec(sorted(env))
+        argv = self.adapter(site).submit_argv(spec)
+        self.log.info("Submitting %s on site %s: %s", self._log_name, site.name, shlex.join(argv))
+        result = await self.transport(site).run(
+            argv, user=self.unix_account().pw_name, env=env, stdin=self.job_script()
+        )
+        if result.returncode != 0:
+            message = result.stderr.strip() or result.stdout.strip()
+            self.log.error("Submission on %s refused: %s", site.name, message)
+            raise web.HTTPError(500, f"site {site.name} refused the job: {message[:300]}")
+        self.job_id = self.adapter(site).parse_submit(result.stdout)
+        self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
+        return self.job_id
+
+    async def query_job_status(self) -> BatchJobStatus:
+        if not self.job_id or self.request is None:
+            self.status = None
+            return BatchJobStatus.NOTFOUND
+        site = self.site
+        adapter = self.adapter(site)
+        try:
+            result = await self.transport(site).run(adapter.status_argv([self.job_id]))
+            status = adapter.parse_status(
+                result.returncode, result.stdout, result.stderr, [self.job_id]
+            )[self.job_id]
+        except Exception as exc:  # a dead scheduler must not take the hub down
+            self.log.warning("Status of job %s on %s unknown: %s", self.job_id, site.name, exc)
+            status = JobStatus(self.job_id, JobState.UNKNOWN, reason=str(exc))
+        self.status = status
+        self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
+        return {
+            JobState.PENDING: BatchJobStatus.PENDING,
+            JobState.RUNNING: BatchJobStatus.RUNNING,
+            JobState.UNKNOWN: BatchJobStatus.UNKNOWN,
+            JobState.GONE: BatchJobStatus.NOTFOUND,
+        }[status.state]
+
+    async def cancel_batch_job(self) -> None:
+        if not self.job_id or self.request is None:
+            return
+        site = self.site
+        argv = self.adapter(site).cancel_argv([self.job_id])
+        self.log.info("Cancelling job %s on %s for %s", self.job_id, site.name, self._log_name)
+        result = await self.transport(site).run(argv, user=self.unix_account().pw_name)
+        if result.returncode != 0:
+            self.log.warning("scancel %s on %s: %s", self.job_id, site.name, result.stderr.strip())
+
+    def state_ispending(self) -> bool:
+        return self.status is not None and self.status.state is JobState.PENDING
+
+    def state_isrunning(self) -> bool:
+        return self.status is not None and self.status.state is JobState.RUNNING
+
+    def state_isunknown(self) -> bool:
+        return self.status is not None and self.status.state is JobState.UNKNOWN
+
+    def state_gethost(self) -> str:
+        site = self.site
+        if site.node_address:
+            return site.node_address
+        if self.status is None or not self.status.node:
+            raise RuntimeError(f"job {self.job_id} on {site.name} reports no node")
+        return self.status.node
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        request = state.get("request")
+        if request:
+            try:
+                self.request = JobRequest(**request)
+            except TypeError:
+                self.log.warning("Ignoring unreadable saved request of %s", self._log_name)
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.job_id and self.request is not None:
+            state["request"] = asdict(self.request)
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.status = None
+
+    # -- progress --------------------------------------------------------------------------------
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
+        last = ""
+        while True:
+            message = self._progress_message()
+            if message != last:
+                last = message
+                yield {"message": message}
+            if self.port and self.state_isrunning():
+                return
+            await asyncio.sleep(self.startup_poll_interval)
+
+    def _progress_message(self) -> str:
+        if self.request is None:
+            return "Checking your choices…"
+        site = self.site.label
+        request = self.request
+        if not self.job_id:
+            return (
+                f"Submitting to {site}, partition {request.partition} "
+                f"({request.cores} cores, {request.memory_gb} GB, "
+                f"{format_walltime(request.walltime_minutes)} h)…"
+            )
+        status = self.status
+        if status is None:
+            return f"Job {self.job_id} submitted to {site}"
+        if status.state is JobState.PENDING:
+            reason = f" ({status.reason})" if status.reason else ""
+            start = f", expected start {status.start_time}" if status.start_time else ""
+            return f"Job {self.job_id} waiting in the queue of {site}{reason}{start}"
+        if status.state is JobState.RUNNING:
+            node = f" on node {status.node}" if status.node else ""
+            return f"Job {self.job_id} running{node} at {site}; JupyterLab is starting…"
+        if status.state is JobState.UNKNOWN:
+            return f"Job {self.job_id}: the scheduler of {site} is not answering, retrying…"
+        return f"Job {self.job_id} has ended ({status.raw_state or 'gone'})"

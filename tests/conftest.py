@@ -1,0 +1,43 @@
+"""Shared fixtures of the Continuum Hub test suite.
+
+Fixture index (the local federation's pieces live in ``tests/fixtures/``):
+
+``federation_root`` (session)
+    A world-traversable scratch folder under /tmp for the local federation's state (munge socket,
+    Slurm spool, provider keys, hub database); removed at the end of the session.
+``fixtures.slurm``
+    ``munge`` and ``slurm_sites`` – a private munge daemon and the two real Slurm clusters
+    ``alpha`` and ``beta``.
+``fixtures.idp``
+    ``idp`` – the real OpenID provider (npm ``oidc-provider``) with test users.
+``fixtures.hub``
+    ``hub`` – JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["fixtures.slurm", "fixtures.idp", "fixtures.hub"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The checkout's root folder."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def federation_root() -> Iterator[Path]:
+    """Scratch folder for the federation's state, traversable by the demo users' jobs."""
+    path = Path(tempfile.mkdtemp(prefix="continuum-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
