@@ -6,12 +6,12 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
     A world-traversable scratch folder under /tmp for the local federation's state (munge socket,
     Slurm spool, provider keys, hub database); removed at the end of the session.
 ``fixtures.slurm``
-    ``munge`` and ``slurm_sites`` – a private munge daemon and the two real Slurm clusters
+    ``munge`` and ``slurm_sites``: a private munge daemon and the two real Slurm clusters
     ``alpha`` and ``beta``.
 ``fixtures.idp``
-    ``idp`` – the real OpenID provider (npm ``oidc-provider``) with test users.
+    ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users.
 ``fixtures.hub``
-    ``hub`` – JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
+    ``hub``: JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
 """
 
 from __future__ import annotations
@@ -41,3 +41,11 @@ def federation_root() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Keep each phase's report on the test item (browser tests screenshot on failure)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

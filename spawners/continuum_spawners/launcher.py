@@ -26,7 +26,9 @@ def pick_port(host: str) -> int:
 
 def report_port(api_url: str, token: str, port: int, timeout: float = 30.0) -> None:
     """Tell the hub which port the server will listen on."""
-    request = urllib.request.Request(
+    if not api_url.startswith(("http://", "https://")):
+        raise RuntimeError(f"JUPYTERHUB_API_URL is not an http(s) URL: {api_url!r}")
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
         api_url.rstrip("/") + "/batchspawner",
         data=json.dumps({"port": port}).encode(),
         headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, RuntimeError, urllib.error.URLError) as exc:
         sys.exit(f"continuum-singleuser: cannot report the port to the hub: {exc}")
     os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
+    # the server runs from this launcher's environment, whatever PATH the site gave the job
+    bin_dir = os.path.dirname(sys.executable)
+    os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     print(f"continuum-singleuser: serving on {host}:{port}", flush=True)
     os.execvp(args[0], args)  # noqa: S606 - the configured server command
 

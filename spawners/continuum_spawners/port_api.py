@@ -69,10 +69,12 @@ class PortReportHandler(APIHandler):
     def post(self) -> None:
         user = self.current_user
         body = self.get_json_body()
+        # services and other non-user identities have no servers to report for
+        spawners = getattr(user, "spawners", None)
+        if spawners is None:
+            raise web.HTTPError(403, "only a server's own token may report its port")
         try:
-            spawner, port = accept_port_report(
-                body, self.get_auth_token() or "", user.spawners.values()
-            )
+            spawner, port = accept_port_report(body, self.get_auth_token() or "", spawners.values())
         except web.HTTPError as exc:
             fields = sorted(str(k)[:40] for k in body) if isinstance(body, dict) else []
             self.log.warning(

@@ -104,6 +104,8 @@ class SiteSpawner(BatchSpawnerBase):
         super().__init__(**kwargs)
         self.request: JobRequest | None = None
         self.status: JobStatus | None = None
+        # kept across clear_state(), for the message when a job dies while starting
+        self.last_status: JobStatus | None = None
 
     # -- registry and options ----------------------------------------------------------------
 
@@ -243,8 +245,20 @@ class SiteSpawner(BatchSpawnerBase):
             )
         if self.request is None:
             self._apply_options(self.user_options)
-        self.status = None
-        return await super().start()
+        self.status = self.last_status = None
+        try:
+            return await super().start()
+        except RuntimeError as exc:
+            # batchspawner clears the job's state before raising and does not say where to look
+            last = self.last_status
+            if last is None:
+                raise
+            detail = f"{last.raw_state} {last.reason}".strip()
+            raise RuntimeError(
+                f"Your server's job {last.job_id} on site {self.request.site} ended before "
+                f"JupyterLab started ({detail or 'no reason given'}). Its output is in "
+                f"~/.continuum-{self.job_name}-{last.job_id}.log on that site."
+            ) from exc
 
     async def submit_batch_script(self) -> str:
         site = self.site
@@ -277,7 +291,7 @@ class SiteSpawner(BatchSpawnerBase):
         except Exception as exc:  # a dead scheduler must not take the hub down
             self.log.warning("Status of job %s on %s unknown: %s", self.job_id, site.name, exc)
             status = JobStatus(self.job_id, JobState.UNKNOWN, reason=str(exc))
-        self.status = status
+        self.status = self.last_status = status
         self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
         return {
             JobState.PENDING: BatchJobStatus.PENDING,

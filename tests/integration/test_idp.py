@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import requests
+
 from continuum_hub.federation.idp import (
     ADMIN_GROUP,
     VO_HEP,

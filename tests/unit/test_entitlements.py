@@ -1,6 +1,7 @@
 """AARC-G069 entitlement parsing and the trust filter."""
 
 import pytest
+
 from continuum_hub.entitlements import (
     Entitlement,
     EntitlementError,

@@ -30,7 +30,7 @@ def test_form_without_sites_explains():
 
 
 def test_form_escapes_registry_text():
-    site = list(registry())[0]
+    site = next(iter(registry()))
     evil = replace(site, display_name='<script>alert("x")</script>')
     html = render_form([evil])
     assert "<script>" not in html and "&lt;script&gt;" in html

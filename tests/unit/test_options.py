@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from continuum_spawners.options import JobRequest, OptionsError, options_from_form, validate_options
 from continuum_spawners.sites import SiteRegistry
 

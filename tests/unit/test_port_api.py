@@ -3,8 +3,9 @@
 from types import SimpleNamespace
 
 import pytest
-from continuum_spawners import port_api
 from tornado import web
+
+from continuum_spawners import port_api
 
 TOKEN = "a" * 32
 

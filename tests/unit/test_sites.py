@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from continuum_spawners.sites import RegistryError, SiteRegistry, format_walltime, parse_walltime
 
 DEMO = Path(__file__).resolve().parents[2] / "hub-config" / "sites.demo.yaml"

@@ -1,6 +1,7 @@
 """The Slurm adapter: argument lists and parsers, on recorded command output."""
 
 import pytest
+
 from continuum_spawners.schedulers.base import JobSpec, JobState, SubmitError
 from continuum_spawners.schedulers.slurm import SlurmAdapter
 

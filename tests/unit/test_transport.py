@@ -4,6 +4,7 @@ import os
 import pwd
 
 import pytest
+
 from continuum_spawners.transport import LocalTransport, TransportError
 
 ME = pwd.getpwuid(os.getuid()).pw_name

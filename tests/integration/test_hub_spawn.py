@@ -1,0 +1,180 @@
+"""The walking skeleton end to end: sign-in, groups, spawn on each site, stop, refusals.
+
+Everything is real: the OpenID provider, the two Slurm clusters, the hub and its proxy, and the
+JupyterLab server running as a Slurm job under the user's own Unix account.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def squeue(site, *args: str) -> list[list[str]]:
+    """Jobs of a site as lists of ``id|user|state|partition|name`` fields."""
+    env = {**os.environ, **site.env()}
+    out = subprocess.run(
+        ["squeue", "--noheader", "--format=%i|%u|%T|%P|%j", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    return [line.split("|") for line in out.splitlines() if line.strip()]
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def alice(hub, idp):
+    return hub_login(hub, idp, "alice")
+
+
+def test_login_maps_entitlements_to_groups(hub, idp, alice):
+    user = api(hub, "GET", "/users/alice").json()
+    assert sorted(user["groups"]) == ["vo.hep.example", "vo.radio.example"]
+    assert user["admin"] is False
+    hub_login(hub, idp, "dave")
+    dave = api(hub, "GET", "/users/dave").json()
+    assert sorted(dave["groups"]) == ["continuum-admins", "vo.radio.example"]
+    assert dave["admin"] is True
+
+
+def test_user_without_vo_is_refused(hub, idp):
+    with pytest.raises(AssertionError, match="403"):
+        hub_login(hub, idp, "carol")
+    assert api(hub, "GET", "/users/carol").status_code == 404
+
+
+def test_spawn_form_offers_only_allowed_sites(hub, idp, alice):
+    page = alice.get(f"{hub.url}/hub/spawn", timeout=30)
+    assert page.status_code == 200
+    assert 'value="alpha/interactive"' in page.text and 'value="beta/gpu"' in page.text
+    bob = hub_login(hub, idp, "bob")
+    page = bob.get(f"{hub.url}/hub/spawn", timeout=30)
+    assert 'value="alpha/interactive"' in page.text and "beta/gpu" not in page.text
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"site": "alpha", "partition": "interactive", "cores": 1, "memory_gb": 1},
+        {"site": "beta", "partition": "gpu", "cores": 2, "memory_gb": 2, "gpus": 1},
+    ],
+    ids=["alpha-interactive", "beta-gpu"],
+)
+def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_sites, alice, options):
+    site = slurm_sites[options["site"]]
+    response = api(hub, "POST", "/users/alice/server", json={"user_options": options})
+    assert response.status_code in (201, 202), response.text
+    model = wait_for_server(hub, "alice")
+    jobs = [j for j in squeue(site) if j[1] == "alice"]
+    assert len(jobs) == 1, jobs
+    job_id, user, state, partition, name = jobs[0]
+    assert (user, state, partition, name) == (
+        "alice",
+        "RUNNING",
+        options["partition"],
+        "jupyterlab",
+    )
+    other = "beta" if options["site"] == "alpha" else "alpha"
+    assert not [j for j in squeue(slurm_sites[other]) if j[1] == "alice"]
+    assert model["user_options"] == options
+
+    # JupyterLab answers through the proxy, to alice's browser session (OAuth with the hub)
+    lab = alice.get(f"{hub.url}/user/alice/lab", timeout=60)
+    assert lab.status_code == 200 and "jupyter-config-data" in lab.text, lab.text[:300]
+
+    stop_server(hub, "alice")
+    wait_until(lambda: not [j for j in squeue(site) if j[0] == job_id], timeout=60)
+
+
+@pytest.mark.parametrize(
+    "options,status,message",
+    [
+        ({"site": "beta"}, 403, "not allowed to use site"),
+        ({"site": "alpha", "cores": 64}, 400, "cores must be between 1 and 4"),
+        ({"site": "alpha", "exec_prefix": "bash -c id"}, 400, "unknown option"),
+        ({"site": "alpha", "walltime": "1:00; reboot"}, 400, "walltime must look like"),
+    ],
+    ids=["forbidden-site", "too-many-cores", "unknown-field", "walltime-injection"],
+)
+def test_rest_spawn_refusals(hub, idp, slurm_sites, options, status, message):
+    hub_login(hub, idp, "bob")
+    response = api(hub, "POST", "/users/bob/server", json={"user_options": options})
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]
+    assert not server_model(hub, "bob")
+    assert not [j for s in slurm_sites.values() for j in squeue(s) if j[1] == "bob"]
+
+
+def job_token(username: str) -> str:
+    """The API token in the environment of the user's running server (read as root)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != _uid(username):
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"JUPYTERHUB_API_TOKEN="):
+                return entry.split(b"=", 1)[1].decode()
+    raise AssertionError(f"no server process of {username} found")
+
+
+def _uid(username: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(username).pw_uid
+
+
+def test_port_report_refuses_other_attributes(hub, idp, slurm_sites):
+    bob = hub_login(hub, idp, "bob")
+    response = api(hub, "POST", "/users/bob/server", json={"user_options": {"site": "alpha"}})
+    assert response.status_code in (201, 202), response.text
+    wait_for_server(hub, "bob")
+    token = job_token("bob")
+    url = f"{hub.url}/hub/api/batchspawner"
+    headers = {"Authorization": f"token {token}"}
+    for body in (
+        {"port": 1234, "exec_prefix": "bash -c 'touch /tmp/pwned'"},
+        {"cmd": ["/bin/sh", "-c", "id"]},
+        {"exec_prefix": "true"},
+        {"port": "22"},
+    ):
+        refused = requests.post(url, json=body, headers=headers, timeout=30)
+        assert refused.status_code == 400, (body, refused.text)
+    # the right shape, but the server is already running: its port cannot be moved
+    moved = requests.post(url, json={"port": 1234}, headers=headers, timeout=30)
+    assert moved.status_code == 409
+    # another identity's token is not this server's token
+    admin = requests.post(
+        url, json={"port": 1234}, headers={"Authorization": f"token {hub.api_token}"}, timeout=30
+    )
+    assert admin.status_code in (403, 404)
+    # nothing changed: the server still answers where it did
+    assert bob.get(f"{hub.url}/user/bob/lab", timeout=60).status_code == 200
+    assert server_model(hub, "bob")["ready"]
+    assert not Path("/tmp/pwned").exists()
+    stop_server(hub, "bob")
