@@ -54,16 +54,17 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating $VENV (Debian's python3, readable by all users)"
   mkdir -p "$(dirname "$VENV")"
   /usr/bin/python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --upgrade pip hatchling
+  "$VENV/bin/pip" install -q --upgrade pip
 fi
 chmod 755 "$(dirname "$VENV")" "$VENV"
 mkdir -p "$STAMPS"
 extras=""
 (( WITH_TEST )) && extras="[test]"
-deps_key=$( (cat "$ROOT/pyproject.toml"; echo "$extras") | sha256sum | cut -c1-16)
+deps_key=$( (cat "$ROOT/pyproject.toml" "$0"; echo "$extras") | sha256sum | cut -c1-16)
 if [[ ! -f "$STAMPS/deps-$deps_key" ]]; then
   log "pip install continuum-hub$extras and its dependencies"
-  "$VENV/bin/pip" install -q "$ROOT$extras"
+  # hatchling + editables: the project's own (editable) install below builds without isolation
+  "$VENV/bin/pip" install -q hatchling editables "$ROOT$extras"
   rm -f "$STAMPS"/deps-*
   touch "$STAMPS/deps-$deps_key"
 fi
