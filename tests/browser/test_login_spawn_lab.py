@@ -69,17 +69,22 @@ def sign_in(page: Page, hub_url: str, username: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_sign_in_spawn_on_gpu_site_and_run_code(page: Page, hub, idp, slurm_sites) -> None:
+@pytest.mark.parametrize(
+    "target,gpus", [("alpha/interactive", "0"), ("beta/gpu", "1")], ids=["alpha", "beta-gpu"]
+)
+def test_sign_in_spawn_and_run_code(
+    page: Page, hub, idp, slurm_sites, target: str, gpus: str
+) -> None:
     started = time.monotonic()
     sign_in(page, hub.url, "alice", idp.passwords["alice"])
     page.wait_for_url(re.compile(r"/hub/spawn"))
-    page.select_option("select[name=target]", "beta/gpu")
-    page.fill("input[name=gpus]", "1")
+    page.select_option("select[name=target]", target)
+    page.fill("input[name=gpus]", gpus)
     page.get_by_role("button", name="Start").click()
     try:
         page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=240_000)
         expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
-        print(f"login → JupyterLab on beta: {time.monotonic() - started:.1f} s")
+        print(f"login → JupyterLab on {target}: {time.monotonic() - started:.1f} s")
         # a fresh workspace: alice's account (and her saved Lab layout) outlives test runs
         page.goto(f"{hub.url}/user/alice/lab?reset")
         expect(page.locator(".jp-LauncherCard").first).to_be_visible(timeout=120_000)

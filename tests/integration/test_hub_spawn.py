@@ -126,20 +126,28 @@ def test_rest_spawn_refusals(hub, idp, slurm_sites, options, status, message):
     assert not [j for s in slurm_sites.values() for j in squeue(s) if j[1] == "bob"]
 
 
-def job_token(username: str) -> str:
-    """The API token in the environment of the user's running server (read as root)."""
+def job_token(hub, username: str) -> str:
+    """The API token in the environment of the user's server of this hub (read as root)."""
+    uid = _uid(username)
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            if proc.stat().st_uid != _uid(username):
+            if proc.stat().st_uid != uid:
                 continue
-            environ = (proc / "environ").read_bytes().split(b"\0")
+            environ = dict(
+                entry.split(b"=", 1)
+                for entry in (proc / "environ").read_bytes().split(b"\0")
+                if b"=" in entry
+            )
         except OSError:
             continue
-        for entry in environ:
-            if entry.startswith(b"JUPYTERHUB_API_TOKEN="):
-                return entry.split(b"=", 1)[1].decode()
+        # another test session's hub may run a server for the same account
+        api_url = f"http://127.0.0.1:{hub.api_port}/".encode()
+        if environ.get(b"JUPYTERHUB_API_URL", b"").startswith(api_url):
+            token = environ.get(b"JUPYTERHUB_API_TOKEN")
+            if token:
+                return token.decode()
     raise AssertionError(f"no server process of {username} found")
 
 
@@ -154,7 +162,7 @@ def test_port_report_refuses_other_attributes(hub, idp, slurm_sites):
     response = api(hub, "POST", "/users/bob/server", json={"user_options": {"site": "alpha"}})
     assert response.status_code in (201, 202), response.text
     wait_for_server(hub, "bob")
-    token = job_token("bob")
+    token = job_token(hub, "bob")
     url = f"{hub.url}/hub/api/batchspawner"
     headers = {"Authorization": f"token {token}"}
     for body in (

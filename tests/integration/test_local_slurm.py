@@ -18,12 +18,8 @@ import pytest
 
 from continuum_hub.federation.munge import MungeDaemon
 from continuum_hub.federation.process import log_tail
-from continuum_hub.federation.slurm import (
-    ClusterSpecError,
-    LocalSlurmCluster,
-    local_host_address,
-    parse_cluster_spec,
-)
+from continuum_hub.federation.slurm import LocalSlurmCluster, local_host_address
+from continuum_hub.federation.slurm_spec import ClusterSpecError, parse_cluster_spec
 from fixtures.slurm import job_state, run_as, sbatch_as, wait_until
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .idp import ADMIN_GROUP, ENTITLEMENT_AUTHORITY, ENTITLEMENT_NAMESPACE, VO_HEP, VO_RADIO
-from .process import ManagedProcess, free_port, log_tail
+from .process import ManagedProcess, Service, free_port, log_tail
 
 # what the demo identity provider's entitlements say, as the hub sees it
 DEMO_NAMESPACE = ENTITLEMENT_NAMESPACE.removeprefix("urn:")
@@ -48,7 +48,7 @@ def write_private_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-class LocalHub:
+class LocalHub(Service):
     """JupyterHub of the local federation.
 
     Parameters
@@ -91,6 +91,8 @@ class LocalHub:
         self.client_secret = client_secret
         self.site_confs = dict(site_confs)
         self.port = port or free_port()
+        self.api_port = free_port()  # the hub's own API, which servers and services call
+        self.proxy_api_port = free_port()
         self.registry_path = registry_path or self.repo_root / "hub-config" / "sites.demo.yaml"
         self.allowed_groups = list(allowed_groups)
         self.admin_groups = list(admin_groups)
@@ -104,16 +106,15 @@ class LocalHub:
 
     def config(self) -> dict[str, dict[str, Any]]:
         """The deployment layer (traitlets config as a dict)."""
-        hub_port = free_port()
         config: dict[str, dict[str, Any]] = {
             "JupyterHub": {
                 "bind_url": f"{self.url}/",
-                "hub_bind_url": f"http://127.0.0.1:{hub_port}",
+                "hub_bind_url": f"http://127.0.0.1:{self.api_port}",
                 "db_url": f"sqlite:///{self.state_dir / 'jupyterhub.sqlite'}",
                 "cookie_secret_file": str(self.state_dir / "cookie_secret"),
             },
             "ConfigurableHTTPProxy": {
-                "api_url": f"http://127.0.0.1:{free_port()}",
+                "api_url": f"http://127.0.0.1:{self.proxy_api_port}",
                 "command": [
                     str(self.repo_root / "node_modules" / ".bin" / "configurable-http-proxy")
                 ],
@@ -184,9 +185,3 @@ class LocalHub:
         if self.process is not None:
             self.process.stop(timeout=20)
             self.process = None
-
-    def __enter__(self) -> LocalHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -19,10 +19,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
-from continuum_hub.federation.process import ManagedProcess, ProcessError, free_port
+from .process import ManagedProcess, ProcessError, Service, free_port
 
 __all__ = [
     "ADMIN_GROUP",
@@ -123,7 +122,7 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-class OpenIDProvider:
+class OpenIDProvider(Service):
     """The demo/test OpenID provider, ``node images/idp/server.mjs``, on 127.0.0.1.
 
     Parameters
@@ -311,17 +310,6 @@ class OpenIDProvider:
             raise ProcessError(f"{self.name} does not answer at {self.discovery_url}")
         assert self._metadata is not None
         return dict(self._metadata)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -12,15 +12,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
-from continuum_hub.federation.process import ManagedProcess, ProcessError
+from .process import ManagedProcess, ProcessError, Service
 
 #: Bytes of key material when ``mungekey`` is not available (mungekey's default is 1024 bits).
 KEY_BYTES = 128
 
 
-class MungeDaemon:
+class MungeDaemon(Service):
     """A munged of our own, run in the foreground under :class:`ManagedProcess`.
 
     Parameters
@@ -155,14 +154,3 @@ class MungeDaemon:
         if self._process is not None:
             self._process.stop()
             self._process = None
-
-    def __enter__(self) -> MungeDaemon:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -18,14 +18,14 @@ from .accounts import ensure_unix_user
 from .hub import LocalHub, read_or_create_secret, write_private_json
 from .idp import DEMO_USERS, OpenIDProvider, make_password
 from .munge import MungeDaemon
-from .process import free_port
+from .process import Service, free_port
 from .slurm import LocalSlurmCluster, load_cluster_specs
 
 CLIENT_ID = "continuum-hub"
 
 
 @dataclass
-class Federation:
+class Federation(Service):
     """Start and stop the local federation.
 
     Parameters
@@ -114,12 +114,6 @@ class Federation:
     def stop(self) -> None:
         """Stop everything in reverse order of start."""
         self._stack.close()
-
-    def __enter__(self) -> Federation:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def default_state_dir() -> Path:
