@@ -15,11 +15,11 @@ from .options import DEFAULT_MEMORY_GB, JobRequest
 from .sites import Partition, Site, format_walltime
 
 
-def _partition_summary(part: Partition) -> str:
+def _partition_summary(site: Site, part: Partition) -> str:
     gpus = f", {part.max_gpus} × {part.gpu_type or 'GPU'}" if part.max_gpus else ""
     return (
-        f"{part.label} — up to {part.max_cores} cores, {part.max_memory_gb} GB{gpus}, "
-        f"{format_walltime(part.max_walltime_minutes)} h"
+        f"{site.label} · {part.label} — up to {part.max_cores} cores, "
+        f"{part.max_memory_gb} GB{gpus}, {format_walltime(part.max_walltime_minutes)} h"
     )
 
 
@@ -50,7 +50,7 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
             options.append(
                 f'<option value="{escape(value)}"{selected} '
                 f'data-max-cores="{part.max_cores}" data-max-memory="{part.max_memory_gb}" '
-                f'data-max-gpus="{part.max_gpus}">{escape(_partition_summary(part))}</option>'
+                f'data-max-gpus="{part.max_gpus}">{escape(_partition_summary(site, part))}</option>'
             )
         groups.append(f'<optgroup label="{escape(site.label)}">{"".join(options)}</optgroup>')
     parts = [p for s in sites for p in s.partitions]

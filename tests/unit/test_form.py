@@ -22,7 +22,7 @@ def test_form_lists_allowed_sites_and_preselects_last_choice():
     assert '<option value="beta/gpu" selected' in html
     assert '<option value="alpha/interactive"' in html
     assert 'value="3"' in html and 'value="1:30"' in html
-    assert "2 × demo" in html
+    assert "Beta GPU centre · gpu — up to 4 cores, 16 GB, 2 × demo, 12:00 h" in html
 
 
 def test_form_without_sites_explains():

@@ -165,8 +165,7 @@ class LocalHub(Service):
         ]
         self.process = ManagedProcess(
             "jupyterhub", argv, self.state_dir, env=self.environment(), cwd=self.state_dir
-        ).start()
-        self.process.wait_ready(self._healthy, timeout)
+        ).start_ready(self._healthy, timeout)
         return self
 
     def _healthy(self) -> bool:

@@ -140,13 +140,8 @@ class MungeDaemon(Service):
             "--num-threads=4",
         ]
         # in the foreground munged logs to stderr (not --log-file): ManagedProcess keeps it
-        self._process = ManagedProcess("munged", argv, self.log_dir, cwd=self.state_dir)
-        self._process.start()
-        try:
-            self._process.wait_ready(self.check, timeout=timeout)
-        except BaseException:
-            self.stop()
-            raise
+        process = ManagedProcess("munged", argv, self.log_dir, cwd=self.state_dir)
+        self._process = process.start_ready(self.check, timeout=timeout)
         return self
 
     def stop(self) -> None:

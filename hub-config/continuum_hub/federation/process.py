@@ -118,6 +118,16 @@ class ManagedProcess:
             f"last lines of {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
+    def start_ready(self, check: Callable[[], bool], timeout: float = 60.0) -> ManagedProcess:
+        """:meth:`start`, then :meth:`wait_ready`; the process is stopped if it never gets ready."""
+        self.start()
+        try:
+            self.wait_ready(check, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def stop(self, timeout: float = 10.0) -> None:
         """Send SIGTERM to the process group, then SIGKILL after ``timeout`` seconds."""
         if self.proc is None:
