@@ -1,10 +1,10 @@
 """Servers as batch jobs on the sites of the registry."""
 
-from continuum_spawners.port_api import install_port_handler
+from continuum_spawners.api import install_api_handlers
 
 c.JupyterHub.spawner_class = "continuum-site"
-# replaces batchspawner's unsafe /hub/api/batchspawner handler (see port_api's docstring)
-install_port_handler()
+# the job's port report (replacing batchspawner's unsafe handler) and job info for the Lab
+install_api_handlers()
 c.Spawner.default_url = "/lab"
 # a queue can be slow; the spawn-pending page shows progress meanwhile
 c.Spawner.start_timeout = 900

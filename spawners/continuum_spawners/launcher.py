@@ -8,12 +8,16 @@ token (``POST /hub/api/batchspawner``, body ``{"port": N}`` and nothing else), p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -46,6 +50,25 @@ def service_url(url: str, host: str, port: int) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def job_times(environ: Mapping[str, str], now: float | None = None) -> dict[str, str]:
+    """``CONTINUUM_JOB_START``/``_END`` (ISO 8601 UTC) from the job's start and walltime.
+
+    The start is Slurm's ``SLURM_JOB_START_TIME`` where the site's Slurm sets it, else now
+    (the launcher runs within a second of the job's start).
+    """
+    start = now if now is not None else time.time()
+    with contextlib.suppress(KeyError, ValueError):
+        start = float(environ["SLURM_JOB_START_TIME"])
+    times = {"CONTINUUM_JOB_START": _iso(start)}
+    with contextlib.suppress(KeyError, ValueError):
+        times["CONTINUUM_JOB_END"] = _iso(start + 60 * int(environ["CONTINUUM_WALLTIME_MINUTES"]))
+    return times
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
@@ -63,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, RuntimeError, urllib.error.URLError) as exc:
         sys.exit(f"continuum-singleuser: cannot report the port to the hub: {exc}")
     os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
+    os.environ.update(job_times(os.environ))
     # the server runs from this launcher's environment, whatever PATH the site gave the job
     bin_dir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])

@@ -23,6 +23,7 @@ import shlex
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ from batchspawner import JobStatus as BatchJobStatus
 from tornado import web
 from traitlets import Float, List, Unicode, default
 
-from . import port_api
+from . import api
 from .form import render_form
 from .options import JobRequest, OptionsError, options_from_form, validate_options
 from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
@@ -50,6 +51,36 @@ JOB_SCRIPT = """#!/bin/bash
 set -euo pipefail
 exec {command}
 """
+
+
+def job_environment(site: Site, request: JobRequest | None) -> dict[str, str]:
+    """What the server (and the Lab's session panel) learns of its job from the environment."""
+    if request is None:
+        return {"CONTINUUM_SITE": site.name, "CONTINUUM_SITE_LABEL": site.label}
+    return {
+        "CONTINUUM_SITE": site.name,
+        "CONTINUUM_SITE_LABEL": site.label,
+        "CONTINUUM_PARTITION": request.partition,
+        "CONTINUUM_CORES": str(request.cores),
+        "CONTINUUM_MEMORY_GB": str(request.memory_gb),
+        "CONTINUUM_GPUS": str(request.gpus),
+        "CONTINUUM_WALLTIME_MINUTES": str(request.walltime_minutes),
+    }
+
+
+def parse_start_time(text: str) -> datetime | None:
+    """A scheduler's start time (ISO 8601; without zone it is the site's local time) in UTC."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.astimezone(UTC)
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
 class SiteSpawner(BatchSpawnerBase):
@@ -197,9 +228,8 @@ class SiteSpawner(BatchSpawnerBase):
             LOGNAME=account.pw_name,
             SHELL=account.pw_shell or "/bin/bash",
             PATH=f"{Path(self.launcher[0]).parent}:/usr/local/bin:/usr/bin:/bin",
-            CONTINUUM_SITE=site.name,
-            CONTINUUM_PARTITION=self.request.partition if self.request else "",
             CONTINUUM_BIND_IP=site.bind_address or "0.0.0.0",  # noqa: S104 - compute node
+            **job_environment(site, self.request),
         )
         for key in JOB_ENV_KEEP:
             if key in os.environ:
@@ -238,10 +268,10 @@ class SiteSpawner(BatchSpawnerBase):
         raise NotImplementedError("SiteSpawner never runs shell strings")
 
     async def start(self) -> tuple[str, int]:  # type: ignore[override]
-        if not port_api.is_installed():
+        if not api.is_installed():
             raise web.HTTPError(
                 500,
-                "the safe port-report handler is not installed; see continuum_spawners.port_api",
+                "the safe port-report handler is not installed; see continuum_spawners.api",
             )
         if self.request is None:
             self._apply_options(self.user_options)
@@ -347,6 +377,36 @@ class SiteSpawner(BatchSpawnerBase):
     def clear_state(self) -> None:
         super().clear_state()
         self.status = None
+
+    # -- job facts for the Lab ---------------------------------------------------------------------
+
+    def job_info(self) -> dict[str, Any]:
+        """The server's job as the hub sees it (``GET /hub/api/continuum/job``)."""
+        request, status = self.request, self.status
+        site = self.registry.get(request.site) if request else None
+        start = end = None
+        if status is not None and status.state is JobState.RUNNING:
+            start = parse_start_time(status.start_time)
+        if start is not None and request is not None:
+            end = start + timedelta(minutes=request.walltime_minutes)
+        remaining = None
+        if end is not None:
+            remaining = max(0, int((end - datetime.now(UTC)).total_seconds()))
+        return {
+            "site": request.site if request else None,
+            "site_label": site.label if site else None,
+            "partition": request.partition if request else None,
+            "job_id": self.job_id or None,
+            "state": status.state.value if status else "unknown",
+            "node": status.node if status and status.node else None,
+            "cores": request.cores if request else None,
+            "memory_gb": request.memory_gb if request else None,
+            "gpus": request.gpus if request else None,
+            "walltime_minutes": request.walltime_minutes if request else None,
+            "start_time": iso_utc(start),
+            "end_time": iso_utc(end),
+            "remaining_seconds": remaining,
+        }
 
     # -- progress --------------------------------------------------------------------------------
 

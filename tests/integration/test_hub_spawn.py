@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,31 @@ def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_site
     other = "beta" if options["site"] == "alpha" else "alpha"
     assert not [j for j in squeue(slurm_sites[other]) if j[1] == "alice"]
     assert model["user_options"] == options
+
+    # the server's own token reads its job's facts from the hub; they match the scheduler's
+    info = requests.get(
+        f"{hub.url}/hub/api/continuum/job",
+        headers={"Authorization": f"token {job_token(hub, 'alice')}"},
+        timeout=30,
+    )
+    assert info.status_code == 200, info.text
+    job = info.json()
+    assert (job["job_id"], job["site"], job["partition"]) == (
+        job_id,
+        options["site"],
+        options["partition"],
+    )
+    assert job["state"] == "running" and job["node"]
+    assert job["cores"] == options["cores"] and job["walltime_minutes"] == 60
+    assert 0 < job["remaining_seconds"] <= 3600
+    start, end = (datetime.fromisoformat(job[k]) for k in ("start_time", "end_time"))
+    assert end - start == timedelta(minutes=60)
+    admin = requests.get(
+        f"{hub.url}/hub/api/continuum/job",
+        headers={"Authorization": f"token {hub.api_token}"},
+        timeout=30,
+    )
+    assert admin.status_code == 403
 
     # JupyterLab answers through the proxy, to alice's browser session (OAuth with the hub)
     lab = alice.get(f"{hub.url}/user/alice/lab", timeout=60)

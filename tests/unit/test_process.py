@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+
 from continuum_hub.federation.process import ManagedProcess, ProcessError, free_port, port_open
 
 

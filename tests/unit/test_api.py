@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 from tornado import web
 
-from continuum_spawners import port_api
+from continuum_spawners import api
 
 TOKEN = "a" * 32
 
@@ -18,7 +18,7 @@ def spawner(token=TOKEN, pending="spawn"):
 
 def test_accepts_the_port_only():
     s = spawner()
-    assert port_api.accept_port_report({"port": 8888}, TOKEN, [spawner("b" * 32), s]) == (s, 8888)
+    assert api.accept_port_report({"port": 8888}, TOKEN, [spawner("b" * 32), s]) == (s, 8888)
 
 
 @pytest.mark.parametrize(
@@ -56,20 +56,20 @@ def test_refuses_everything_else_and_changes_nothing(body):
     s = spawner()
     before = dict(vars(s))
     with pytest.raises(web.HTTPError) as info:
-        port_api.accept_port_report(body, TOKEN, [s])
+        api.accept_port_report(body, TOKEN, [s])
     assert info.value.status_code == 400
     assert vars(s) == before
 
 
 def test_refuses_another_token():
     with pytest.raises(web.HTTPError) as info:
-        port_api.accept_port_report({"port": 8888}, "c" * 32, [spawner()])
+        api.accept_port_report({"port": 8888}, "c" * 32, [spawner()])
     assert info.value.status_code == 403
 
 
 def test_refuses_a_running_server():
     with pytest.raises(web.HTTPError) as info:
-        port_api.accept_port_report({"port": 8888}, TOKEN, [spawner(pending=None)])
+        api.accept_port_report({"port": 8888}, TOKEN, [spawner(pending=None)])
     assert info.value.status_code == 409
 
 
@@ -77,9 +77,12 @@ def test_install_replaces_batchspawners_handler():
     from batchspawner.api import BatchSpawnerAPIHandler
     from jupyterhub import apihandlers
 
-    port_api.install_port_handler()
-    port_api.install_port_handler()  # idempotent
-    routes = [h for h in apihandlers.default_handlers if h[0] == port_api.ROUTE]
-    assert routes == [(port_api.ROUTE, port_api.PortReportHandler)]
+    api.install_api_handlers()
+    api.install_api_handlers()  # idempotent
+    routes = [h for h in apihandlers.default_handlers if h[0] in (api.PORT_ROUTE, api.JOB_ROUTE)]
+    assert routes == [
+        (api.PORT_ROUTE, api.PortReportHandler),
+        (api.JOB_ROUTE, api.JobInfoHandler),
+    ]
     assert all(h[1] is not BatchSpawnerAPIHandler for h in apihandlers.default_handlers)
-    assert port_api.is_installed()
+    assert api.is_installed()
