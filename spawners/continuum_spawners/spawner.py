@@ -34,6 +34,7 @@ from traitlets import Float, List, Unicode, default
 
 from . import api
 from .form import render_form
+from .monitor import SiteMonitor
 from .options import JobRequest, OptionsError, options_from_form, validate_options
 from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
 from .schedulers.slurm import SlurmAdapter
@@ -129,7 +130,18 @@ class SiteSpawner(BatchSpawnerBase):
         help="Seconds between status queries while a server's job is starting.",
     )
 
+    status_interval = Float(
+        30.0,
+        config=True,
+        help="""Seconds a site's batched status answer is reused for polls of running servers.
+
+        All servers of a site share one status query (``squeue``) per interval; set it no lower
+        than ``Spawner.poll_interval`` unless the site can take more queries.
+        """,
+    )
+
     _registry_cache: ClassVar[dict[str, tuple[float, SiteRegistry]]] = {}
+    _monitors: ClassVar[dict[tuple[Any, ...], SiteMonitor]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -202,6 +214,15 @@ class SiteSpawner(BatchSpawnerBase):
 
     def adapter(self, site: Site) -> SchedulerAdapter:
         return ADAPTERS[site.scheduler]()
+
+    def monitor(self, site: Site) -> SiteMonitor:
+        """The hub-wide status monitor of ``site`` (a new one if its connection changed)."""
+        key = (site.name, site.scheduler, site.transport, tuple(sorted(site.env.items())))
+        monitor = self._monitors.get(key)
+        if monitor is None:
+            monitor = SiteMonitor(site.name, self.adapter(site), self.transport(site))
+            self._monitors[key] = monitor
+        return monitor
 
     def transport(self, site: Site) -> LocalTransport:
         return LocalTransport(site.env, timeout=self.command_timeout)
@@ -307,20 +328,13 @@ class SiteSpawner(BatchSpawnerBase):
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
         return self.job_id
 
-    async def query_job_status(self) -> BatchJobStatus:
+    async def query_job_status(self, max_age: float | None = None) -> BatchJobStatus:
+        """Status from the site's monitor: fresh while starting, batched for polls."""
         if not self.job_id or self.request is None:
             self.status = None
             return BatchJobStatus.NOTFOUND
-        site = self.site
-        adapter = self.adapter(site)
-        try:
-            result = await self.transport(site).run(adapter.status_argv([self.job_id]))
-            status = adapter.parse_status(
-                result.returncode, result.stdout, result.stderr, [self.job_id]
-            )[self.job_id]
-        except Exception as exc:  # a dead scheduler must not take the hub down
-            self.log.warning("Status of job %s on %s unknown: %s", self.job_id, site.name, exc)
-            status = JobStatus(self.job_id, JobState.UNKNOWN, reason=str(exc))
+        age = self.startup_poll_interval if max_age is None else max_age
+        status = await self.monitor(self.site).status(self.job_id, age)
         self.status = self.last_status = status
         self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
         return {
@@ -329,6 +343,22 @@ class SiteSpawner(BatchSpawnerBase):
             JobState.UNKNOWN: BatchJobStatus.UNKNOWN,
             JobState.GONE: BatchJobStatus.NOTFOUND,
         }[status.state]
+
+    async def poll(self) -> int | None:
+        """``None`` while the job is queued, running or unknown (scheduler down), else 1."""
+        state = await self.query_job_status(max_age=self.status_interval)
+        if state in (BatchJobStatus.PENDING, BatchJobStatus.RUNNING, BatchJobStatus.UNKNOWN):
+            return None
+        last = self.last_status
+        self.log.warning(
+            "Job %s of %s on site %s is gone (%s): the server is stopped",
+            self.job_id,
+            self._log_name,
+            self.request.site if self.request else "?",
+            f"{last.raw_state} {last.reason}".strip() if last else "no status",
+        )
+        self.clear_state()
+        return 1
 
     async def cancel_batch_job(self) -> None:
         if not self.job_id or self.request is None:
@@ -375,6 +405,9 @@ class SiteSpawner(BatchSpawnerBase):
         return state
 
     def clear_state(self) -> None:
+        site = self.registry.get(self.request.site) if self.request else None
+        if self.job_id and site is not None:
+            self.monitor(site).forget(self.job_id)
         super().clear_state()
         self.status = None
 

@@ -1,0 +1,92 @@
+"""SiteMonitor: batched, coalesced status queries (a fake transport counts the calls)."""
+
+import asyncio
+
+import pytest
+
+from continuum_spawners.monitor import SiteMonitor
+from continuum_spawners.schedulers.base import JobState
+from continuum_spawners.schedulers.slurm import SlurmAdapter
+from continuum_spawners.transport import CommandResult, TransportError
+
+
+class FakeSqueue:
+    """Answers ``squeue`` for a set of running jobs, counting calls."""
+
+    def __init__(self, running=(), fail=None, delay=0.01):
+        self.running = set(running)
+        self.fail = fail
+        self.delay = delay
+        self.calls: list[list[str]] = []
+
+    async def run(self, argv, **kwargs):
+        self.calls.append(list(argv))
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise self.fail
+        ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+        out = "".join(
+            f"{i}|RUNNING|None|alpha-n1|2026-11-21T06:00:00\n" for i in ids if i in self.running
+        )
+        return CommandResult(0, out, "")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+async def test_fifty_servers_one_query_per_interval(clock):
+    squeue = FakeSqueue(running=[str(i) for i in range(50)])
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    for i in range(50):
+        monitor.watch(str(i))
+    statuses = await asyncio.gather(*(monitor.status(str(i), max_age=30) for i in range(50)))
+    assert all(s.state is JobState.RUNNING for s in statuses)
+    assert len(squeue.calls) == 1 and monitor.queries == 1
+    assert squeue.calls[0][3] == "--jobs=" + ",".join(sorted(str(i) for i in range(50)))
+    # polls spread over the interval are answered from that one query
+    for i in range(50):
+        clock.now += 0.5
+        await monitor.status(str(i), max_age=30)
+    assert len(squeue.calls) == 1
+    clock.now += 30
+    await monitor.status("7", max_age=30)
+    assert len(squeue.calls) == 2
+
+
+async def test_new_job_triggers_a_query_and_gone_jobs_are_reported(clock):
+    squeue = FakeSqueue(running=["1"])
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    assert (await monitor.status("1", max_age=30)).state is JobState.RUNNING
+    assert (await monitor.status("2", max_age=30)).state is JobState.GONE
+    assert len(squeue.calls) == 2
+    monitor.forget("2")
+    assert "2" not in monitor.watched
+
+
+async def test_scheduler_down_means_unknown_not_gone(clock):
+    squeue = FakeSqueue(fail=TransportError("squeue did not answer within 30 s"))
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    status = await monitor.status("1", max_age=30)
+    assert status.state is JobState.UNKNOWN and "did not answer" in status.reason
+
+
+async def test_callers_during_a_query_share_it(clock):
+    squeue = FakeSqueue(running=["1", "2"], delay=0.2)
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    monitor.watch("1")
+    monitor.watch("2")
+    first = asyncio.create_task(monitor.refresh())
+    await asyncio.sleep(0.05)
+    await asyncio.gather(monitor.refresh(), monitor.refresh())
+    await first
+    assert len(squeue.calls) == 1
