@@ -363,14 +363,7 @@ class LocalSlurmCluster(Service):
         self.write_config()
         env = self._daemon_env()
         console = self.log_dir / "console"
-        self._ctld = ManagedProcess(
-            "slurmctld",
-            ["slurmctld", "-D", "-i", "-f", str(self.conf_path)],
-            console,
-            env=env,
-            cwd=self.root,
-        ).start()
-        self._ctld.wait_ready(self._ctld_answers, timeout=timeout)
+        self.start_controller(timeout)
         for node in self.spec.nodes:
             self._slurmds[node.name] = ManagedProcess(
                 f"slurmd-{node.name}",
@@ -381,6 +374,22 @@ class LocalSlurmCluster(Service):
             ).start()
         for proc in self._slurmds.values():
             proc.wait_ready(self._nodes_idle, timeout=timeout)
+
+    def start_controller(self, timeout: float = 60.0) -> None:
+        """Start slurmctld; after :meth:`stop_controller` it recovers its jobs from its state."""
+        self._ctld = ManagedProcess(
+            "slurmctld",
+            ["slurmctld", "-D", "-i", "-f", str(self.conf_path)],
+            self.log_dir / "console",
+            env=self._daemon_env(),
+            cwd=self.root,
+        ).start_ready(self._ctld_answers, timeout=timeout)
+
+    def stop_controller(self) -> None:
+        """Stop slurmctld only, as in a controller outage: slurmd and the jobs keep running."""
+        if self._ctld is not None:
+            self._ctld.stop(timeout=30)
+            self._ctld = None
 
     def start(self, timeout: float = 60.0) -> LocalSlurmCluster:
         """Write the configuration, start slurmctld and the slurmds, wait until nodes are idle.
