@@ -84,6 +84,30 @@ def iso_utc(when: datetime | None) -> str | None:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
+def build_job_spec(
+    site: Site, request: JobRequest, home: str, job_name: str, env_names: list[str]
+) -> JobSpec:
+    """The submission of ``request`` on ``site``: validated values only, nothing else."""
+    partition = site.partition(request.partition)
+    if partition is None:
+        raise RuntimeError(f"site {site.name} has no partition {request.partition!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_name):
+        raise RuntimeError(f"SiteSpawner.job_name {job_name!r} is not a valid name")
+    return JobSpec(
+        name=job_name,
+        partition=partition.name,
+        cores=request.cores,
+        memory_gb=request.memory_gb,
+        gpus=request.gpus,
+        gpu_type=partition.gpu_type,
+        walltime_minutes=request.walltime_minutes,
+        workdir=home,
+        output=os.path.join(home, f".continuum-{job_name}-%j.log"),
+        account=site.account,
+        env_names=env_names,
+    )
+
+
 class SiteSpawner(BatchSpawnerBase):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
@@ -263,24 +287,8 @@ class SiteSpawner(BatchSpawnerBase):
 
     def job_spec(self, env_names: list[str]) -> JobSpec:
         assert self.request is not None
-        site, request = self.site, self.request
-        partition = site.partition(request.partition)
-        assert partition is not None
-        home = self.unix_account().pw_dir
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", self.job_name):
-            raise RuntimeError(f"SiteSpawner.job_name {self.job_name!r} is not a valid name")
-        return JobSpec(
-            name=self.job_name,
-            partition=partition.name,
-            cores=request.cores,
-            memory_gb=request.memory_gb,
-            gpus=request.gpus,
-            gpu_type=partition.gpu_type,
-            walltime_minutes=request.walltime_minutes,
-            workdir=home,
-            output=os.path.join(home, f".continuum-{self.job_name}-%j.log"),
-            account=site.account,
-            env_names=env_names,
+        return build_job_spec(
+            self.site, self.request, self.unix_account().pw_dir, self.job_name, env_names
         )
 
     # -- batchspawner hooks ----------------------------------------------------------------------
