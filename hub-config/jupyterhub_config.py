@@ -6,8 +6,9 @@ by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writ
 
 from pathlib import Path
 
-from continuum_hub.config import layer_files, load_json_layer
+from continuum_hub.config import check_site_registry, layer_files, load_json_layer
 
 for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(path))
 load_json_layer(c)
+check_site_registry(c)

@@ -28,3 +28,18 @@ def load_json_layer(c: Config, environ: Mapping[str, str] | None = None) -> None
         raise SystemExit(f"{CONFIG_ENV}={path}: no such file")
     loader = JSONFileConfigLoader(file.name, path=str(file.parent))
     c.merge(loader.load_config())
+
+
+def check_site_registry(c: Config) -> None:
+    """Load the configured site registry once at start-up: a mistake stops the hub with a clear
+    message instead of failing users' spawns later."""
+    from continuum_spawners.sites import RegistryError, SiteRegistry
+
+    section = c.SiteSpawner
+    path = section.registry_path if "registry_path" in section else None
+    if not path:
+        return
+    try:
+        SiteRegistry.from_file(path)
+    except RegistryError as exc:
+        raise SystemExit(f"Invalid site registry (SiteSpawner.registry_path): {exc}") from None

@@ -149,7 +149,7 @@ class SiteSpawner(BatchSpawnerBase):
     # batchspawner's shell-string traits are unused; ``run_command`` refuses to run them.
     exec_prefix = Unicode("")
     startup_poll_interval = Float(
-        0.5,
+        0.2,
         config=True,
         help="Seconds between status queries while a server's job is starting.",
     )
