@@ -1,14 +1,17 @@
 """Continuum Hub's JupyterHub configuration: loads the layers, nothing else.
 
 Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
-by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one).
+by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one); then the
+site registry is checked and the managed services (idle culler) are added.
 """
 
 from pathlib import Path
 
 from continuum_hub.config import check_site_registry, layer_files, load_json_layer
+from continuum_hub.services import add_managed_services
 
 for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(path))
 load_json_layer(c)
 check_site_registry(c)
+add_managed_services(c)

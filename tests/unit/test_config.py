@@ -43,3 +43,22 @@ def test_invalid_registry_stops_the_hub_with_a_message(tmp_path, monkeypatch):
     c.SiteSpawner.registry_path = str(HUB_CONFIG / "sites.demo.yaml")
     with pytest.raises(SystemExit, match="CONTINUUM_SLURM_CONF_BETA is not set"):
         check_site_registry(c)
+
+
+def test_managed_services_are_appended_to_the_deployments_own():
+    from continuum_hub.services import add_managed_services
+
+    c = Config()
+    c.JupyterHub.services = [{"name": "mine", "api_token": "x" * 32}]
+    c.CullerService.timeout = 600
+    add_managed_services(c)
+    add_managed_services(c)  # idempotent
+    names = [s["name"] for s in c.JupyterHub.services]
+    assert names == ["mine", "idle-culler"]
+    culler = c.JupyterHub.services[1]["command"]
+    assert "--timeout=600" in culler and "--cull-every=300" in culler
+    assert [r["name"] for r in c.JupyterHub.load_roles] == ["idle-culler"]
+    off = Config()
+    off.CullerService.enabled = False
+    add_managed_services(off)
+    assert "services" not in off.JupyterHub
