@@ -12,6 +12,9 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
     ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users.
 ``fixtures.hub``
     ``hub``: JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
+``fixtures.sshd``
+    ``sshd``: a private OpenSSH server on 127.0.0.1 (the sites' login node for the SSH
+    transport), with a hub key authorized for ``alice`` and ``bob``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures.slurm", "fixtures.idp", "fixtures.hub"]
+pytest_plugins = ["fixtures.slurm", "fixtures.idp", "fixtures.hub", "fixtures.sshd"]
 
 REPO = Path(__file__).resolve().parent.parent
 

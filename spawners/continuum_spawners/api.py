@@ -8,6 +8,9 @@ run anything as them, or worse.  :class:`PortReportHandler` accepts exactly
 ``{"port": <1–65535>}``, only with the token of the server being started, and only while that
 server is starting.
 
+``GET /hub/api/continuum/estimate`` — when a choice of the spawn form would start (the form
+asks as the user changes it), including ``site=soonest``.
+
 ``GET /hub/api/continuum/job`` — what the hub knows of the server's job (site, partition, job
 id, node, resources, start and end time, remaining walltime), for the session panel in the Lab.
 
@@ -26,8 +29,12 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
+from .options import FIELDS, OptionsError
+
 PORT_ROUTE = r"/api/batchspawner"
 JOB_ROUTE = r"/api/continuum/job"
+ESTIMATE_ROUTE = r"/api/continuum/estimate"
+ROUTES = (PORT_ROUTE, JOB_ROUTE, ESTIMATE_ROUTE)
 ROUTE = PORT_ROUTE  # batchspawner's route, kept for compatibility
 
 
@@ -118,6 +125,31 @@ class JobInfoHandler(_OwnServerHandler):
         self.finish(json.dumps(job_info()))
 
 
+class EstimateHandler(APIHandler):
+    """``GET /hub/api/continuum/estimate?site=…&partition=…&cores=…``: when would it start?
+
+    For the signed-in user, with the same validation as a spawn (400/403 with a message);
+    ``site=soonest`` ranks every fitting partition of the user's sites.
+    """
+
+    @web.authenticated
+    async def get(self) -> None:
+        spawner = getattr(self.current_user, "spawner", None)
+        estimate = getattr(spawner, "estimate_options", None)
+        if estimate is None:
+            raise web.HTTPError(404, "this hub's servers are not batch jobs")
+        options = {
+            key: self.get_argument(key)
+            for key in FIELDS
+            if self.get_argument(key, None) is not None
+        }
+        try:
+            model = await estimate(options)
+        except OptionsError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from None
+        self.finish(json.dumps(model))
+
+
 def install_api_handlers() -> None:
     """Install our handlers, replacing batchspawner's port handler (idempotent).
 
@@ -126,8 +158,14 @@ def install_api_handlers() -> None:
     import batchspawner  # noqa: F401 - its import registers the handler we replace
 
     handlers = apihandlers.default_handlers
-    handlers[:] = [h for h in handlers if h[0] not in (PORT_ROUTE, JOB_ROUTE)]
-    handlers.extend([(PORT_ROUTE, PortReportHandler), (JOB_ROUTE, JobInfoHandler)])
+    handlers[:] = [h for h in handlers if h[0] not in ROUTES]
+    handlers.extend(
+        [
+            (PORT_ROUTE, PortReportHandler),
+            (JOB_ROUTE, JobInfoHandler),
+            (ESTIMATE_ROUTE, EstimateHandler),
+        ]
+    )
 
 
 def is_installed() -> bool:

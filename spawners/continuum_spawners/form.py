@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from .options import DEFAULT_MEMORY_GB, JobRequest
+from .options import DEFAULT_MEMORY_GB, SOONEST, JobRequest
 from .sites import Partition, Site, format_walltime
 
 
@@ -39,9 +39,15 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
             "site of this hub. Ask your VO manager for membership, then sign in again.</div>"
         )
     chosen = (last.site, last.partition) if last else None
-    if chosen is None or not any(s.name == chosen[0] and s.partition(chosen[1]) for s in sites):
+    if chosen != (SOONEST, "") and (
+        chosen is None or not any(s.name == chosen[0] and s.partition(chosen[1]) for s in sites)
+    ):
         chosen = (sites[0].name, sites[0].default_partition.name)
-    groups = []
+    soonest = " selected" if chosen == (SOONEST, "") else ""
+    groups = [
+        f'<option value="{SOONEST}/"{soonest}>Start where it runs soonest '
+        "(any of my sites with a partition that fits)</option>"
+    ]
     for site in sites:
         options = []
         for part in site.partitions:
@@ -85,5 +91,57 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
             f'pattern="[0-9]{{1,4}}:[0-5][0-9]" value="{escape(walltime)}" required>'
             '<small class="form-text text-muted">your server stops when this time is up'
             "</small></div>",
+            '<p id="ch-estimate" class="text-muted" aria-live="polite"></p>',
+            f"<script>{FORM_SCRIPT}</script>",
         ]
     )
+
+
+# Progressive enhancement: limits follow the chosen partition, and the expected start is asked
+# from the hub as the choice changes.  Results are written with textContent only.
+FORM_SCRIPT = """
+(function () {
+  var form = document.getElementById("ch-target").form;
+  var target = form.elements.target, out = document.getElementById("ch-estimate");
+  var jh = window.jhdata || {}, base = jh.base_url || "/hub/", timer = null, seq = 0;
+  function limits() {
+    var o = target.options[target.selectedIndex];
+    [["cores", "maxCores"], ["memory_gb", "maxMemory"], ["gpus", "maxGpus"]].forEach(function (f) {
+      if (o.dataset[f[1]] !== undefined) { form.elements[f[0]].max = o.dataset[f[1]]; }
+    });
+  }
+  function show(model) {
+    var where = model.site + " / " + model.partition;
+    if (model.wait_seconds === null) {
+      out.textContent = "No estimate for " + where + (model.message ? ": " + model.message : "");
+    } else if (model.wait_seconds < 60) {
+      out.textContent = "Expected start on " + where + ": now";
+    } else {
+      out.textContent = "Expected start on " + where + ": in about " +
+        Math.round(model.wait_seconds / 60) + " min";
+    }
+  }
+  function ask() {
+    var parts = target.value.split("/"), q = new URLSearchParams({site: parts[0]});
+    if (parts[1]) { q.set("partition", parts[1]); }
+    ["cores", "memory_gb", "gpus", "walltime"].forEach(function (n) {
+      if (form.elements[n].value) { q.set(n, form.elements[n].value); }
+    });
+    var mine = ++seq;
+    out.textContent = "Asking the scheduler when this would start…";
+    fetch(base + "api/continuum/estimate?" + q, {
+      headers: {"X-XSRFToken": jh.xsrf_token || ""}, credentials: "same-origin"
+    }).then(function (r) {
+      return r.json().then(function (body) { return {ok: r.ok, body: body}; });
+    }).then(function (r) {
+      if (mine !== seq) { return; }
+      if (r.ok) { show(r.body); } else { out.textContent = r.body.message || "No estimate"; }
+    }).catch(function () { if (mine === seq) { out.textContent = ""; } });
+  }
+  function changed() { limits(); clearTimeout(timer); timer = setTimeout(ask, 400); }
+  form.addEventListener("change", changed);
+  form.addEventListener("input", changed);
+  limits();
+  ask();
+})();
+"""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from .schedulers.base import JobState, JobStatus, SchedulerAdapter
-from .transport import LocalTransport
+from .transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class SiteMonitor:
         self,
         name: str,
         adapter: SchedulerAdapter,
-        transport: LocalTransport,
+        transport: Transport,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name

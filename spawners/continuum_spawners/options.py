@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .sites import NAME, Partition, Site, SiteRegistry, format_walltime, parse_walltime
 
 FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime")
+#: pseudo-site: start on the user's site and partition with the earliest expected start
+SOONEST = "soonest"
 DEFAULT_MEMORY_GB = 2
 _HOURS_MINUTES = re.compile(r"^(\d{1,4}):([0-5]\d)$")
 
@@ -110,6 +112,8 @@ def validate_options(
     if unknown:
         raise OptionsError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     groups = set(user_groups)
+    if options.get("site") == SOONEST:
+        return _soonest_request(options, registry, groups)
     site = _pick_site(options.get("site"), registry, groups)
     partition = _pick_partition(options.get("partition"), site)
     memory_default = min(DEFAULT_MEMORY_GB, partition.max_memory_gb)
@@ -125,6 +129,56 @@ def validate_options(
             options.get("walltime", partition.default_walltime_minutes), partition
         ),
     )
+
+
+def _soonest_request(
+    options: Mapping[str, Any], registry: SiteRegistry, groups: set[str]
+) -> JobRequest:
+    if options.get("partition") not in (None, ""):
+        raise OptionsError(f"with site {SOONEST!r} the partition is chosen for you; leave it out")
+    partitions = [p for site in registry.for_groups(groups) for p in site.partitions]
+    if not partitions:
+        raise OptionsError(
+            "your groups give you access to no site; ask your VO manager for membership",
+            status=403,
+        )
+    longest = max(partitions, key=lambda p: p.max_walltime_minutes)
+    request = JobRequest(
+        site=SOONEST,
+        partition="",
+        cores=_integer("cores", options.get("cores", 1), 1, max(p.max_cores for p in partitions)),
+        memory_gb=_integer(
+            "memory_gb",
+            options.get("memory_gb", DEFAULT_MEMORY_GB),
+            1,
+            max(p.max_memory_gb for p in partitions),
+        ),
+        gpus=_integer("gpus", options.get("gpus", 0), 0, max(p.max_gpus for p in partitions)),
+        walltime_minutes=_walltime(options.get("walltime", 60), longest),
+    )
+    if not candidates(request, registry, groups):
+        raise OptionsError(
+            f"none of your sites has a partition for {request.cores} cores, "
+            f"{request.memory_gb} GB, {request.gpus} GPUs and "
+            f"{format_walltime(request.walltime_minutes)} h"
+        )
+    return request
+
+
+def candidates(
+    request: JobRequest, registry: SiteRegistry, user_groups: Iterable[str]
+) -> list[JobRequest]:
+    """Concrete requests for a :data:`SOONEST` request: every partition of the user's sites that
+    fits it, in registry order."""
+    return [
+        replace(request, site=site.name, partition=part.name)
+        for site in registry.for_groups(user_groups)
+        for part in site.partitions
+        if request.cores <= part.max_cores
+        and request.memory_gb <= part.max_memory_gb
+        and request.gpus <= part.max_gpus
+        and request.walltime_minutes <= part.max_walltime_minutes
+    ]
 
 
 def _pick_site(value: Any, registry: SiteRegistry, groups: set[str]) -> Site:

@@ -20,6 +20,21 @@ Example::
 
 String values under ``connection.env`` may name environment variables of the hub as
 ``${NAME}`` (e.g. a state directory known only at start-up).
+
+A site reached through its login node says so in ``connection`` (see
+:mod:`continuum_spawners.ssh`)::
+
+        connection:
+          transport: ssh
+          host: login.gamma.example.org
+          port: 22                                   # optional, default 22
+          identity_file: /etc/continuum-hub/ssh/id_ed25519
+          known_hosts: /etc/continuum-hub/ssh/known_hosts
+          service_user: jupyterhub                   # optional: account for status queries
+          env: {SLURM_CONF: /etc/slurm/slurm.conf}   # set on the login node for each command
+
+Errors of :meth:`SiteRegistry.from_file` name the file, line and column
+(``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 """
 
 from __future__ import annotations
@@ -34,78 +49,40 @@ from typing import Any
 import jsonschema
 import yaml
 
-NAME = r"^[a-z][a-z0-9-]{0,30}$"
-WALLTIME = r"^(?:(\d+)-)?(\d{1,3}):([0-5]\d)(?::([0-5]\d))?$"
-ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+from .registry_schema import NAME, SCHEMA, SSH_FIELDS, WALLTIME, Where, locate, unexpected_key
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["sites"],
-    "properties": {
-        "sites": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "scheduler", "partitions"],
-                "properties": {
-                    "name": {"type": "string", "pattern": NAME},
-                    "display_name": {"type": "string", "maxLength": 100},
-                    "description": {"type": "string", "maxLength": 500},
-                    "scheduler": {"enum": ["slurm"]},
-                    "connection": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "transport": {"enum": ["local"]},
-                            "env": {
-                                "type": "object",
-                                "propertyNames": {"pattern": ENV_NAME},
-                                "additionalProperties": {"type": "string"},
-                            },
-                        },
-                    },
-                    "node_address": {"type": "string", "pattern": r"^[A-Za-z0-9.:-]+$"},
-                    "bind_address": {"type": "string", "pattern": r"^[0-9.:]+$"},
-                    "access": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "groups": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
-                    "account": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
-                    "partitions": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["name", "max_cores", "max_memory_gb", "max_walltime"],
-                            "properties": {
-                                "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
-                                "display_name": {"type": "string", "maxLength": 100},
-                                "default": {"type": "boolean"},
-                                "max_cores": {"type": "integer", "minimum": 1},
-                                "max_memory_gb": {"type": "integer", "minimum": 1},
-                                "max_gpus": {"type": "integer", "minimum": 0},
-                                "gpu_type": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
-                                "max_walltime": {"type": "string", "pattern": WALLTIME},
-                                "default_walltime": {"type": "string", "pattern": WALLTIME},
-                            },
-                        },
-                    },
-                },
-            },
-        }
-    },
-}
+__all__ = [
+    "NAME",
+    "SCHEMA",
+    "Partition",
+    "RegistryError",
+    "SSHConnection",
+    "Site",
+    "SiteRegistry",
+    "format_walltime",
+    "parse_walltime",
+]
 
 
 class RegistryError(ValueError):
-    """The registry file is unreadable or invalid; the message says where."""
+    """The registry file is unreadable or invalid; the message says where.
+
+    Parameters
+    ----------
+    message
+        What is wrong, starting with its place in the document (``at sites/0/name: ...``).
+    where
+        Keys and indexes from the document's root to the offending value, for
+        :meth:`SiteRegistry.from_file` to turn into a line and column.
+    at_key
+        Whether the problem is the key ``where[-1]`` itself (an unknown field) rather than its
+        value.
+    """
+
+    def __init__(self, message: str, where: Where | None = None, at_key: bool = False) -> None:
+        super().__init__(message)
+        self.where = where
+        self.at_key = at_key
 
 
 def parse_walltime(text: str) -> int:
@@ -142,6 +119,17 @@ class Partition:
 
 
 @dataclass(frozen=True)
+class SSHConnection:
+    """How to reach a site's login node over SSH (``connection.transport: ssh``)."""
+
+    host: str
+    identity_file: str
+    known_hosts: str
+    port: int = 22
+    service_user: str | None = None
+
+
+@dataclass(frozen=True)
 class Site:
     """One batch site of the continuum."""
 
@@ -152,6 +140,7 @@ class Site:
     description: str = ""
     transport: str = "local"
     env: Mapping[str, str] = field(default_factory=dict)
+    ssh: SSHConnection | None = None
     node_address: str | None = None
     bind_address: str | None = None
     groups: frozenset[str] | None = None
@@ -202,7 +191,8 @@ class SiteRegistry:
         Raises
         ------
         RegistryError
-            With the file name and the location of the first problem.
+            With the file name, line and column (``FILE:LINE:COLUMN: at PATH: problem``) of the
+            first problem; the line and column are left out where there is no such place.
         """
         path = Path(path)
         try:
@@ -212,11 +202,16 @@ class SiteRegistry:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            problem = getattr(exc, "problem", None) or exc
+            raise RegistryError(f"{where}: not valid YAML: {problem}") from exc
         try:
             return cls.from_dict(data, environ)
         except RegistryError as exc:
-            raise RegistryError(f"{path}: {exc}") from exc
+            mark = None if exc.where is None else locate(text, exc.where, exc.at_key)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise RegistryError(f"{where}: {exc}", exc.where, exc.at_key) from exc
 
     @classmethod
     def from_dict(cls, data: Any, environ: Mapping[str, str] | None = None) -> SiteRegistry:
@@ -226,56 +221,88 @@ class SiteRegistry:
         )
         if errors:
             first = errors[0]
-            where = "/".join(str(p) for p in first.absolute_path) or "(top level)"
-            raise RegistryError(f"at {where}: {first.message}")
+            where: Where = tuple(first.absolute_path)
+            text = "/".join(str(p) for p in where) or "(top level)"
+            extra = unexpected_key(first)
+            raise RegistryError(
+                f"at {text}: {first.message}",
+                where if extra is None else (*where, extra),
+                at_key=extra is not None,
+            )
         environ = os.environ if environ is None else environ
-        return cls(_build_site(entry, environ) for entry in data["sites"])
+        return cls(_build_site(i, entry, environ) for i, entry in enumerate(data["sites"]))
 
 
-def _expand(value: str, environ: Mapping[str, str], where: str) -> str:
+def _expand(value: str, environ: Mapping[str, str], where: Where) -> str:
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in environ:
-            raise RegistryError(f"at {where}: environment variable {name} is not set")
+            text = "/".join(str(p) for p in where)
+            raise RegistryError(f"at {text}: environment variable {name} is not set", where)
         return environ[name]
 
     return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}", lookup, value)
 
 
-def _build_site(entry: dict[str, Any], environ: Mapping[str, str]) -> Site:
-    name = entry["name"]
-    partitions = []
-    for part in entry["partitions"]:
-        max_wall = parse_walltime(part["max_walltime"])
-        default_wall = parse_walltime(part.get("default_walltime", "01:00:00"))
-        if default_wall > max_wall:
-            raise RegistryError(
-                f"at sites/{name}/partitions/{part['name']}: default_walltime exceeds max_walltime"
-            )
-        if part.get("gpu_type") and not part.get("max_gpus"):
-            raise RegistryError(
-                f"at sites/{name}/partitions/{part['name']}: gpu_type needs max_gpus"
-            )
-        partitions.append(
-            Partition(
-                name=part["name"],
-                display_name=part.get("display_name", ""),
-                default=part.get("default", False),
-                max_cores=part["max_cores"],
-                max_memory_gb=part["max_memory_gb"],
-                max_gpus=part.get("max_gpus", 0),
-                gpu_type=part.get("gpu_type"),
-                max_walltime_minutes=max_wall,
-                default_walltime_minutes=default_wall,
-            )
+def _build_partition(site: str, where: Where, part: dict[str, Any]) -> Partition:
+    max_wall = parse_walltime(part["max_walltime"])
+    default_wall = parse_walltime(part.get("default_walltime", "01:00:00"))
+    at = f"at sites/{site}/partitions/{part['name']}"
+    if default_wall > max_wall:
+        raise RegistryError(
+            f"{at}: default_walltime exceeds max_walltime", (*where, "default_walltime")
         )
+    if part.get("gpu_type") and not part.get("max_gpus"):
+        raise RegistryError(f"{at}: gpu_type needs max_gpus", (*where, "gpu_type"))
+    return Partition(
+        name=part["name"],
+        display_name=part.get("display_name", ""),
+        default=part.get("default", False),
+        max_cores=part["max_cores"],
+        max_memory_gb=part["max_memory_gb"],
+        max_gpus=part.get("max_gpus", 0),
+        gpu_type=part.get("gpu_type"),
+        max_walltime_minutes=max_wall,
+        default_walltime_minutes=default_wall,
+    )
+
+
+def _build_ssh(site: str, where: Where, connection: dict[str, Any]) -> SSHConnection | None:
+    if connection.get("transport", "local") == "ssh":
+        return SSHConnection(
+            host=connection["host"],
+            port=connection.get("port", 22),
+            identity_file=connection["identity_file"],
+            known_hosts=connection["known_hosts"],
+            service_user=connection.get("service_user"),
+        )
+    stray = next((key for key in connection if key in SSH_FIELDS), None)
+    if stray is not None:
+        # most likely a forgotten "transport: ssh": running locally instead would be a surprise
+        raise RegistryError(
+            f"at sites/{site}/connection: {stray} needs transport: ssh", (*where, stray), True
+        )
+    return None
+
+
+def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -> Site:
+    name = entry["name"]
+    where: Where = ("sites", index)
+    partitions = [
+        _build_partition(name, (*where, "partitions", i), part)
+        for i, part in enumerate(entry["partitions"])
+    ]
     if len({p.name for p in partitions}) != len(partitions):
-        raise RegistryError(f"at sites/{name}/partitions: a partition is listed twice")
+        raise RegistryError(
+            f"at sites/{name}/partitions: a partition is listed twice", (*where, "partitions")
+        )
     if sum(p.default for p in partitions) > 1:
-        raise RegistryError(f"at sites/{name}/partitions: more than one default partition")
+        raise RegistryError(
+            f"at sites/{name}/partitions: more than one default partition", (*where, "partitions")
+        )
     connection = entry.get("connection", {})
     env = {
-        key: _expand(value, environ, f"sites/{name}/connection/env/{key}")
+        key: _expand(value, environ, (*where, "connection", "env", key))
         for key, value in connection.get("env", {}).items()
     }
     access = entry.get("access")
@@ -287,6 +314,7 @@ def _build_site(entry: dict[str, Any], environ: Mapping[str, str]) -> Site:
         description=entry.get("description", ""),
         transport=connection.get("transport", "local"),
         env=env,
+        ssh=_build_ssh(name, (*where, "connection"), connection),
         node_address=entry.get("node_address"),
         bind_address=entry.get("bind_address"),
         groups=None if access is None else frozenset(access.get("groups", [])),

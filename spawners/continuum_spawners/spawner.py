@@ -35,16 +35,27 @@ from traitlets import Float, List, Unicode, default
 from . import api
 from .form import render_form
 from .monitor import SiteMonitor
-from .options import JobRequest, OptionsError, options_from_form, validate_options
-from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
+from .options import (
+    SOONEST,
+    JobRequest,
+    OptionsError,
+    candidates,
+    options_from_form,
+    validate_options,
+)
+from .schedulers.base import Estimate, JobSpec, JobState, JobStatus, SchedulerAdapter
 from .schedulers.slurm import SlurmAdapter
 from .sites import Site, SiteRegistry, format_walltime
-from .transport import LocalTransport
+from .transport import Transport, transport_for
 
 ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # environment of the job beyond what JupyterHub provides
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
+
+# what sbatch --test-only is given: nothing runs, the scheduler only plans
+ESTIMATE_SCRIPT = "#!/bin/bash\ntrue\n"
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 JOB_SCRIPT = """#!/bin/bash
 # JupyterLab server job started by Continuum Hub. Resources are on the sbatch command line;
@@ -106,6 +117,20 @@ def build_job_spec(
         account=site.account,
         env_names=env_names,
     )
+
+
+def estimate_model(request: JobRequest, estimate: Estimate) -> dict[str, Any]:
+    """JSON model of an estimate, as the form shows it."""
+    wait = None
+    if estimate.start is not None:
+        wait = max(0, int((estimate.start - datetime.now(UTC)).total_seconds()))
+    return {
+        "site": request.site,
+        "partition": request.partition,
+        "start_time": iso_utc(estimate.start),
+        "wait_seconds": wait,
+        "message": estimate.message,
+    }
 
 
 class SiteSpawner(BatchSpawnerBase):
@@ -227,6 +252,50 @@ class SiteSpawner(BatchSpawnerBase):
 
     # -- pieces of a submission ----------------------------------------------------------------
 
+    # -- queue-wait estimates ------------------------------------------------------------------
+
+    async def estimate(self, request: JobRequest) -> Estimate:
+        """When ``request`` would start now (``sbatch --test-only`` as the user)."""
+        site = self.registry.get(request.site)
+        if site is None:
+            raise OptionsError(f"unknown site {request.site!r}")
+        account = self.unix_account()
+        spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
+        adapter = self.adapter(site)
+        try:
+            result = await self.transport(site).run(
+                adapter.estimate_argv(spec), user=account.pw_name, stdin=ESTIMATE_SCRIPT
+            )
+        except Exception as exc:  # an unreachable site has no estimate, it is no error
+            return Estimate(None, f"site {site.name} did not answer: {exc}")
+        return adapter.parse_estimate(result.returncode, result.stdout, result.stderr)
+
+    async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
+        """Candidates of a ``soonest`` request with their estimates, earliest start first."""
+        options = candidates(request, self.registry, self.user_groups)
+        estimates = await asyncio.gather(*(self.estimate(option) for option in options))
+        ranked = list(zip(options, estimates, strict=True))
+
+        def rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
+            option, estimate = pair
+            part = self.registry.sites[option.site].partition(option.partition)
+            # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
+            spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
+            return (estimate.start is None, estimate.start or LATEST, spares_gpus)
+
+        ranked.sort(key=rank)  # stable: ties keep registry order
+        return ranked
+
+    async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
+        request = validate_options(options, self.registry, self.user_groups)
+        if request.site != SOONEST:
+            return estimate_model(request, await self.estimate(request))
+        ranked = await self.soonest(request)
+        choice = estimate_model(*ranked[0])
+        choice["candidates"] = [estimate_model(r, e) for r, e in ranked]
+        return choice
+
     @property
     def site(self) -> Site:
         if self.request is None:
@@ -241,15 +310,16 @@ class SiteSpawner(BatchSpawnerBase):
 
     def monitor(self, site: Site) -> SiteMonitor:
         """The hub-wide status monitor of ``site`` (a new one if its connection changed)."""
-        key = (site.name, site.scheduler, site.transport, tuple(sorted(site.env.items())))
+        key = (site.name, site.scheduler, site.ssh, tuple(sorted(site.env.items())))
         monitor = self._monitors.get(key)
         if monitor is None:
             monitor = SiteMonitor(site.name, self.adapter(site), self.transport(site))
             self._monitors[key] = monitor
         return monitor
 
-    def transport(self, site: Site) -> LocalTransport:
-        return LocalTransport(site.env, timeout=self.command_timeout)
+    def transport(self, site: Site) -> Transport:
+        """How ``site``'s commands run: locally through sudo, or over SSH on its login node."""
+        return transport_for(site, timeout=self.command_timeout)
 
     def unix_account(self) -> pwd.struct_passwd:
         """The user's POSIX account; a clear error if there is none."""
@@ -304,6 +374,17 @@ class SiteSpawner(BatchSpawnerBase):
             )
         if self.request is None:
             self._apply_options(self.user_options)
+        assert self.request is not None
+        if self.request.site == SOONEST:
+            (choice, estimate), *_ = await self.soonest(self.request)
+            self.log.info(
+                "%s: soonest start on %s/%s (%s)",
+                self._log_name,
+                choice.site,
+                choice.partition,
+                iso_utc(estimate.start) or estimate.message,
+            )
+            self.request = choice
         self.status = self.last_status = None
         try:
             return await super().start()

@@ -8,6 +8,9 @@ a job; values travel in the environment, never on the command line, and are neve
 Production hubs run unprivileged with a sudoers rule such as::
 
     jupyterhub ALL=(%hubusers) NOPASSWD:SETENV: /usr/bin/sbatch, /usr/bin/squeue, /usr/bin/scancel
+
+Sites reached through their login node use :class:`~continuum_spawners.ssh.SSHTransport`, which
+has the same interface; :func:`transport_for` picks the one a site's registry entry asks for.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .sites import Site
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -31,7 +38,63 @@ class CommandResult:
 
 
 class TransportError(RuntimeError):
-    """A command could not be run at all (missing binary, timeout)."""
+    """A command could not be run at all (missing binary, timeout, site unreachable)."""
+
+
+class Transport(Protocol):
+    """What the spawner needs of a transport: run one argument list, as a user, with an env."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult: ...
+
+
+def transport_for(site: Site, timeout: float = 30.0) -> Transport:
+    """The transport of ``site``'s registry entry (``connection.transport``)."""
+    if site.ssh is not None:
+        # imported here: ssh builds on this module's CommandResult and TransportError
+        from .ssh import SSHTransport
+
+        return SSHTransport(site.ssh, site.env, timeout=timeout)
+    return LocalTransport(site.env, timeout=timeout)
+
+
+async def run_process(
+    argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, seconds: float, what: str
+) -> CommandResult:
+    """Run ``argv`` with exactly ``env`` in ``/``, feed it ``stdin``, kill it after ``seconds``.
+
+    ``what`` names the command in :class:`TransportError` messages (never the full argv, which
+    the caller may not want quoted).
+    """
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+            cwd="/",
+        )
+    except OSError as exc:
+        raise TransportError(f"cannot run {argv[0]}: {exc}") from exc
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), seconds)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise TransportError(f"{what} did not answer within {seconds:.0f} s") from None
+    return CommandResult(
+        proc.returncode if proc.returncode is not None else -1,
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
+    )
 
 
 class LocalTransport:
@@ -54,7 +117,7 @@ class LocalTransport:
     ) -> tuple[list[str], dict[str, str]]:
         """The argument list and environment that run ``argv`` as ``user``."""
         full_env = {"PATH": SAFE_PATH, **self.site_env, **env}
-        if user is None or user == _current_user():
+        if user is None or user == current_user():
             return list(argv), full_env
         names = sorted(k for k in full_env if k != "PATH")
         prefix = ["sudo", "-n", "-u", user]
@@ -72,34 +135,12 @@ class LocalTransport:
     ) -> CommandResult:
         """Run ``argv`` (as ``user``) and return its result; never raises on exit status."""
         full_argv, full_env = self.command(argv, user, env or {})
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *full_argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=full_env,
-                cwd="/",
-            )
-        except OSError as exc:
-            raise TransportError(f"cannot run {full_argv[0]}: {exc}") from exc
-        try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin.encode() if stdin is not None else None), self.timeout
-            )
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise TransportError(f"{argv[0]} did not answer within {self.timeout:.0f} s") from None
-        return CommandResult(
-            proc.returncode if proc.returncode is not None else -1,
-            out.decode(errors="replace"),
-            err.decode(errors="replace"),
-        )
+        data = stdin.encode() if stdin is not None else None
+        return await run_process(full_argv, full_env, data, self.timeout, argv[0])
 
 
-def _current_user() -> str:
+def current_user() -> str:
+    """The name of the account this process runs as."""
     import pwd
 
     return pwd.getpwuid(os.getuid()).pw_name

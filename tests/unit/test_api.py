@@ -79,10 +79,11 @@ def test_install_replaces_batchspawners_handler():
 
     api.install_api_handlers()
     api.install_api_handlers()  # idempotent
-    routes = [h for h in apihandlers.default_handlers if h[0] in (api.PORT_ROUTE, api.JOB_ROUTE)]
+    routes = [h for h in apihandlers.default_handlers if h[0] in api.ROUTES]
     assert routes == [
         (api.PORT_ROUTE, api.PortReportHandler),
         (api.JOB_ROUTE, api.JobInfoHandler),
+        (api.ESTIMATE_ROUTE, api.EstimateHandler),
     ]
     assert all(h[1] is not BatchSpawnerAPIHandler for h in apihandlers.default_handlers)
     assert api.is_installed()

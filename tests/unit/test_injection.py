@@ -12,7 +12,14 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from continuum_spawners.options import FIELDS, OptionsError, options_from_form, validate_options
+from continuum_spawners.options import (
+    FIELDS,
+    SOONEST,
+    OptionsError,
+    candidates,
+    options_from_form,
+    validate_options,
+)
 from continuum_spawners.schedulers.slurm import SlurmAdapter
 from continuum_spawners.sites import SiteRegistry
 from continuum_spawners.spawner import JOB_SCRIPT, build_job_spec
@@ -33,7 +40,7 @@ SAFE_ARG = re.compile(
     r"|--export=JUPYTERHUB_API_TOKEN,PATH)$"
 )
 
-text = st.text(max_size=40)
+text = st.text(max_size=40) | st.sampled_from(["soonest", "alpha", "beta", "gpu", "2", "1:00"])
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | text,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
@@ -44,6 +51,8 @@ field_names = st.sampled_from([*FIELDS, "target", "cmd", "exec_prefix", "environ
 
 def submission(options):
     request = validate_options(options, REGISTRY, GROUPS)
+    if request.site == SOONEST:  # the spawner picks one of the candidates at start
+        request = candidates(request, REGISTRY, GROUPS)[0]
     site = REGISTRY.get(request.site)
     spec = build_job_spec(site, request, HOME, "jupyterlab", ENV_NAMES)
     return request, SlurmAdapter().submit_argv(spec)
@@ -82,7 +91,7 @@ def test_rest_user_options(options):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.sampled_from(["alpha/interactive", "alpha/batch", "beta/gpu"]),
+    st.sampled_from(["alpha/interactive", "alpha/batch", "beta/gpu", "soonest/"]),
     st.integers(-5, 20).map(str) | text,
     st.integers(-5, 20).map(str) | text,
     text,

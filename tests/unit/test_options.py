@@ -9,6 +9,7 @@ from continuum_spawners.sites import SiteRegistry
 
 DEMO = Path(__file__).resolve().parents[2] / "hub-config" / "sites.demo.yaml"
 HEP, RADIO = ["vo.hep.example"], ["vo.radio.example"]
+GROUPS_BOTH = [*HEP, *RADIO]
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,30 @@ def test_form_coercion():
         options_from_form({"target": ["beta"]})
     # unknown form fields pass through so that validation names them
     assert options_from_form({"evil": ["x"]}) == {"evil": "x"}
+
+
+def test_soonest_validates_against_all_allowed_partitions(registry):
+    from continuum_spawners.options import SOONEST, candidates
+
+    request = validate_options({"site": SOONEST, "cores": 2}, registry, GROUPS_BOTH)
+    assert (request.site, request.partition, request.cores) == (SOONEST, "", 2)
+    assert [(c.site, c.partition) for c in candidates(request, registry, GROUPS_BOTH)] == [
+        ("alpha", "interactive"),
+        ("alpha", "batch"),
+        ("beta", "gpu"),
+    ]
+    gpu = validate_options({"site": SOONEST, "gpus": 1}, registry, GROUPS_BOTH)
+    assert [(c.site, c.partition) for c in candidates(gpu, registry, GROUPS_BOTH)] == [
+        ("beta", "gpu")
+    ]
+    big = validate_options({"site": SOONEST, "memory_gb": 12}, registry, GROUPS_BOTH)
+    assert [(c.site, c.partition) for c in candidates(big, registry, GROUPS_BOTH)] == [
+        ("beta", "gpu")
+    ]
+    with pytest.raises(OptionsError, match="none of your sites has a partition"):
+        validate_options({"site": SOONEST, "gpus": 1, "walltime": "20:00"}, registry, GROUPS_BOTH)
+    with pytest.raises(OptionsError, match="partition is chosen for you"):
+        validate_options({"site": SOONEST, "partition": "gpu"}, registry, GROUPS_BOTH)
+    with pytest.raises(OptionsError, match="gpus must be between 0 and 0"):
+        validate_options({"site": SOONEST, "gpus": 1}, registry, HEP)
+    assert options_from_form({"target": ["soonest/"]}) == {"site": SOONEST, "partition": ""}

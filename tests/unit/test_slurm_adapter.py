@@ -103,3 +103,24 @@ def test_cancel_argv():
     assert SlurmAdapter().cancel_argv(["5"]) == ["scancel", "5"]
     with pytest.raises(ValueError):
         SlurmAdapter().cancel_argv(["-u alice"])
+
+
+def test_estimate_is_a_test_only_submission():
+    argv = SlurmAdapter().estimate_argv(SPEC)
+    assert argv[:2] == ["sbatch", "--test-only"] and "--parsable" not in argv
+    assert argv[2:] == SlurmAdapter().submit_argv(SPEC)[2:]
+
+
+def test_parse_estimate_transcripts():
+    adapter = SlurmAdapter()
+    ok = adapter.parse_estimate(
+        0,
+        "",
+        "sbatch: Job 7 to start at 2026-11-21T06:36:29 using 2 processors on nodes alpha-n1 "
+        "in partition interactive\n",
+    )
+    assert ok.start is not None and ok.start.tzinfo is not None
+    refused = adapter.parse_estimate(
+        1, "", "allocation failure: Requested node configuration is not available\n"
+    )
+    assert refused.start is None and "not available" in refused.message

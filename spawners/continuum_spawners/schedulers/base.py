@@ -13,6 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Job ids are passed as arguments and shown to people: accept the schedulers' plain forms only.
 JOB_ID = re.compile(r"^[0-9]+(?:[._][0-9]+)?$")
@@ -60,6 +61,14 @@ class JobSpec:
     env_names: Sequence[str] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class Estimate:
+    """When the scheduler expects a job to start (``start`` is ``None`` if it cannot say)."""
+
+    start: datetime | None
+    message: str = ""
+
+
 class SubmitError(RuntimeError):
     """The scheduler refused a submission; the message is the scheduler's own."""
 
@@ -90,6 +99,14 @@ class SchedulerAdapter(ABC):
     @abstractmethod
     def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
         """Command that cancels ``job_ids``."""
+
+    @abstractmethod
+    def estimate_argv(self, spec: JobSpec) -> list[str]:
+        """Command that asks when ``spec`` would start, without submitting (script on stdin)."""
+
+    @abstractmethod
+    def parse_estimate(self, returncode: int, stdout: str, stderr: str) -> Estimate:
+        """The estimate from that command's output; a refusal gives ``start=None`` and why."""
 
 
 def checked_job_ids(job_ids: Iterable[str]) -> list[str]:

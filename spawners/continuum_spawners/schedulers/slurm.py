@@ -6,14 +6,26 @@ the hub asks each site once per interval however many servers run there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
-from .base import JobSpec, JobState, JobStatus, SchedulerAdapter, SubmitError, checked_job_ids
+from .base import (
+    Estimate,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerAdapter,
+    SubmitError,
+    checked_job_ids,
+)
 
 # squeue fields: job id, state (long form), reason, first node, expected/actual start time
 STATUS_FORMAT = "%i|%T|%r|%N|%S"
 
 PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESIZING"})
+# sbatch --test-only: "sbatch: Job 7 to start at 2026-11-21T06:36:29 using 2 processors on …"
+TEST_ONLY = re.compile(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING"})
 
 
@@ -96,3 +108,16 @@ class SlurmAdapter(SchedulerAdapter):
 
     def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
         return ["scancel", *checked_job_ids(job_ids)]
+
+    def estimate_argv(self, spec: JobSpec) -> list[str]:
+        argv = self.submit_argv(spec)
+        return [argv[0], "--test-only", *argv[2:]]  # drop --parsable
+
+    def parse_estimate(self, returncode: int, stdout: str, stderr: str) -> Estimate:
+        text = f"{stdout}\n{stderr}"
+        match = TEST_ONLY.search(text)
+        if returncode != 0 or match is None:
+            reason = " ".join(line for line in stderr.strip().splitlines() if line)[:200]
+            return Estimate(None, reason or "the scheduler gave no estimate")
+        # without a zone, sbatch prints the site's local time
+        return Estimate(datetime.fromisoformat(match.group(1)).astimezone(UTC))

@@ -1,0 +1,143 @@
+"""The site registry's JSON schema, and where in the YAML file a problem is.
+
+:data:`SCHEMA` checks the structure and every value's type and bounds; the cross-field rules
+(walltime defaults, one default partition, ssh fields only for ``transport: ssh``) are in
+:mod:`continuum_spawners.sites`.  :func:`locate` turns a place in the document (keys and
+indexes) into the line and column of the YAML text, through PyYAML's node API: the loaded
+data has lost its positions, the composed node tree keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import yaml
+
+Where = tuple[str | int, ...]
+
+NAME = r"^[a-z][a-z0-9-]{0,30}$"
+WALLTIME = r"^(?:(\d+)-)?(\d{1,3}):([0-5]\d)(?::([0-5]\d))?$"
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+# a DNS name or IPv4 address; never starts with '-', so ssh cannot read it as an option
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$"
+# ssh splits UserKnownHostsFile on blanks and expands %-tokens and ~: allow none of them
+ABSOLUTE_PATH = r"^/[A-Za-z0-9._@+/-]+$"
+POSIX_USER = r"^[a-z_][a-z0-9_-]{0,31}$"
+SSH_FIELDS = ("host", "port", "identity_file", "known_hosts", "service_user")
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["sites"],
+    "properties": {
+        "sites": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "scheduler", "partitions"],
+                "properties": {
+                    "name": {"type": "string", "pattern": NAME},
+                    "display_name": {"type": "string", "maxLength": 100},
+                    "description": {"type": "string", "maxLength": 500},
+                    "scheduler": {"enum": ["slurm"]},
+                    "connection": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "transport": {"enum": ["local", "ssh"]},
+                            "env": {
+                                "type": "object",
+                                "propertyNames": {"pattern": ENV_NAME},
+                                "additionalProperties": {"type": "string"},
+                            },
+                            "host": {"type": "string", "pattern": HOST_NAME},
+                            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                            "identity_file": {"type": "string", "pattern": ABSOLUTE_PATH},
+                            "known_hosts": {"type": "string", "pattern": ABSOLUTE_PATH},
+                            "service_user": {"type": "string", "pattern": POSIX_USER},
+                        },
+                        "if": {
+                            "required": ["transport"],
+                            "properties": {"transport": {"const": "ssh"}},
+                        },
+                        "then": {"required": ["host", "identity_file", "known_hosts"]},
+                    },
+                    "node_address": {"type": "string", "pattern": r"^[A-Za-z0-9.:-]+$"},
+                    "bind_address": {"type": "string", "pattern": r"^[0-9.:]+$"},
+                    "access": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "groups": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                    "account": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+                    "partitions": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "max_cores", "max_memory_gb", "max_walltime"],
+                            "properties": {
+                                "name": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+                                "display_name": {"type": "string", "maxLength": 100},
+                                "default": {"type": "boolean"},
+                                "max_cores": {"type": "integer", "minimum": 1},
+                                "max_memory_gb": {"type": "integer", "minimum": 1},
+                                "max_gpus": {"type": "integer", "minimum": 0},
+                                "gpu_type": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
+                                "max_walltime": {"type": "string", "pattern": WALLTIME},
+                                "default_walltime": {"type": "string", "pattern": WALLTIME},
+                            },
+                        },
+                    },
+                },
+            },
+        }
+    },
+}
+
+
+def unexpected_key(error: jsonschema.ValidationError) -> str | None:
+    """The first unknown field of an ``additionalProperties`` error: the place to point at."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return None
+    known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+    return next((str(key) for key in error.instance if key not in known), None)
+
+
+def locate(text: str, where: Where, at_key: bool = False) -> yaml.Mark | None:
+    """The place in the YAML ``text`` of the value (or key) at ``where``.
+
+    Follows ``where`` through the composed node tree (which keeps every node's position, unlike
+    the loaded data) as far as it exists there, so a missing field points at its parent.
+
+    Returns
+    -------
+    yaml.Mark or None
+        Zero-based line and column, or ``None`` if ``text`` does not compose.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if node is None:
+        return None
+    mark = node.start_mark
+    for depth, step in enumerate(where, 1):
+        found = None
+        if isinstance(node, yaml.MappingNode):
+            found = next((kv for kv in node.value if kv[0].value == str(step)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+            if 0 <= step < len(node.value):
+                found = (node.value[step], node.value[step])
+        if found is None:
+            break
+        key_node, node = found
+        mark = key_node.start_mark if at_key and depth == len(where) else node.start_mark
+    return mark
