@@ -23,6 +23,29 @@ def _partition_summary(site: Site, part: Partition) -> str:
     )
 
 
+def environment_select(sites: Sequence[Site], last: JobRequest | None) -> str:
+    """The software environment choice; each option names its site (``data-site``)."""
+    chosen = last.environment if last else ""
+    options, selected_one = [], False
+    for site in sites:
+        for env in site.environments:
+            wanted = env.name == chosen or (not chosen and env is site.default_environment)
+            selected = wanted and not selected_one
+            selected_one = selected_one or selected
+            options.append(
+                f'<option value="{escape(env.name)}" data-site="{escape(site.name)}"'
+                f"{' selected' if selected else ''}>"
+                f"{escape(site.label)} · {escape(env.label)}</option>"
+            )
+    return (
+        '<div class="form-group mb-3"><label class="form-label" for="ch-environment">'
+        "Software environment</label>"
+        '<select class="form-select form-control" id="ch-environment" name="environment">'
+        f"{''.join(options)}</select>"
+        '<small class="form-text text-muted">images or modules the site offers</small></div>'
+    )
+
+
 def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
     """HTML of the spawn form for the ``sites`` a user may use.
 
@@ -82,6 +105,7 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
             "Site and partition</label>"
             f'<select class="form-select form-control" id="ch-target" name="target">'
             f"{''.join(groups)}</select></div>",
+            environment_select(sites, last),
             number("cores", "Cores", cores, 1, max_cores, "CPU cores for your server"),
             number("memory_gb", "Memory (GB)", memory, 1, max_mem, "memory for your server"),
             number("gpus", "GPUs", gpus, 0, max_gpus, "only on partitions that have GPUs"),
@@ -110,21 +134,34 @@ FORM_SCRIPT = """
       if (o.dataset[f[1]] !== undefined) { form.elements[f[0]].max = o.dataset[f[1]]; }
     });
   }
+  var envs = form.elements.environment;
+  function environments() {
+    var site = target.value.split("/")[0], first = null, keep = false;
+    Array.prototype.forEach.call(envs.options, function (o) {
+      var offered = site === "soonest" || o.dataset.site === site;
+      o.hidden = !offered;
+      if (offered && first === null) { first = o; }
+      if (offered && o.selected) { keep = true; }
+    });
+    if (!keep && first) { first.selected = true; }
+  }
   function show(model) {
     var where = model.site + " / " + model.partition;
+    var impact = model.gco2e_max === null ? "" : " · at most " + model.energy_kwh_max +
+      " kWh, " + model.gco2e_max + " g CO2e if used in full";
     if (model.wait_seconds === null) {
       out.textContent = "No estimate for " + where + (model.message ? ": " + model.message : "");
     } else if (model.wait_seconds < 60) {
-      out.textContent = "Expected start on " + where + ": now";
+      out.textContent = "Expected start on " + where + ": now" + impact;
     } else {
       out.textContent = "Expected start on " + where + ": in about " +
-        Math.round(model.wait_seconds / 60) + " min";
+        Math.round(model.wait_seconds / 60) + " min" + impact;
     }
   }
   function ask() {
     var parts = target.value.split("/"), q = new URLSearchParams({site: parts[0]});
     if (parts[1]) { q.set("partition", parts[1]); }
-    ["cores", "memory_gb", "gpus", "walltime"].forEach(function (n) {
+    ["cores", "memory_gb", "gpus", "walltime", "environment"].forEach(function (n) {
       if (form.elements[n].value) { q.set(n, form.elements[n].value); }
     });
     var mine = ++seq;
@@ -138,10 +175,13 @@ FORM_SCRIPT = """
       if (r.ok) { show(r.body); } else { out.textContent = r.body.message || "No estimate"; }
     }).catch(function () { if (mine === seq) { out.textContent = ""; } });
   }
-  function changed() { limits(); clearTimeout(timer); timer = setTimeout(ask, 400); }
+  function changed() {
+    limits(); environments(); clearTimeout(timer); timer = setTimeout(ask, 400);
+  }
   form.addEventListener("change", changed);
   form.addEventListener("input", changed);
   limits();
+  environments();
   ask();
 })();
 """

@@ -15,7 +15,7 @@ from typing import Any
 
 from .sites import NAME, Partition, Site, SiteRegistry, format_walltime, parse_walltime
 
-FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime")
+FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime", "environment")
 #: pseudo-site: start on the user's site and partition with the earliest expected start
 SOONEST = "soonest"
 DEFAULT_MEMORY_GB = 2
@@ -46,6 +46,8 @@ class JobRequest:
     memory_gb: int
     gpus: int
     walltime_minutes: int
+    # "" (saved by earlier versions) means the site's default environment
+    environment: str = ""
 
     def as_user_options(self) -> dict[str, Any]:
         """The canonical ``user_options`` form (what the REST API accepts)."""
@@ -57,8 +59,8 @@ class JobRequest:
 def _integer(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise OptionsError(f"{name} must be a whole number")
-    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,6}\s*", value):
-        value = int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,6}", value.strip(" \t")):
+        value = int(value.strip(" \t"))
     if not isinstance(value, int):
         raise OptionsError(f"{name} must be a whole number")
     if not low <= value <= high:
@@ -115,7 +117,8 @@ def validate_options(
     if options.get("site") == SOONEST:
         return _soonest_request(options, registry, groups)
     site = _pick_site(options.get("site"), registry, groups)
-    partition = _pick_partition(options.get("partition"), site)
+    partition = _pick_partition(options.get("partition"), site, registry)
+    environment = _pick_environment(options.get("environment"), site)
     memory_default = min(DEFAULT_MEMORY_GB, partition.max_memory_gb)
     return JobRequest(
         site=site.name,
@@ -128,6 +131,7 @@ def validate_options(
         walltime_minutes=_walltime(
             options.get("walltime", partition.default_walltime_minutes), partition
         ),
+        environment=environment,
     )
 
 
@@ -155,6 +159,7 @@ def _soonest_request(
         ),
         gpus=_integer("gpus", options.get("gpus", 0), 0, max(p.max_gpus for p in partitions)),
         walltime_minutes=_walltime(options.get("walltime", 60), longest),
+        environment=_soonest_environment(options.get("environment"), registry, groups),
     )
     if not candidates(request, registry, groups):
         raise OptionsError(
@@ -165,14 +170,32 @@ def _soonest_request(
     return request
 
 
+def _soonest_environment(value: Any, registry: SiteRegistry, groups: set[str]) -> str:
+    if value in (None, ""):
+        return ""
+    offered = {e.name for site in registry.for_groups(groups) for e in site.environments}
+    if not isinstance(value, str) or value not in offered:
+        raise OptionsError(
+            "none of your sites offers that environment; choose one of: "
+            + ", ".join(sorted(offered))
+        )
+    return value
+
+
 def candidates(
     request: JobRequest, registry: SiteRegistry, user_groups: Iterable[str]
 ) -> list[JobRequest]:
     """Concrete requests for a :data:`SOONEST` request: every partition of the user's sites that
-    fits it, in registry order."""
+    fits it (and offers its environment, if one is named), in registry order."""
     return [
-        replace(request, site=site.name, partition=part.name)
+        replace(
+            request,
+            site=site.name,
+            partition=part.name,
+            environment=request.environment or site.default_environment.name,
+        )
         for site in registry.for_groups(user_groups)
+        if not request.environment or site.environment(request.environment)
         for part in site.partitions
         if request.cores <= part.max_cores
         and request.memory_gb <= part.max_memory_gb
@@ -182,36 +205,54 @@ def candidates(
 
 
 def _pick_site(value: Any, registry: SiteRegistry, groups: set[str]) -> Site:
-    allowed = registry.for_groups(groups)
+    """The site named ``value`` as the user may use it (their partitions only)."""
+    allowed = {site.name: site for site in registry.for_groups(groups)}
     if value is None:
         if not allowed:
             raise OptionsError(
                 "your groups give you access to no site; ask your VO manager for membership",
                 status=403,
             )
-        return allowed[0]
+        return next(iter(allowed.values()))
     if not isinstance(value, str) or not re.match(NAME, value):
         raise OptionsError("site must be a site name")
-    site = registry.get(value)
-    if site is None:
+    if registry.get(value) is None:
         raise OptionsError(f"unknown site {value!r}")
-    if site not in allowed:
-        raise OptionsError(f"you are not allowed to use site {site.name!r}", status=403)
-    return site
+    if value not in allowed:
+        raise OptionsError(f"you are not allowed to use site {value!r}", status=403)
+    return allowed[value]
 
 
-def _pick_partition(value: Any, site: Site) -> Partition:
+def _pick_partition(value: Any, site: Site, registry: SiteRegistry) -> Partition:
     if value is None:
         return site.default_partition
     if not isinstance(value, str):
         raise OptionsError("partition must be a partition name")
     partition = site.partition(value)
     if partition is None:
+        full = registry.get(site.name)
+        if full is not None and full.partition(value) is not None:
+            raise OptionsError(
+                f"you are not allowed to use partition {value!r} of site {site.name!r}",
+                status=403,
+            )
         names = ", ".join(p.name for p in site.partitions)
         raise OptionsError(
             f"site {site.name!r} has no partition {value[:64]!r}; choose one of: {names}"
         )
     return partition
+
+
+def _pick_environment(value: Any, site: Site) -> str:
+    if value in (None, ""):
+        return site.default_environment.name
+    if not isinstance(value, str) or site.environment(value) is None:
+        names = ", ".join(e.name for e in site.environments)
+        shown = value[:64] if isinstance(value, str) else value
+        raise OptionsError(
+            f"site {site.name!r} offers no environment {shown!r}; choose one of: {names}"
+        )
+    return value
 
 
 def options_from_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -230,7 +271,7 @@ def options_from_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
             if not sep:
                 raise OptionsError("choose a site and partition")
             options["site"], options["partition"] = site, partition
-        elif key in ("site", "partition", "walltime"):
+        elif key in ("site", "partition", "walltime", "environment"):
             options[key] = value
         elif key in ("cores", "memory_gb", "gpus"):
             options[key] = value.strip()

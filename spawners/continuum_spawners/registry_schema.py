@@ -26,6 +26,14 @@ HOST_NAME = rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$"
 ABSOLUTE_PATH = r"^/[A-Za-z0-9._@+/-]+$"
 POSIX_USER = r"^[a-z_][a-z0-9_-]{0,31}$"
 SSH_FIELDS = ("host", "port", "identity_file", "known_hosts", "service_user")
+ENVIRONMENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,40}$"
+# environment-modules / Lmod names such as "python/3.11" or "cuda/12.4-gcc"
+MODULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,99}$"
+ACCESS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"groups": {"type": "array", "items": {"type": "string"}}},
+}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -68,13 +76,7 @@ SCHEMA: dict[str, Any] = {
                     },
                     "node_address": {"type": "string", "pattern": r"^[A-Za-z0-9.:-]+$"},
                     "bind_address": {"type": "string", "pattern": r"^[0-9.:]+$"},
-                    "access": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "groups": {"type": "array", "items": {"type": "string"}},
-                        },
-                    },
+                    "access": ACCESS,
                     "account": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
                     "partitions": {
                         "type": "array",
@@ -93,7 +95,38 @@ SCHEMA: dict[str, Any] = {
                                 "gpu_type": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"},
                                 "max_walltime": {"type": "string", "pattern": WALLTIME},
                                 "default_walltime": {"type": "string", "pattern": WALLTIME},
+                                "access": ACCESS,
                             },
+                        },
+                    },
+                    "environments": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name"],
+                            "properties": {
+                                "name": {"type": "string", "pattern": ENVIRONMENT_NAME},
+                                "display_name": {"type": "string", "maxLength": 100},
+                                "default": {"type": "boolean"},
+                                "modules": {
+                                    "type": "array",
+                                    "items": {"type": "string", "pattern": MODULE_NAME},
+                                },
+                                "launcher": {"type": "string", "pattern": ABSOLUTE_PATH},
+                            },
+                        },
+                    },
+                    "power": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["watts_per_core", "pue", "grid_gco2e_per_kwh"],
+                        "properties": {
+                            "watts_per_core": {"type": "number", "minimum": 0},
+                            "watts_per_gpu": {"type": "number", "minimum": 0},
+                            "pue": {"type": "number", "minimum": 1},
+                            "grid_gco2e_per_kwh": {"type": "number", "minimum": 0},
                         },
                     },
                 },

@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +112,52 @@ class Partition:
     gpu_type: str | None = None
     display_name: str = ""
     default: bool = False
+    groups: frozenset[str] | None = None
 
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+    def allows(self, user_groups: Iterable[str]) -> bool:
+        """Whether a member of ``user_groups`` may use this partition (no rule: all of the
+        site's users)."""
+        return self.groups is None or not self.groups.isdisjoint(user_groups)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A software environment a site offers: modules to load and the server launcher to run."""
+
+    name: str
+    display_name: str = ""
+    modules: tuple[str, ...] = ()
+    launcher: str | None = None
+    default: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+#: what a site without an ``environments`` list offers: the hub's own Python environment
+DEFAULT_ENVIRONMENT = Environment("default", "Default (the hub's Python environment)")
+
+
+@dataclass(frozen=True)
+class Power:
+    """Power data of a site, for impact estimates."""
+
+    watts_per_core: float
+    pue: float
+    grid_gco2e_per_kwh: float
+    watts_per_gpu: float = 0.0
+
+    def impact(self, cores: int, gpus: int, minutes: int) -> tuple[float, float]:
+        """Energy (kWh, facility included) and emissions (gCO2e) of a job using everything
+        it asks for over ``minutes``: an upper bound, since a job may end early or idle."""
+        kwh = (cores * self.watts_per_core + gpus * self.watts_per_gpu) * minutes / 60_000
+        kwh *= self.pue
+        return kwh, kwh * self.grid_gco2e_per_kwh
 
 
 @dataclass(frozen=True)
@@ -145,10 +187,25 @@ class Site:
     bind_address: str | None = None
     groups: frozenset[str] | None = None
     account: str | None = None
+    environments: tuple[Environment, ...] = (DEFAULT_ENVIRONMENT,)
+    power: Power | None = None
 
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+    def environment(self, name: str) -> Environment | None:
+        """The environment called ``name``, or ``None``."""
+        return next((e for e in self.environments if e.name == name), None)
+
+    @property
+    def default_environment(self) -> Environment:
+        return next((e for e in self.environments if e.default), self.environments[0])
+
+    def partitions_for(self, user_groups: Iterable[str]) -> list[Partition]:
+        """The partitions a member of ``user_groups`` may use."""
+        groups = set(user_groups)
+        return [p for p in self.partitions if p.allows(groups)]
 
     def partition(self, name: str) -> Partition | None:
         """The partition called ``name``, or ``None``."""
@@ -180,9 +237,13 @@ class SiteRegistry:
         return self.sites.get(name)
 
     def for_groups(self, user_groups: Iterable[str]) -> list[Site]:
-        """The sites a member of ``user_groups`` may use."""
+        """The sites a member of ``user_groups`` may use (with the partitions they may use)."""
         groups = set(user_groups)
-        return [site for site in self if site.allows(groups)]
+        return [
+            replace(site, partitions=tuple(site.partitions_for(groups)))
+            for site in self
+            if site.allows(groups) and site.partitions_for(groups)
+        ]
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], environ: Mapping[str, str] | None = None):
@@ -264,6 +325,7 @@ def _build_partition(site: str, where: Where, part: dict[str, Any]) -> Partition
         gpu_type=part.get("gpu_type"),
         max_walltime_minutes=max_wall,
         default_walltime_minutes=default_wall,
+        groups=None if "access" not in part else frozenset(part["access"].get("groups", [])),
     )
 
 
@@ -306,6 +368,27 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         for key, value in connection.get("env", {}).items()
     }
     access = entry.get("access")
+    environments = tuple(
+        Environment(
+            name=env["name"],
+            display_name=env.get("display_name", ""),
+            modules=tuple(env.get("modules", ())),
+            launcher=env.get("launcher"),
+            default=env.get("default", False),
+        )
+        for env in entry.get("environments", ())
+    ) or (DEFAULT_ENVIRONMENT,)
+    if len({e.name for e in environments}) != len(environments):
+        raise RegistryError(
+            f"at sites/{name}/environments: an environment is listed twice",
+            (*where, "environments"),
+        )
+    if sum(e.default for e in environments) > 1:
+        raise RegistryError(
+            f"at sites/{name}/environments: more than one default environment",
+            (*where, "environments"),
+        )
+    power = entry.get("power")
     return Site(
         name=name,
         scheduler=entry["scheduler"],
@@ -319,4 +402,6 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         bind_address=entry.get("bind_address"),
         groups=None if access is None else frozenset(access.get("groups", [])),
         account=entry.get("account"),
+        environments=environments,
+        power=None if power is None else Power(**power),
     )

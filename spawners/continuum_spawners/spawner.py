@@ -34,6 +34,16 @@ from traitlets import Float, List, Unicode, default
 
 from . import api
 from .form import render_form
+from .jobs import (
+    ESTIMATE_SCRIPT,
+    LATEST,
+    build_job_spec,
+    estimate_model,
+    iso_utc,
+    job_environment,
+    parse_start_time,
+    render_job_script,
+)
 from .monitor import SiteMonitor
 from .options import (
     SOONEST,
@@ -45,92 +55,13 @@ from .options import (
 )
 from .schedulers.base import Estimate, JobSpec, JobState, JobStatus, SchedulerAdapter
 from .schedulers.slurm import SlurmAdapter
-from .sites import Site, SiteRegistry, format_walltime
+from .sites import Environment, Site, SiteRegistry, format_walltime
 from .transport import Transport, transport_for
 
 ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
 POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # environment of the job beyond what JupyterHub provides
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
-
-# what sbatch --test-only is given: nothing runs, the scheduler only plans
-ESTIMATE_SCRIPT = "#!/bin/bash\ntrue\n"
-LATEST = datetime.max.replace(tzinfo=UTC)
-
-JOB_SCRIPT = """#!/bin/bash
-# JupyterLab server job started by Continuum Hub. Resources are on the sbatch command line;
-# the server's credentials are in the job's environment, not in this script.
-set -euo pipefail
-exec {command}
-"""
-
-
-def job_environment(site: Site, request: JobRequest | None) -> dict[str, str]:
-    """What the server (and the Lab's session panel) learns of its job from the environment."""
-    if request is None:
-        return {"CONTINUUM_SITE": site.name, "CONTINUUM_SITE_LABEL": site.label}
-    return {
-        "CONTINUUM_SITE": site.name,
-        "CONTINUUM_SITE_LABEL": site.label,
-        "CONTINUUM_PARTITION": request.partition,
-        "CONTINUUM_CORES": str(request.cores),
-        "CONTINUUM_MEMORY_GB": str(request.memory_gb),
-        "CONTINUUM_GPUS": str(request.gpus),
-        "CONTINUUM_WALLTIME_MINUTES": str(request.walltime_minutes),
-    }
-
-
-def parse_start_time(text: str) -> datetime | None:
-    """A scheduler's start time (ISO 8601; without zone it is the site's local time) in UTC."""
-    if not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when.astimezone(UTC)
-
-
-def iso_utc(when: datetime | None) -> str | None:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
-
-
-def build_job_spec(
-    site: Site, request: JobRequest, home: str, job_name: str, env_names: list[str]
-) -> JobSpec:
-    """The submission of ``request`` on ``site``: validated values only, nothing else."""
-    partition = site.partition(request.partition)
-    if partition is None:
-        raise RuntimeError(f"site {site.name} has no partition {request.partition!r}")
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_name):
-        raise RuntimeError(f"SiteSpawner.job_name {job_name!r} is not a valid name")
-    return JobSpec(
-        name=job_name,
-        partition=partition.name,
-        cores=request.cores,
-        memory_gb=request.memory_gb,
-        gpus=request.gpus,
-        gpu_type=partition.gpu_type,
-        walltime_minutes=request.walltime_minutes,
-        workdir=home,
-        output=os.path.join(home, f".continuum-{job_name}-%j.log"),
-        account=site.account,
-        env_names=env_names,
-    )
-
-
-def estimate_model(request: JobRequest, estimate: Estimate) -> dict[str, Any]:
-    """JSON model of an estimate, as the form shows it."""
-    wait = None
-    if estimate.start is not None:
-        wait = max(0, int((estimate.start - datetime.now(UTC)).total_seconds()))
-    return {
-        "site": request.site,
-        "partition": request.partition,
-        "start_time": iso_utc(estimate.start),
-        "wait_seconds": wait,
-        "message": estimate.message,
-    }
 
 
 class SiteSpawner(BatchSpawnerBase):
@@ -290,11 +221,13 @@ class SiteSpawner(BatchSpawnerBase):
         """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
         request = validate_options(options, self.registry, self.user_groups)
         if request.site != SOONEST:
-            return estimate_model(request, await self.estimate(request))
-        ranked = await self.soonest(request)
-        choice = estimate_model(*ranked[0])
-        choice["candidates"] = [estimate_model(r, e) for r, e in ranked]
-        return choice
+            estimate = await self.estimate(request)
+            return estimate_model(request, estimate, self.registry.get(request.site))
+        ranked = [
+            estimate_model(option, estimate, self.registry.get(option.site))
+            for option, estimate in await self.soonest(request)
+        ]
+        return {**ranked[0], "candidates": ranked}
 
     @property
     def site(self) -> Site:
@@ -351,9 +284,20 @@ class SiteSpawner(BatchSpawnerBase):
                 env[key] = os.environ[key]
         return env
 
+    @property
+    def software_environment(self) -> Environment:
+        """The chosen software environment of the request's site.
+
+        (Not ``environment``: that is JupyterHub's trait for extra environment variables.)
+        """
+        site = self.site
+        chosen = site.environment(self.request.environment) if self.request else None
+        return chosen or site.default_environment
+
     def job_script(self) -> str:
-        command = [*self.launcher, *self.cmd, *self.get_args()]
-        return JOB_SCRIPT.format(command=shlex.join(command))
+        environment = self.software_environment
+        launcher = [environment.launcher] if environment.launcher else self.launcher
+        return render_job_script([*launcher, *self.cmd, *self.get_args()], environment.modules)
 
     def job_spec(self, env_names: list[str]) -> JobSpec:
         assert self.request is not None
@@ -525,6 +469,7 @@ class SiteSpawner(BatchSpawnerBase):
             "memory_gb": request.memory_gb if request else None,
             "gpus": request.gpus if request else None,
             "walltime_minutes": request.walltime_minutes if request else None,
+            "environment": self.software_environment.label if request and site else None,
             "start_time": iso_utc(start),
             "end_time": iso_utc(end),
             "remaining_seconds": remaining,

@@ -115,6 +115,7 @@ def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_site
     )
     assert job["state"] == "running" and job["node"]
     assert job["cores"] == options["cores"] and job["walltime_minutes"] == 60
+    assert job["environment"] == "Python 3.11 · JupyterLab"
     assert 0 < job["remaining_seconds"] <= 3600
     start, end = (datetime.fromisoformat(job[k]) for k in ("start_time", "end_time"))
     assert end - start == timedelta(minutes=60)

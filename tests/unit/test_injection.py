@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from continuum_spawners.jobs import JOB_SCRIPT, build_job_spec, render_job_script
 from continuum_spawners.options import (
     FIELDS,
     SOONEST,
@@ -22,7 +23,6 @@ from continuum_spawners.options import (
 )
 from continuum_spawners.schedulers.slurm import SlurmAdapter
 from continuum_spawners.sites import SiteRegistry
-from continuum_spawners.spawner import JOB_SCRIPT, build_job_spec
 
 DEMO = Path(__file__).resolve().parents[2] / "hub-config" / "sites.demo.yaml"
 REGISTRY = SiteRegistry.from_file(
@@ -102,8 +102,14 @@ def test_near_valid_forms(target, cores, memory, walltime):
 
 
 def test_job_script_takes_no_user_input():
-    # the only placeholder is the launcher command, which comes from the hub's configuration
-    assert re.findall(r"{(\w+)}", JOB_SCRIPT) == ["command"]
+    # the placeholders are the registry's modules and the launcher from the hub's configuration
+    assert re.findall(r"{(\w+)}", JOB_SCRIPT) == ["setup", "command"]
+    script = render_job_script(["/opt/env/bin/continuum-singleuser", "jupyterhub-singleuser"])
+    assert "module" not in script and script.endswith(
+        "exec /opt/env/bin/continuum-singleuser jupyterhub-singleuser\n"
+    )
+    with_modules = render_job_script(["/x"], ("python/3.11", "cuda/12.4-gcc"))
+    assert "module load python/3.11 cuda/12.4-gcc\n" in with_modules
 
 
 def test_valid_options_do_reach_sbatch():

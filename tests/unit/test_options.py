@@ -20,7 +20,9 @@ def registry():
 
 
 def test_defaults(registry):
-    assert validate_options({}, registry, HEP) == JobRequest("alpha", "interactive", 1, 2, 0, 60)
+    assert validate_options({}, registry, HEP) == JobRequest(
+        "alpha", "interactive", 1, 2, 0, 60, "python"
+    )
 
 
 def test_full_request(registry):
@@ -36,7 +38,7 @@ def test_full_request(registry):
         registry,
         RADIO,
     )
-    assert request == JobRequest("beta", "gpu", 4, 16, 2, 720)
+    assert request == JobRequest("beta", "gpu", 4, 16, 2, 720, "python")
     assert request.as_user_options()["walltime"] == "12:00"
     assert validate_options(request.as_user_options(), registry, RADIO) == request
 
@@ -53,6 +55,9 @@ def test_full_request(registry):
         ({"cores": "2; rm -rf ~"}, 400, "cores must be a whole number"),
         ({"cores": True}, 400, "cores must be a whole number"),
         ({"cores": 1.5}, 400, "cores must be a whole number"),
+        ({"cores": "0\x1f"}, 400, "cores must be a whole number"),
+        ({"cores": "\u0663"}, 400, "cores must be a whole number"),
+        ({"environment": "conda"}, 400, "offers no environment 'conda'"),
         ({"memory_gb": 9}, 400, "memory_gb must be between 1 and 8"),
         ({"gpus": 1}, 400, "gpus must be between 0 and 0"),
         ({"walltime": "9:00"}, 400, "walltime must be between 0:01 and 8:00"),
@@ -71,6 +76,9 @@ def test_full_request(registry):
         "cores-injection",
         "cores-bool",
         "cores-float",
+        "cores-control-char",
+        "cores-arabic-digit",
+        "unknown-environment",
         "memory-high",
         "gpus-none",
         "walltime-long",
@@ -144,3 +152,31 @@ def test_soonest_validates_against_all_allowed_partitions(registry):
     with pytest.raises(OptionsError, match="gpus must be between 0 and 0"):
         validate_options({"site": SOONEST, "gpus": 1}, registry, HEP)
     assert options_from_form({"target": ["soonest/"]}) == {"site": SOONEST, "partition": ""}
+
+
+def test_partition_access_by_group():
+    doc = {
+        "sites": [
+            {
+                "name": "gamma",
+                "scheduler": "slurm",
+                "partitions": [
+                    {"name": "open", "max_cores": 2, "max_memory_gb": 4, "max_walltime": "1:00"},
+                    {
+                        "name": "gpu",
+                        "max_cores": 2,
+                        "max_memory_gb": 4,
+                        "max_gpus": 1,
+                        "max_walltime": "1:00",
+                        "access": {"groups": ["vo.gpu"]},
+                    },
+                ],
+            }
+        ]
+    }
+    registry = SiteRegistry.from_dict(doc, environ={})
+    with pytest.raises(OptionsError, match="not allowed to use partition 'gpu'") as info:
+        validate_options({"site": "gamma", "partition": "gpu"}, registry, ["vo.cpu"])
+    assert info.value.status == 403
+    granted = validate_options({"site": "gamma", "partition": "gpu"}, registry, ["vo.gpu"])
+    assert granted.partition == "gpu"

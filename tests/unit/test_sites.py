@@ -310,3 +310,50 @@ def test_locate_falls_back_to_the_nearest_existing_parent():
     assert locate(text, ("sites", 5)).line == 1
     assert locate("", ("sites",)) is None
     assert locate("sites: [\n", ("sites",)) is None
+
+
+def test_environments_power_and_partition_access():
+    doc = minimal(
+        environments=[
+            {"name": "root-6", "display_name": "ROOT 6", "modules": ["root/6.30", "python/3.11"]},
+            {"name": "plain", "default": True, "launcher": "/opt/plain/bin/continuum-singleuser"},
+        ],
+        power={"watts_per_core": 10, "watts_per_gpu": 300, "pue": 1.5, "grid_gco2e_per_kwh": 200},
+        partitions=[
+            {"name": "p", "max_cores": 2, "max_memory_gb": 4, "max_walltime": "01:00:00"},
+            {
+                "name": "vip",
+                "max_cores": 2,
+                "max_memory_gb": 4,
+                "max_walltime": "01:00:00",
+                "access": {"groups": ["vo.vip"]},
+            },
+        ],
+    )
+    site = SiteRegistry.from_dict(doc, environ={}).get("alpha")
+    assert site.default_environment.name == "plain"
+    assert site.environment("root-6").modules == ("root/6.30", "python/3.11")
+    kwh, grams = site.power.impact(cores=2, gpus=1, minutes=60)
+    assert (round(kwh, 3), round(grams, 1)) == (0.48, 96.0)
+    registry = SiteRegistry.from_dict(doc, environ={})
+    assert [p.name for p in registry.for_groups(["anyone"])[0].partitions] == ["p"]
+    assert [p.name for p in registry.for_groups(["vo.vip"])[0].partitions] == ["p", "vip"]
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"environments": [{"name": "a"}, {"name": "a"}]}, "environment is listed twice"),
+        (
+            {"environments": [{"name": "a", "default": True}, {"name": "b", "default": True}]},
+            "more than one default environment",
+        ),
+        ({"environments": [{"name": "a", "modules": ["x; rm -rf /"]}]}, "modules/0"),
+        ({"environments": [{"name": "a", "launcher": "relative/bin"}]}, "launcher"),
+        ({"power": {"watts_per_core": 10, "pue": 0.5, "grid_gco2e_per_kwh": 1}}, "pue"),
+    ],
+    ids=["env-twice", "two-defaults", "module-injection", "relative-launcher", "pue-below-1"],
+)
+def test_invalid_environments_and_power(change, message):
+    with pytest.raises(RegistryError, match=message):
+        SiteRegistry.from_dict(minimal(**change), environ={})

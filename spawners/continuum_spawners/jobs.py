@@ -1,0 +1,117 @@
+"""What a server job is made of: its script, its ``sbatch`` options, its environment, its times.
+
+Pure functions of validated values (a :class:`~continuum_spawners.options.JobRequest` and the
+:class:`~continuum_spawners.sites.Site`), so that a property test can drive user input all the
+way to the scheduler's command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+from .options import JobRequest
+from .schedulers.base import Estimate, JobSpec
+from .sites import Site
+
+# what sbatch --test-only is given: nothing runs, the scheduler only plans
+ESTIMATE_SCRIPT = "#!/bin/bash\ntrue\n"
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+JOB_SCRIPT = """#!/bin/bash
+# JupyterLab server job started by Continuum Hub. Resources are on the sbatch command line;
+# the server's credentials are in the job's environment, not in this script.
+{setup}set -euo pipefail
+exec {command}
+"""
+
+
+def render_job_script(command: list[str], modules: tuple[str, ...] = ()) -> str:
+    """The job script: fixed text, the environment's modules and the launcher, all quoted.
+
+    ``modules`` come from the site registry (validated names); ``command`` from the hub's
+    configuration.  Nothing a user typed is in it.
+    """
+    setup = ""
+    if modules:
+        # batch shells are no login shells: make the site's `module` command available
+        setup = "source /etc/profile\nmodule load " + shlex.join(modules) + "\n"
+    return JOB_SCRIPT.format(setup=setup, command=shlex.join(command))
+
+
+def job_environment(site: Site, request: JobRequest | None) -> dict[str, str]:
+    """What the server (and the Lab's session panel) learns of its job from the environment."""
+    if request is None:
+        return {"CONTINUUM_SITE": site.name, "CONTINUUM_SITE_LABEL": site.label}
+    return {
+        "CONTINUUM_SITE": site.name,
+        "CONTINUUM_SITE_LABEL": site.label,
+        "CONTINUUM_PARTITION": request.partition,
+        "CONTINUUM_CORES": str(request.cores),
+        "CONTINUUM_MEMORY_GB": str(request.memory_gb),
+        "CONTINUUM_GPUS": str(request.gpus),
+        "CONTINUUM_WALLTIME_MINUTES": str(request.walltime_minutes),
+        "CONTINUUM_ENVIRONMENT": request.environment or site.default_environment.name,
+    }
+
+
+def parse_start_time(text: str) -> datetime | None:
+    """A scheduler's start time (ISO 8601; without zone it is the site's local time) in UTC."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.astimezone(UTC)
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def build_job_spec(
+    site: Site, request: JobRequest, home: str, job_name: str, env_names: list[str]
+) -> JobSpec:
+    """The submission of ``request`` on ``site``: validated values only, nothing else."""
+    partition = site.partition(request.partition)
+    if partition is None:
+        raise RuntimeError(f"site {site.name} has no partition {request.partition!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_name):
+        raise RuntimeError(f"SiteSpawner.job_name {job_name!r} is not a valid name")
+    return JobSpec(
+        name=job_name,
+        partition=partition.name,
+        cores=request.cores,
+        memory_gb=request.memory_gb,
+        gpus=request.gpus,
+        gpu_type=partition.gpu_type,
+        walltime_minutes=request.walltime_minutes,
+        workdir=home,
+        output=os.path.join(home, f".continuum-{job_name}-%j.log"),
+        account=site.account,
+        env_names=env_names,
+    )
+
+
+def estimate_model(request: JobRequest, estimate: Estimate, site: Site | None) -> dict[str, Any]:
+    """JSON model of an estimate, as the form shows it (with an impact bound where the site
+    publishes power data)."""
+    wait = None
+    if estimate.start is not None:
+        wait = max(0, int((estimate.start - datetime.now(UTC)).total_seconds()))
+    energy = emissions = None
+    if site is not None and site.power is not None:
+        energy, emissions = site.power.impact(request.cores, request.gpus, request.walltime_minutes)
+    return {
+        "site": request.site,
+        "partition": request.partition,
+        "start_time": iso_utc(estimate.start),
+        "wait_seconds": wait,
+        "message": estimate.message,
+        "energy_kwh_max": None if energy is None else round(energy, 3),
+        "gco2e_max": None if emissions is None else round(emissions, 1),
+    }
