@@ -72,7 +72,8 @@ def accept_port_report(body: Any, token: str, spawners: Iterable[Any]) -> tuple[
     spawner = own_spawner(spawners, token)
     if spawner is None:
         raise web.HTTPError(403, "only a server's own token may report its port")
-    if spawner.pending != "spawn":
+    # a job the scheduler requeued runs again and reports its new port
+    if spawner.pending != "spawn" and not getattr(spawner, "requeued", False):
         raise web.HTTPError(409, "the server is not starting; its port cannot change")
     return spawner, port
 
@@ -93,7 +94,7 @@ class PortReportHandler(APIHandler):
     """``POST /hub/api/batchspawner``: a starting server reports its port, and nothing else."""
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         user = self.current_user
         body = self.get_json_body()
         spawners = getattr(user, "spawners", None)
@@ -109,6 +110,20 @@ class PortReportHandler(APIHandler):
             raise
         spawner.port = port
         self.log.info("Server %s reported port %d", spawner._log_name, port)
+        if getattr(spawner, "requeued", False) and spawner.server is not None:
+            # the rerun of a requeued job: point the proxy at where the server is now
+            spawner.requeued = False
+            await spawner.query_job_status()  # a fresh status names the node it runs on now
+            spawner.server.ip = spawner.state_gethost()
+            spawner.server.port = port
+            self.db.commit()
+            await self.proxy.add_user(user, spawner.name)
+            self.log.info(
+                "Server %s moved to %s:%d after a requeue",
+                spawner._log_name,
+                spawner.server.ip,
+                port,
+            )
         self.set_status(201)
         self.finish(json.dumps({"message": "port recorded"}))
 

@@ -129,6 +129,8 @@ class SiteSpawner(BatchSpawnerBase):
         self.status: JobStatus | None = None
         # kept across clear_state(), for the message when a job dies while starting
         self.last_status: JobStatus | None = None
+        # the scheduler put the running job back in the queue; its rerun reports a new port
+        self.requeued = False
 
     # -- registry and options ----------------------------------------------------------------
 
@@ -368,8 +370,23 @@ class SiteSpawner(BatchSpawnerBase):
             return BatchJobStatus.NOTFOUND
         age = self.startup_poll_interval if max_age is None else max_age
         status = await self.monitor(self.site).status(self.job_id, age)
+        previous = self.status
         self.status = self.last_status = status
         self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
+        if (
+            previous is not None
+            and previous.state is JobState.RUNNING
+            and status.state is JobState.PENDING
+            and not self.pending
+        ):
+            self.requeued = True
+            self.log.warning(
+                "Job %s of %s on %s was requeued by the scheduler (%s); following it",
+                self.job_id,
+                self._log_name,
+                self.site.name,
+                status.reason or status.raw_state,
+            )
         return {
             JobState.PENDING: BatchJobStatus.PENDING,
             JobState.RUNNING: BatchJobStatus.RUNNING,

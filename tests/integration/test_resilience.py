@@ -92,3 +92,36 @@ def test_job_cancelled_outside_the_hub_stops_the_server(hub, idp, slurm_sites):
         time.sleep(0.5)
     assert f"Job {job_id} of dave on site beta is gone" in hub_log_since(hub, mark)
     assert not site_jobs(beta, "dave")
+
+
+def test_requeued_job_is_followed(hub, idp, slurm_sites):
+    """Slurm requeues the job (node failure, preemption): the server comes back at its new port.
+
+    Slurm holds a requeued job for 120 s before it may run again, so this test takes minutes.
+    """
+    alpha = slurm_sites["alpha"]
+    browser = hub_login(hub, idp, "alice")
+    job_id = spawn(hub, "alice", "alpha")
+    old_url = server_model(hub, "alice")["url"]
+    assert browser.get(f"{hub.url}/user/alice/lab", timeout=60).status_code == 200
+    mark = log_mark(hub)
+    subprocess.run(
+        ["scontrol", "requeue", job_id], env={**os.environ, **alpha.env()}, check=True, timeout=30
+    )
+    deadline = time.monotonic() + 60
+    while "was requeued by the scheduler" not in hub_log_since(hub, mark):
+        assert time.monotonic() < deadline, "the hub did not notice the requeue"
+        time.sleep(1)
+    assert server_model(hub, "alice"), "the server was dropped instead of followed"
+    deadline = time.monotonic() + 240
+    while "after a requeue" not in hub_log_since(hub, mark):
+        assert time.monotonic() < deadline, f"the rerun never reported; log:\n{hub.log()}"
+        time.sleep(2)
+    assert (job_id, "RUNNING") in site_jobs(alpha, "alice")
+    # the route moves when the rerun reports its port, a moment before JupyterLab listens
+    deadline = time.monotonic() + 60
+    while (status := browser.get(f"{hub.url}/user/alice/lab", timeout=60).status_code) != 200:
+        assert time.monotonic() < deadline, f"JupyterLab not back after the requeue: {status}"
+        time.sleep(1)
+    assert server_model(hub, "alice")["url"] == old_url  # same server, same address for users
+    stop_server(hub, "alice")

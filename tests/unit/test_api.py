@@ -87,3 +87,9 @@ def test_install_replaces_batchspawners_handler():
     ]
     assert all(h[1] is not BatchSpawnerAPIHandler for h in apihandlers.default_handlers)
     assert api.is_installed()
+
+
+def test_a_requeued_server_may_report_its_new_port():
+    s = spawner(pending=None)
+    s.requeued = True
+    assert api.accept_port_report({"port": 9999}, TOKEN, [s]) == (s, 9999)
