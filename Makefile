@@ -19,13 +19,16 @@ demo: setup
 lint: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	npm run --silent lint
 
 format: setup-test
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	npm run --silent lint:fix
 
 unit: setup-test
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test: lint
+	npm test --silent
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -23,8 +23,9 @@ fi
 
 # --- Debian packages -------------------------------------------------------------------------
 APT_PACKAGES=(slurm-wlm munge sudo python3 python3-venv python3-dev ca-certificates curl procps
-              iproute2 git)
-(( WITH_TEST )) && APT_PACKAGES+=(chromium fonts-liberation)
+              iproute2 git openssh-client)
+# sshd: the tests run their own on 127.0.0.1 as a site's login node
+(( WITH_TEST )) && APT_PACKAGES+=(chromium fonts-liberation openssh-server)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -61,28 +62,52 @@ mkdir -p "$STAMPS"
 extras=""
 (( WITH_TEST )) && extras="[test]"
 deps_key=$( (cat "$ROOT/pyproject.toml" "$0"; echo "$extras") | sha256sum | cut -c1-16)
+# the lab extensions are built below (stamped), not by the wheel's build hook on every pip run
+export SKIP_JUPYTER_BUILDER=1
 if [[ ! -f "$STAMPS/deps-$deps_key" ]]; then
   log "pip install continuum-hub$extras and its dependencies"
-  # hatchling + editables: the project's own (editable) install below builds without isolation
-  "$VENV/bin/pip" install -q hatchling editables "$ROOT$extras"
+  # hatchling + editables + hatch-jupyter-builder: the project's own install below builds
+  # without isolation
+  "$VENV/bin/pip" install -q hatchling editables hatch-jupyter-builder "$ROOT$extras"
   rm -f "$STAMPS"/deps-*
   touch "$STAMPS/deps-$deps_key"
-fi
-# The project itself: editable when the users' jobs can read the checkout, else a copy.
-if runuser -u nobody -- test -r "$ROOT/spawners/continuum_spawners/launcher.py" 2>/dev/null; then
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
-else
-  log "checkout not readable by other users: installing a copy of the project into $VENV"
-  "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT"
 fi
 
 # --- npm workspace (OpenID provider, proxy, lab extensions) -----------------------------------
 npm_key=$(cat "$ROOT/package.json" "$ROOT/package-lock.json" "$ROOT"/images/*/package.json \
-          2>/dev/null | sha256sum | cut -c1-16)
+          "$ROOT"/extensions/*/package.json 2>/dev/null | sha256sum | cut -c1-16)
 if [[ ! -f "$STAMPS/npm-$npm_key" || ! -d "$ROOT/node_modules" ]]; then
   log "npm ci"
   (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
   rm -f "$STAMPS"/npm-*
   touch "$STAMPS/npm-$npm_key"
+fi
+
+# --- lab extensions: extensions/<name>/ → extensions/labextensions/ (shipped as wheel data) -----
+# keyed on every extension's sources and the lockfile; rebuilt when the output is missing
+lab_key=$( (cd "$ROOT" && cat package-lock.json && find extensions -path '*/node_modules' -prune \
+             -o -path extensions/labextensions -prune -o -path '*/lib' -prune \
+             -o -type f \( -path 'extensions/*/src/*' -o -path 'extensions/*/style/*' \
+                         -o -path 'extensions/*/schema/*' -o -name package.json \
+                         -o -name 'tsconfig*.json' -o -name install.json \) -print \
+             | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-16)
+if [[ ! -f "$STAMPS/lab-$lab_key" ]] || \
+   ! ls "$ROOT"/extensions/labextensions/@continuum-hub/*/package.json >/dev/null 2>&1; then
+  log "building the lab extensions (npm run build:prod)"
+  # jupyter-builder (the extensions' build tool) comes with jupyterlab in $VENV
+  (cd "$ROOT" && PATH="$VENV/bin:$PATH" npm run build:prod --silent >/dev/null)
+  rm -f "$STAMPS"/lab-*
+  touch "$STAMPS/lab-$lab_key"
+fi
+
+# --- the project itself: editable when the users' jobs can read the checkout, else a copy ------
+# Either way the prebuilt lab extensions and the server extension's config are copied from the
+# wheel's shared data into $VENV/share/jupyter/labextensions and $VENV/etc/jupyter, where the
+# users' servers (other Unix accounts) find them.
+if runuser -u nobody -- test -r "$ROOT/spawners/continuum_spawners/launcher.py" 2>/dev/null; then
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation -e "$ROOT"
+else
+  log "checkout not readable by other users: installing a copy of the project into $VENV"
+  "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT"
 fi
 log "ready (Python environment $VENV)"

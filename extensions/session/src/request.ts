@@ -1,0 +1,62 @@
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/**
+ * The namespace of the `continuum_lab` server extension's routes.
+ */
+export const NAMESPACE = 'continuum';
+
+/**
+ * Call a route of the `continuum_lab` server extension.
+ *
+ * @param endPoint - the route below `{baseUrl}continuum/`
+ * @param init - the request's options
+ * @param settings - the server connection (defaults to the page's)
+ * @returns the parsed JSON answer
+ */
+export async function requestAPI<T>(
+  endPoint = '',
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, NAMESPACE, endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: unknown = text;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      console.error('continuum_lab: not a JSON answer', text);
+    }
+  }
+  if (!response.ok) {
+    const message =
+      typeof data === 'object' && data !== null && 'message' in data
+        ? String((data as { message: unknown }).message)
+        : text;
+    throw new ServerConnection.ResponseError(response, message);
+  }
+  return data as T;
+}
+
+/**
+ * Ask the Jupyter server to shut itself down: the request JupyterLab's own
+ * "File > Shut Down" makes. The batch job ends with it, and the hub notices.
+ *
+ * @param settings - the server connection (defaults to the page's)
+ */
+export async function shutdownServer(
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const url = URLExt.join(settings.baseUrl, 'api', 'shutdown');
+  const response = await ServerConnection.makeRequest(url, { method: 'POST' }, settings);
+  if (!response.ok) {
+    throw new ServerConnection.ResponseError(response);
+  }
+}

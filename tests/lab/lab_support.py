@@ -1,0 +1,115 @@
+"""Helpers of the lab tests: a fake hub, a real Jupyter server, the job environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from continuum_hub.federation.process import ManagedProcess, free_port
+
+TIMEOUT = 10.0
+JOB_ENV = {
+    "CONTINUUM_SITE": "alpha",
+    "CONTINUUM_SITE_LABEL": "Alpha HPC centre (CPU)",
+    "CONTINUUM_PARTITION": "interactive",
+    "CONTINUUM_CORES": "2",
+    "CONTINUUM_MEMORY_GB": "4",
+    "CONTINUUM_GPUS": "0",
+    "CONTINUUM_WALLTIME_MINUTES": "60",
+    "CONTINUUM_JOB_START": "2026-11-21T06:30:00Z",
+    "CONTINUUM_JOB_END": "2099-01-01T00:00:00Z",
+    "SLURM_JOB_ID": "4242",
+    "SLURMD_NODENAME": "alpha-node1",
+    "JUPYTERHUB_USER": "alice",
+}
+
+
+@dataclass
+class FakeHub:
+    """State of the fake hub: what it answers, and the requests it saw."""
+
+    url: str
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    answer: dict[str, Any] | None = None
+    seen: list[str] = field(default_factory=list)
+
+
+def isolated_jupyter_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment whose user-level Jupyter config and data cannot leak into a test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "CONTINUUM"))}
+    for name in ("config", "data", "runtime"):
+        (home / name).mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1",
+        **extra,
+    )
+    return env
+
+
+@dataclass
+class LabServer:
+    url: str
+    token: str
+    process: ManagedProcess
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        """GET ``path`` below the server's base URL, with ``token`` when given."""
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return requests.get(
+            f"{self.url}{path}", headers=headers, timeout=TIMEOUT, allow_redirects=False, **kwargs
+        )
+
+
+def start_lab_server(
+    python: Path, home: Path, env: dict[str, str], app: str = "jupyter_server"
+) -> LabServer:
+    """Start ``python -m <app>`` (jupyter_server or jupyterlab) on a free loopback port."""
+    port = free_port()
+    token = secrets.token_hex(16)
+    argv = [
+        str(python),
+        "-m",
+        app,
+        "--no-browser",
+        "--allow-root",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={home}",
+        "--ServerApp.base_url=/user/alice/",
+    ]
+    process = ManagedProcess(f"{app}-{port}", argv, home / "log", env=env, cwd=home)
+    url = f"http://127.0.0.1:{port}/user/alice/"
+
+    def ready() -> bool:
+        try:
+            return requests.get(f"{url}api/status", timeout=1).status_code in (200, 403)
+        except requests.RequestException:
+            return False
+
+    process.start_ready(ready, timeout=90)
+    return LabServer(url=url, token=token, process=process)
+
+
+CHROMIUM = "/usr/bin/chromium"
+# as in tests/browser: Debian's Chromium, no sandbox as root, no outside network
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
