@@ -10,6 +10,8 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
     ``alpha`` and ``beta``.
 ``fixtures.idp``
     ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users.
+``fixtures.browser``
+    ``chromium`` and ``page`` - Debian's Chromium through Playwright, screenshots on failure.
 ``fixtures.hub``
     ``hub``: JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
 ``fixtures.sshd``
@@ -26,7 +28,13 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures.slurm", "fixtures.idp", "fixtures.hub", "fixtures.sshd"]
+pytest_plugins = [
+    "fixtures.slurm",
+    "fixtures.idp",
+    "fixtures.hub",
+    "fixtures.browser",
+    "fixtures.sshd",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 

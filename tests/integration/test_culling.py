@@ -7,40 +7,28 @@ the other tests.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 
 import pytest
 
-from continuum_hub.federation.hub import LocalHub
-from fixtures.hub import ADMIN_SCOPES, api, server_model, wait_for_server
+from fixtures.hub import admin_hub, api, server_model, wait_for_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def culling_hub(federation_root, repo_root, idp, slurm_sites, unix_users):
-    token = secrets.token_hex(32)
-    hub = LocalHub(
+    hub = admin_hub(
         federation_root / "culling-hub",
         repo_root,
-        issuer=idp.issuer,
-        client_id=idp.client_id,
-        client_secret=idp.client_secret,
-        site_confs={name: site.conf_path for name, site in slurm_sites.items()},
+        idp,
+        slurm_sites,
         extra_config={
-            "JupyterHub": {
-                "services": [{"name": "test-admin", "api_token": token}],
-                "load_roles": [
-                    {"name": "test-admin", "scopes": ADMIN_SCOPES, "services": ["test-admin"]}
-                ],
-            },
             "CullerService": {"timeout": 10, "cull_every": 2},
             "Spawner": {"poll_interval": 2},
         },
     )
-    hub.api_token = token  # type: ignore[attr-defined]
     with hub:
         yield hub
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-
 import pytest
 
 from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.slurm import occupied_node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,50 +38,7 @@ def test_estimate_for_the_signed_in_user(hub, idp):
 
 
 def test_soonest_avoids_a_busy_site(hub, idp, slurm_sites):
-    alpha = slurm_sites["alpha"]
-    env = {**os.environ, **alpha.env()}
-    # bob fills alpha's only node for ten minutes
-    blocker = (
-        subprocess.run(
-            [
-                "sudo",
-                "-n",
-                "-u",
-                "bob",
-                "--preserve-env=SLURM_CONF",
-                "sbatch",
-                "--parsable",
-                "--partition=batch",
-                "--cpus-per-task=4",
-                "--mem=1G",
-                "--time=10",
-                "--output=/dev/null",
-                "--chdir=/tmp",
-                "--wrap=sleep 600",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
-        .stdout.strip()
-        .split(";")[0]
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while (
-            "RUNNING"
-            not in subprocess.run(
-                ["squeue", "--noheader", f"--jobs={blocker}", "--format=%T"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            ).stdout
-        ):
-            assert time.monotonic() < deadline, "the blocking job did not start"
-            time.sleep(0.5)
+    with occupied_node(slurm_sites["alpha"]):
         alice = hub_login(hub, idp, "alice")
         ranked = estimate(hub, alice, site="soonest", cores=1, walltime="0:30").json()
         assert (ranked["site"], ranked["partition"]) == ("beta", "gpu"), ranked
@@ -100,5 +54,3 @@ def test_soonest_avoids_a_busy_site(hub, idp, slurm_sites):
         assert (job["site"], job["partition"]) == ("beta", "gpu")
         stop_server(hub, "alice")
         assert not server_model(hub, "alice")
-    finally:
-        subprocess.run(["scancel", blocker], env=env, check=True, timeout=30)

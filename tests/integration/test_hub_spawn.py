@@ -6,8 +6,6 @@ JupyterLab server running as a Slurm job under the user's own Unix account.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,22 +14,14 @@ import pytest
 import requests
 
 from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.slurm import squeue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def squeue(site, *args: str) -> list[list[str]]:
+def site_jobs(site) -> list[list[str]]:
     """Jobs of a site as lists of ``id|user|state|partition|name`` fields."""
-    env = {**os.environ, **site.env()}
-    out = subprocess.run(
-        ["squeue", "--noheader", "--format=%i|%u|%T|%P|%j", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    return [line.split("|") for line in out.splitlines() if line.strip()]
+    return squeue(site, "--format=%i|%u|%T|%P|%j")
 
 
 def wait_until(predicate, timeout: float = 60.0, interval: float = 0.5):
@@ -87,7 +77,7 @@ def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_site
     response = api(hub, "POST", "/users/alice/server", json={"user_options": options})
     assert response.status_code in (201, 202), response.text
     model = wait_for_server(hub, "alice")
-    jobs = [j for j in squeue(site) if j[1] == "alice"]
+    jobs = [j for j in site_jobs(site) if j[1] == "alice"]
     assert len(jobs) == 1, jobs
     job_id, user, state, partition, name = jobs[0]
     assert (user, state, partition, name) == (
@@ -97,7 +87,7 @@ def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_site
         "jupyterlab",
     )
     other = "beta" if options["site"] == "alpha" else "alpha"
-    assert not [j for j in squeue(slurm_sites[other]) if j[1] == "alice"]
+    assert not [j for j in site_jobs(slurm_sites[other]) if j[1] == "alice"]
     assert model["user_options"] == options
 
     # the server's own token reads its job's facts from the hub; they match the scheduler's
@@ -131,7 +121,7 @@ def test_spawn_runs_as_slurm_job_of_the_user_and_stop_cancels_it(hub, slurm_site
     assert lab.status_code == 200 and "jupyter-config-data" in lab.text, lab.text[:300]
 
     stop_server(hub, "alice")
-    wait_until(lambda: not [j for j in squeue(site) if j[0] == job_id], timeout=60)
+    wait_until(lambda: not [j for j in site_jobs(site) if j[0] == job_id], timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +140,7 @@ def test_rest_spawn_refusals(hub, idp, slurm_sites, options, status, message):
     assert response.status_code == status, response.text
     assert message in response.json()["message"]
     assert not server_model(hub, "bob")
-    assert not [j for s in slurm_sites.values() for j in squeue(s) if j[1] == "bob"]
+    assert not [j for s in slurm_sites.values() for j in site_jobs(s) if j[1] == "bob"]
 
 
 def job_token(hub, username: str) -> str:

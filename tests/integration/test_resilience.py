@@ -12,21 +12,9 @@ import time
 import pytest
 
 from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.slurm import user_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def site_jobs(site, user: str) -> list[tuple[str, str]]:
-    """``(job id, state)`` of the user's jobs on a site."""
-    out = subprocess.run(
-        ["squeue", "--noheader", f"--user={user}", "--format=%i|%T"],
-        env={**os.environ, **site.env()},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-    return [tuple(line.split("|")) for line in out.split()]  # type: ignore[misc]
 
 
 def spawn(hub, username: str, site: str) -> str:
@@ -51,7 +39,7 @@ def test_hub_restart_resumes_running_servers(hub, idp, slurm_sites):
     hub.start()
     model = wait_for_server(hub, "alice")
     assert model["state"]["job_id"] == job_id
-    assert (job_id, "RUNNING") in site_jobs(slurm_sites["alpha"], "alice")
+    assert (job_id, "RUNNING") in user_jobs(slurm_sites["alpha"], "alice")
     # the proxy was restarted with the hub; the route to the running server is back
     lab = hub_login(hub, idp, "alice").get(f"{hub.url}/user/alice/lab", timeout=60)
     assert lab.status_code == 200
@@ -72,12 +60,12 @@ def test_controller_outage_keeps_servers_and_recovers(hub, idp, slurm_sites):
         assert server_model(hub, "bob").get("ready"), "server dropped during the outage"
     finally:
         alpha.start_controller()
-    assert (job_id, "RUNNING") in site_jobs(alpha, "bob")
+    assert (job_id, "RUNNING") in user_jobs(alpha, "bob")
     time.sleep(5)  # a few polls after the controller is back
     assert server_model(hub, "bob")["ready"]
     assert "Traceback" not in hub_log_since(hub, mark)
     stop_server(hub, "bob")
-    assert not site_jobs(alpha, "bob")
+    assert not user_jobs(alpha, "bob")
 
 
 def test_job_cancelled_outside_the_hub_stops_the_server(hub, idp, slurm_sites):
@@ -91,7 +79,7 @@ def test_job_cancelled_outside_the_hub_stops_the_server(hub, idp, slurm_sites):
         assert time.monotonic() < deadline, "the hub still lists a server whose job is gone"
         time.sleep(0.5)
     assert f"Job {job_id} of dave on site beta is gone" in hub_log_since(hub, mark)
-    assert not site_jobs(beta, "dave")
+    assert not user_jobs(beta, "dave")
 
 
 def test_requeued_job_is_followed(hub, idp, slurm_sites):
@@ -117,7 +105,7 @@ def test_requeued_job_is_followed(hub, idp, slurm_sites):
     while "after a requeue" not in hub_log_since(hub, mark):
         assert time.monotonic() < deadline, f"the rerun never reported; log:\n{hub.log()}"
         time.sleep(2)
-    assert (job_id, "RUNNING") in site_jobs(alpha, "alice")
+    assert (job_id, "RUNNING") in user_jobs(alpha, "alice")
     # the route moves when the rerun reports its port, a moment before JupyterLab listens
     deadline = time.monotonic() + 60
     while (status := browser.get(f"{hub.url}/user/alice/lab", timeout=60).status_code) != 200:

@@ -8,8 +8,7 @@
     A real ``jupyter server`` with ``continuum_lab`` enabled by the installed config file, its
     job environment (``JOB_ENV``) pointing at ``fake_hub``; ``lab_server.url`` and
     ``lab_server.token``.
-``chromium`` (session)
-    Debian's Chromium driven by Playwright (see ``tests/browser``).
+Browser tests use ``chromium`` and ``page`` from ``fixtures.browser``.
 """
 
 from __future__ import annotations

@@ -99,17 +99,3 @@ def start_lab_server(
 
     process.start_ready(ready, timeout=90)
     return LabServer(url=url, token=token, process=process)
-
-
-CHROMIUM = "/usr/bin/chromium"
-# as in tests/browser: Debian's Chromium, no sandbox as root, no outside network
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]

@@ -21,20 +21,17 @@ from pathlib import Path
 
 import pytest
 from lab_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     JOB_ENV,
     LabServer,
     isolated_jupyter_env,
     start_lab_server,
 )
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from continuum_hub.federation.process import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 EXTENSIONS = ["@continuum-hub/session"]
 # the wheel holds Python code and a few hundred kB of bundled JavaScript
 MAX_WHEEL_BYTES = 2 * 1024 * 1024
@@ -165,26 +162,6 @@ def lab(install: Install, tmp_path: Path) -> Iterator[LabServer]:
         yield server
     finally:
         server.process.stop()
-
-
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        try:
-            yield page
-        finally:
-            failed = getattr(request.node, "rep_call", None)
-            if failed is None or failed.failed:
-                RESULTS.mkdir(exist_ok=True)
-                page.screenshot(path=str(RESULTS / f"{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
 
 
 def test_session_extension_in_chromium(lab: LabServer, page: Page) -> None:
