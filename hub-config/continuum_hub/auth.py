@@ -7,6 +7,8 @@
 * ``eduperson_entitlement`` values parsed per AARC-G069, filtered to trusted namespaces and
   authorities, and turned into hub-managed JupyterHub groups (``manage_groups``), which gate
   login (``allowed_groups``), admin rights (``admin_groups``) and site access;
+* strict validation of the ID token (signature against the issuer's keys, ``iss``, ``aud``,
+  ``azp``, ``exp``, ``iat``) and a userinfo ``sub`` equal to the ID token's;
 * defaults suited to research AAI proxies (scopes, username claim, POSIX-safe usernames).
 """
 
@@ -17,9 +19,11 @@ import urllib.request
 from typing import Any
 
 from oauthenticator.generic import GenericOAuthenticator
+from tornado import web
 from traitlets import Float, List, Unicode, default
 
 from .entitlements import group_name, trusted_entitlements
+from .idtoken import DEFAULT_ALGORITHMS, IDTokenError, IDTokenValidator
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
@@ -109,7 +113,63 @@ class FederatedAuthenticator(GenericOAuthenticator):
         """,
     )
 
+    id_token_algorithms = List(
+        Unicode(),
+        default_value=list(DEFAULT_ALGORITHMS),
+        config=True,
+        help="""Signature algorithms accepted for ID tokens (asymmetric only; ``none`` and
+        ``HS*`` are refused at start-up).""",
+    )
+
+    id_token_leeway = Float(
+        0.0,
+        config=True,
+        help="Seconds of clock skew tolerated when checking an ID token's ``exp`` and ``iat``.",
+    )
+
     _discovery: dict[str, Any] | None = None
+    _validator: IDTokenValidator | None = None
+
+    def id_token_validator(self) -> IDTokenValidator:
+        """The validator of this issuer's ID tokens (keys fetched on first use)."""
+        if self._validator is None:
+            jwks_uri = str(self.discovery()["jwks_uri"])
+
+            async def fetch_jwks() -> dict[str, Any]:
+                return await self.httpfetch(jwks_uri, "Fetching the issuer's keys...")
+
+            self._validator = IDTokenValidator(
+                self.discovery()["issuer"],
+                self.client_id,
+                fetch_jwks,
+                algorithms=self.id_token_algorithms,
+                leeway=self.id_token_leeway,
+            )
+        return self._validator
+
+    async def get_token_info(self, handler: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """The token response; a sign-in must come with an ID token."""
+        token_info = await super().get_token_info(handler, params)
+        if params.get("grant_type") == "authorization_code" and not token_info.get("id_token"):
+            self.log.warning("Sign-in refused: %s returned no ID token", self.issuer)
+            raise web.HTTPError(403, "The identity provider did not prove who you are.")
+        return token_info
+
+    async def token_to_user(self, token_info: dict[str, Any]) -> dict[str, Any]:
+        """Userinfo, after the ID token (when there is one) has been validated; both must name
+        the same subject."""
+        claims = None
+        if token_info.get("id_token"):
+            try:
+                claims = await self.id_token_validator().validate(token_info["id_token"])
+            except IDTokenError as exc:
+                self.log.warning("Sign-in refused: invalid ID token from %s: %s", self.issuer, exc)
+                raise web.HTTPError(403, "Your sign-in could not be verified.") from None
+        user_info = await super().token_to_user(token_info)
+        if claims is not None and user_info.get("sub") != claims["sub"]:
+            self.log.warning("Sign-in refused: userinfo subject differs from the ID token's")
+            raise web.HTTPError(403, "Your sign-in could not be verified.")
+        return user_info
 
     def discovery(self) -> dict[str, Any]:
         """The issuer's discovery document, fetched once and cached."""
