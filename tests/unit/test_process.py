@@ -1,6 +1,8 @@
 """Supervision of the local federation's processes."""
 
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,31 @@ def test_ready_process_serves_until_stopped(tmp_path):
     finally:
         proc.stop()
     assert not port_open(port)
+
+
+def test_stop_ends_children_that_left_the_process_group(tmp_path):
+    # like JupyterHub starting its proxy and services with start_new_session=True
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " start_new_session=True)\n"
+        f"open({str(tmp_path / 'child.pid')!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(120)\n"
+    )
+    proc = ManagedProcess("parent", [sys.executable, "-c", code], tmp_path)
+    pid_file = tmp_path / "child.pid"
+    proc.start_ready(lambda: pid_file.exists() and pid_file.read_text() != "", timeout=20)
+    child = int(pid_file.read_text())
+    proc.stop(timeout=5)
+    deadline = time.monotonic() + 10
+    while _alive(child):
+        assert time.monotonic() < deadline, "the detached child outlived its parent"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie waits for init to reap it; it runs no more

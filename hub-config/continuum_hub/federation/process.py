@@ -47,6 +47,33 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _stat(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, start time)`` of a process, from ``/proc``; ``None`` once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (2nd field) may contain blanks and parentheses: split after its last ')'
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), int(fields[19])
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """All processes below ``pid`` (children, grandchildren, …) with their start times."""
+    parents: dict[int, list[tuple[int, int]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents.setdefault(stat[0], []).append((int(entry.name), stat[1]))
+    found: dict[int, int] = {}
+    todo = [pid]
+    while todo:
+        for child, started in parents.get(todo.pop(), []):
+            if child not in found:
+                found[child] = started
+                todo.append(child)
+    return found
+
+
 class ManagedProcess:
     """One child process with a log file, a readiness check and a clean stop.
 
@@ -132,6 +159,9 @@ class ManagedProcess:
         """Send SIGTERM to the process group, then SIGKILL after ``timeout`` seconds."""
         if self.proc is None:
             return
+        # children that started sessions of their own (JupyterHub's proxy and services) are not
+        # in our process group; remember them to end those that outlive their parent
+        below = descendants(self.proc.pid)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -145,6 +175,11 @@ class ManagedProcess:
             # the leader is gone; children of its group may still be alive
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid, started in below.items():
+            stat = _stat(pid)
+            if stat is not None and stat[1] == started:  # the same process, not a reused pid
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         self.proc = None
 
 
