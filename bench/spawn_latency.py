@@ -27,46 +27,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the tests' browser-like sign-in helpers
 
 from continuum_hub.federation.accounts import ensure_unix_user  # noqa: E402
-from continuum_hub.federation.hub import LocalHub  # noqa: E402
-from continuum_hub.federation.idp import DEMO_USERS, OpenIDProvider, with_passwords  # noqa: E402
+from continuum_hub.federation.idp import (  # noqa: E402
+    DEMO_USERS,
+    OpenIDProvider,
+    hub_client,
+    with_passwords,
+)
 from continuum_hub.federation.munge import MungeDaemon  # noqa: E402
 from continuum_hub.federation.process import free_port  # noqa: E402
 from continuum_hub.federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
-from fixtures.hub import api, hub_login, stop_server, wait_for_server  # noqa: E402
-from fixtures.idp import hub_client  # noqa: E402
+from fixtures.hub import admin_hub, api, hub_login, stop_server, wait_for_server  # noqa: E402
 
 USER = "alice"
-
-
-def make_hub(root, name, port, idp, secret, confs, spawner, registry):
-    token = secrets.token_hex(32)
-    extra: dict = {
-        "JupyterHub": {
-            "services": [{"name": "bench-admin", "api_token": token}],
-            "load_roles": [
-                {
-                    "name": "bench-admin",
-                    "scopes": ["admin:users", "admin:servers", "read:users"],
-                    "services": ["bench-admin"],
-                }
-            ],
-        }
-    }
-    if spawner:
-        extra["JupyterHub"]["spawner_class"] = spawner
-    hub = LocalHub(
-        root / name,
-        REPO,
-        port=port,
-        issuer=idp.issuer,
-        client_id=f"hub-{name}",
-        client_secret=secret,
-        site_confs=confs,
-        registry_path=registry,
-        extra_config=extra,
-    )
-    hub.api_token = token  # type: ignore[attr-defined]
-    return hub
 
 
 def one_round(hub, idp) -> float:
@@ -95,24 +67,31 @@ def main() -> None:
         root.chmod(0o755)
         ports = {"site": free_port(), "local": free_port()}
         secret = secrets.token_hex(16)
-        clients = []
-        for name, port in ports.items():
-            client = hub_client(port, secret, client_id=f"hub-{name}")
-            clients.append(client)
+        # one client per hub (their redirect URIs differ), with one secret
+        clients = [hub_client(port, secret, f"hub-{name}") for name, port in ports.items()]
         users = with_passwords([u for u in DEMO_USERS if u["username"] == USER])
         with (
             MungeDaemon(root / "munge") as munge,
             LocalSlurmCluster("alpha", specs["alpha"], root / "slurm", munge.socket) as alpha,
             OpenIDProvider(root / "idp", REPO, users=users, clients=clients) as idp,
         ):
-            confs = {"alpha": alpha.conf_path}
             registry = root / "sites.yaml"  # the demo registry's site alpha alone
             demo = yaml.safe_load((REPO / "hub-config" / "sites.demo.yaml").read_text())
             demo["sites"] = [s for s in demo["sites"] if s["name"] == "alpha"]
             registry.write_text(yaml.safe_dump(demo))
-            site = make_hub(root, "site", ports["site"], idp, secret, confs, None, registry)
-            local = make_hub(
-                root, "local", ports["local"], idp, secret, confs, "localprocess", registry
+            sites = {"alpha": alpha}
+            site = admin_hub(
+                root / "site", REPO, idp, sites, ports["site"], None, "hub-site", registry
+            )
+            local = admin_hub(
+                root / "local",
+                REPO,
+                idp,
+                sites,
+                ports["local"],
+                {"JupyterHub": {"spawner_class": "localprocess"}},
+                "hub-local",
+                registry,
             )
             with site, local:
                 times: dict[str, list[float]] = {"site": [], "local": []}

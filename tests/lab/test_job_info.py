@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from lab_support import JOB_ENV
 from traitlets import TraitError
 
 from continuum_lab.config import ContinuumLab
@@ -13,18 +14,11 @@ from continuum_lab.job import JobInfo, job_from_environment, job_from_hub, parse
 pytestmark = pytest.mark.lab
 
 NOW = datetime(2026, 11, 21, 6, 40, tzinfo=UTC)
+# the shared job environment, for a job that started at 06:30 with an hour of walltime
 ENV = {
-    "CONTINUUM_SITE": "alpha",
-    "CONTINUUM_SITE_LABEL": "Alpha HPC centre (CPU)",
-    "CONTINUUM_PARTITION": "interactive",
-    "CONTINUUM_CORES": "2",
-    "CONTINUUM_MEMORY_GB": "4",
-    "CONTINUUM_GPUS": "0",
-    "CONTINUUM_WALLTIME_MINUTES": "60",
-    "CONTINUUM_JOB_START": "2026-11-21T06:30:00Z",
+    **JOB_ENV,
     "CONTINUUM_JOB_END": "2026-11-21T07:30:00Z",
     "SLURM_JOB_ID": "17",
-    "SLURMD_NODENAME": "alpha-node1",
 }
 
 

@@ -9,11 +9,9 @@ hub through its environment or that file, never its command line.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -182,16 +180,11 @@ class LocalHub(Service):
         return log_tail(self.state_dir / "jupyterhub.log", lines)
 
     def stop(self) -> None:
-        """Stop the hub and its proxy (servers' jobs are left to the caller)."""
+        """Stop the hub, its proxy and services (servers' jobs are left to the caller).
+
+        The proxy and the services run in sessions of their own; ``ManagedProcess.stop`` ends
+        those that outlive a hub killed before its cleanup.
+        """
         if self.process is not None:
             self.process.stop(timeout=20)
             self.process = None
-        # JupyterHub starts its proxy in a session of its own; a hub killed before its cleanup
-        # leaves it behind, holding the public port
-        pid_file = self.state_dir / "proxy.pid"
-        with contextlib.suppress(OSError, ValueError):
-            pid = int(pid_file.read_text().strip())
-            # a stale pid file may name a pid that is now someone else's
-            if b"configurable-http-proxy" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGTERM)
-            pid_file.unlink()

@@ -32,6 +32,7 @@ __all__ = [
     "VO_RADIO",
     "OpenIDProvider",
     "entitlement",
+    "hub_client",
     "make_password",
     "with_passwords",
 ]
@@ -83,6 +84,19 @@ DEMO_USERS: tuple[Mapping[str, Any], ...] = (
     },
 )
 """Demo users without passwords: alice (both VOs), bob (HEP), carol (none), dave (admin, radio)."""
+
+
+def hub_client(hub_port: int, secret: str, client_id: str = "continuum-hub") -> dict[str, Any]:
+    """Client metadata of a hub on ``hub_port``: confidential, code flow, refresh tokens."""
+    return {
+        "client_id": client_id,
+        "client_secret": secret,
+        "client_name": "Continuum Hub",
+        "redirect_uris": [f"http://127.0.0.1:{hub_port}/hub/oauth_callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    }
 
 
 def make_password() -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .accounts import ensure_unix_user
 from .hub import LocalHub, read_or_create_secret, write_private_json
-from .idp import DEMO_USERS, OpenIDProvider, make_password
+from .idp import DEMO_USERS, OpenIDProvider, hub_client, make_password
 from .munge import MungeDaemon
 from .process import Service, free_port
 from .slurm import LocalSlurmCluster, load_cluster_specs
@@ -81,7 +81,7 @@ class Federation(Service):
                     self.repo_root,
                     port=self.idp_port,
                     users=users,
-                    clients=[self._client(secret, hub_port)],
+                    clients=[hub_client(hub_port, secret, CLIENT_ID)],
                 )
             )
             self.hub = self._stack.enter_context(
@@ -99,17 +99,6 @@ class Federation(Service):
             self.stop()
             raise
         return self
-
-    @staticmethod
-    def _client(secret: str, hub_port: int) -> dict[str, Any]:
-        return {
-            "client_id": CLIENT_ID,
-            "client_secret": secret,
-            "redirect_uris": [f"http://127.0.0.1:{hub_port}/hub/oauth_callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        }
 
     def stop(self) -> None:
         """Stop everything in reverse order of start."""
