@@ -35,11 +35,15 @@ def check_site_registry(c: Config) -> None:
     message instead of failing users' spawns later."""
     from continuum_spawners.sites import RegistryError, SiteRegistry
 
+    from .account_map import check_account_policies
+
     section = c.SiteSpawner
     path = section.registry_path if "registry_path" in section else None
     if not path:
         return
     try:
-        SiteRegistry.from_file(path)
+        registry = SiteRegistry.from_file(path)
     except RegistryError as exc:
         raise SystemExit(f"Invalid site registry (SiteSpawner.registry_path): {exc}") from None
+    # the account map files the sites name: a broken one stops the hub here, not a spawn
+    check_account_policies(c, registry)

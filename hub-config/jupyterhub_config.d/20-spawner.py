@@ -3,6 +3,8 @@
 from continuum_spawners.api import install_api_handlers
 
 c.JupyterHub.spawner_class = "continuum-site"
+# hub username → POSIX account per site (the registry's user_accounts policies)
+c.SiteSpawner.account_resolver_class = "continuum_hub.account_map.AccountMapper"
 # the job's port report (replacing batchspawner's unsafe handler) and job info for the Lab
 install_api_handlers()
 c.Spawner.default_url = "/lab"

@@ -8,7 +8,7 @@ partition with a clear message.  Every value written into the page is HTML-escap
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from .options import DEFAULT_MEMORY_GB, SOONEST, JobRequest
@@ -46,7 +46,22 @@ def environment_select(sites: Sequence[Site], last: JobRequest | None) -> str:
     )
 
 
-def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
+def unavailable_notice(sites: Sequence[Site], unavailable: Mapping[str, str]) -> str:
+    """The sites the user's groups allow but where they have no account, and why."""
+    items = "".join(
+        f"<li>{escape(unavailable[site.name])}</li>" for site in sites if site.name in unavailable
+    )
+    return (
+        '<div class="alert alert-info" role="status" id="ch-unavailable">'
+        f'<ul class="mb-0">{items}</ul></div>'
+    )
+
+
+def render_form(
+    sites: Sequence[Site],
+    last: JobRequest | None = None,
+    unavailable: Mapping[str, str] | None = None,
+) -> str:
     """HTML of the spawn form for the ``sites`` a user may use.
 
     Parameters
@@ -55,12 +70,20 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
         Sites the user may use, in registry order.
     last
         The user's previous choice, preselected when it is still offered.
+    unavailable
+        Those of ``sites`` where the user has no account: name → message.  They are shown,
+        disabled, with the message, and are not part of *Start where it runs soonest*.
     """
     if not sites:
         return (
             '<div class="alert alert-warning" role="alert">Your groups give you access to no '
             "site of this hub. Ask your VO manager for membership, then sign in again.</div>"
         )
+    unavailable = {k: v for k, v in (unavailable or {}).items() if any(s.name == k for s in sites)}
+    notice = unavailable_notice(sites, unavailable) if unavailable else ""
+    shown, sites = sites, [s for s in sites if s.name not in unavailable]
+    if not sites:
+        return notice
     chosen = (last.site, last.partition) if last else None
     if chosen != (SOONEST, "") and (
         chosen is None or not any(s.name == chosen[0] and s.partition(chosen[1]) for s in sites)
@@ -82,6 +105,18 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
                 f'data-max-gpus="{part.max_gpus}">{escape(_partition_summary(site, part))}</option>'
             )
         groups.append(f'<optgroup label="{escape(site.label)}">{"".join(options)}</optgroup>')
+    for site in shown:
+        if site.name in unavailable:
+            label = f"{site.label} — {unavailable[site.name]}"
+            groups.append(
+                f'<optgroup label="{escape(label)}" disabled>'
+                + "".join(
+                    f'<option disabled data-unavailable="{escape(site.name)}">'
+                    f"{escape(_partition_summary(site, part))}</option>"
+                    for part in site.partitions
+                )
+                + "</optgroup>"
+            )
     parts = [p for s in sites for p in s.partitions]
     max_cores = max(p.max_cores for p in parts)
     max_mem = max(p.max_memory_gb for p in parts)
@@ -101,6 +136,7 @@ def render_form(sites: Sequence[Site], last: JobRequest | None = None) -> str:
 
     return "".join(
         [
+            notice,
             '<div class="form-group mb-3"><label class="form-label" for="ch-target">'
             "Site and partition</label>"
             f'<select class="form-select form-control" id="ch-target" name="target">'

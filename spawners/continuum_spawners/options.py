@@ -95,18 +95,27 @@ def _walltime(value: Any, partition: Partition) -> int:
 
 
 def validate_options(
-    options: Mapping[str, Any], registry: SiteRegistry, user_groups: Iterable[str]
+    options: Mapping[str, Any],
+    registry: SiteRegistry,
+    user_groups: Iterable[str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> JobRequest:
     """Check ``options`` and build the :class:`JobRequest` they describe.
 
     Missing fields take the defaults of the site's default partition; with no site at all, the
     first site the user may use is taken.
 
+    Parameters
+    ----------
+    unavailable
+        Sites the user's groups allow but where they have no account: name → the message
+        saying so (:meth:`~continuum_spawners.accounts.AccountResolver.unavailable`).
+
     Raises
     ------
     OptionsError
         400 for unknown fields, wrong types and out-of-range values; 403 for a site the user
-        may not use.
+        may not use or has no account at.
     """
     if not isinstance(options, Mapping):
         raise OptionsError("user options must be an object")
@@ -114,9 +123,10 @@ def validate_options(
     if unknown:
         raise OptionsError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     groups = set(user_groups)
+    unavailable = unavailable or {}
     if options.get("site") == SOONEST:
-        return _soonest_request(options, registry, groups)
-    site = _pick_site(options.get("site"), registry, groups)
+        return _soonest_request(options, registry, groups, unavailable)
+    site = _pick_site(options.get("site"), registry, groups, unavailable)
     partition = _pick_partition(options.get("partition"), site, registry)
     environment = _pick_environment(options.get("environment"), site)
     memory_default = min(DEFAULT_MEMORY_GB, partition.max_memory_gb)
@@ -136,16 +146,17 @@ def validate_options(
 
 
 def _soonest_request(
-    options: Mapping[str, Any], registry: SiteRegistry, groups: set[str]
+    options: Mapping[str, Any],
+    registry: SiteRegistry,
+    groups: set[str],
+    unavailable: Mapping[str, str],
 ) -> JobRequest:
     if options.get("partition") not in (None, ""):
         raise OptionsError(f"with site {SOONEST!r} the partition is chosen for you; leave it out")
-    partitions = [p for site in registry.for_groups(groups) for p in site.partitions]
+    sites = _usable(registry, groups, unavailable)
+    partitions = [p for site in sites for p in site.partitions]
     if not partitions:
-        raise OptionsError(
-            "your groups give you access to no site; ask your VO manager for membership",
-            status=403,
-        )
+        raise OptionsError(_no_site_message(unavailable), status=403)
     longest = max(partitions, key=lambda p: p.max_walltime_minutes)
     request = JobRequest(
         site=SOONEST,
@@ -159,9 +170,9 @@ def _soonest_request(
         ),
         gpus=_integer("gpus", options.get("gpus", 0), 0, max(p.max_gpus for p in partitions)),
         walltime_minutes=_walltime(options.get("walltime", 60), longest),
-        environment=_soonest_environment(options.get("environment"), registry, groups),
+        environment=_soonest_environment(options.get("environment"), sites),
     )
-    if not candidates(request, registry, groups):
+    if not candidates(request, registry, groups, unavailable):
         raise OptionsError(
             f"none of your sites has a partition for {request.cores} cores, "
             f"{request.memory_gb} GB, {request.gpus} GPUs and "
@@ -170,10 +181,10 @@ def _soonest_request(
     return request
 
 
-def _soonest_environment(value: Any, registry: SiteRegistry, groups: set[str]) -> str:
+def _soonest_environment(value: Any, sites: Iterable[Site]) -> str:
     if value in (None, ""):
         return ""
-    offered = {e.name for site in registry.for_groups(groups) for e in site.environments}
+    offered = {e.name for site in sites for e in site.environments}
     if not isinstance(value, str) or value not in offered:
         raise OptionsError(
             "none of your sites offers that environment; choose one of: "
@@ -183,10 +194,14 @@ def _soonest_environment(value: Any, registry: SiteRegistry, groups: set[str]) -
 
 
 def candidates(
-    request: JobRequest, registry: SiteRegistry, user_groups: Iterable[str]
+    request: JobRequest,
+    registry: SiteRegistry,
+    user_groups: Iterable[str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> list[JobRequest]:
     """Concrete requests for a :data:`SOONEST` request: every partition of the user's sites that
-    fits it (and offers its environment, if one is named), in registry order."""
+    fits it (and offers its environment, if one is named), in registry order; sites named in
+    ``unavailable`` (no account there) are left out."""
     return [
         replace(
             request,
@@ -194,7 +209,7 @@ def candidates(
             partition=part.name,
             environment=request.environment or site.default_environment.name,
         )
-        for site in registry.for_groups(user_groups)
+        for site in _usable(registry, set(user_groups), unavailable or {})
         if not request.environment or site.environment(request.environment)
         for part in site.partitions
         if request.cores <= part.max_cores
@@ -204,22 +219,35 @@ def candidates(
     ]
 
 
-def _pick_site(value: Any, registry: SiteRegistry, groups: set[str]) -> Site:
+def _usable(registry: SiteRegistry, groups: set[str], unavailable: Mapping[str, str]) -> list[Site]:
+    """The sites the user may use (their partitions only) and has an account at."""
+    return [site for site in registry.for_groups(groups) if site.name not in unavailable]
+
+
+def _no_site_message(unavailable: Mapping[str, str]) -> str:
+    if unavailable:
+        return "; ".join(unavailable.values())
+    return "your groups give you access to no site; ask your VO manager for membership"
+
+
+def _pick_site(
+    value: Any, registry: SiteRegistry, groups: set[str], unavailable: Mapping[str, str]
+) -> Site:
     """The site named ``value`` as the user may use it (their partitions only)."""
     allowed = {site.name: site for site in registry.for_groups(groups)}
     if value is None:
-        if not allowed:
-            raise OptionsError(
-                "your groups give you access to no site; ask your VO manager for membership",
-                status=403,
-            )
-        return next(iter(allowed.values()))
+        usable = _usable(registry, groups, unavailable)
+        if not usable:
+            raise OptionsError(_no_site_message(unavailable), status=403)
+        return usable[0]
     if not isinstance(value, str) or not re.match(NAME, value):
         raise OptionsError("site must be a site name")
     if registry.get(value) is None:
         raise OptionsError(f"unknown site {value!r}")
     if value not in allowed:
         raise OptionsError(f"you are not allowed to use site {value!r}", status=403)
+    if value in unavailable:
+        raise OptionsError(unavailable[value], status=403)
     return allowed[value]
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .accounts import POLICY_SCHEMA
+
 Where = tuple[str | int, ...]
 
 NAME = r"^[a-z][a-z0-9-]{0,30}$"
@@ -78,6 +80,7 @@ SCHEMA: dict[str, Any] = {
                     "bind_address": {"type": "string", "pattern": r"^[0-9.:]+$"},
                     "access": ACCESS,
                     "account": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
+                    "user_accounts": POLICY_SCHEMA,
                     "partitions": {
                         "type": "array",
                         "minItems": 1,

@@ -33,6 +33,11 @@ A site reached through its login node says so in ``connection`` (see
           service_user: jupyterhub                   # optional: account for status queries
           env: {SLURM_CONF: /etc/slurm/slurm.conf}   # set on the login node for each command
 
+A site whose POSIX accounts are not the hub usernames says how to find them (policies
+``pattern``, ``map``, ``pool``; see :mod:`continuum_spawners.accounts`)::
+
+        user_accounts: {policy: map, file: /etc/continuum-hub/accounts-gamma.yaml}
+
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 """
@@ -49,6 +54,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .accounts import AccountPolicy, PolicyError, build_policy
 from .registry_schema import NAME, SCHEMA, SSH_FIELDS, WALLTIME, Where, locate, unexpected_key
 
 __all__ = [
@@ -189,6 +195,8 @@ class Site:
     account: str | None = None
     environments: tuple[Environment, ...] = (DEFAULT_ENVIRONMENT,)
     power: Power | None = None
+    #: how hub users map to the site's POSIX accounts (``None``: the hub's default policy)
+    user_accounts: AccountPolicy | None = None
 
     @property
     def label(self) -> str:
@@ -389,6 +397,14 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
             (*where, "environments"),
         )
     power = entry.get("power")
+    user_accounts = None
+    if "user_accounts" in entry:
+        try:
+            user_accounts = build_policy(entry["user_accounts"])
+        except PolicyError as exc:
+            at = (*where, "user_accounts")
+            where_exc = at if exc.field is None else (*at, exc.field)
+            raise RegistryError(f"at sites/{name}/user_accounts: {exc}", where_exc) from None
     return Site(
         name=name,
         scheduler=entry["scheduler"],
@@ -404,4 +420,5 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         account=entry.get("account"),
         environments=environments,
         power=None if power is None else Power(**power),
+        user_accounts=user_accounts,
     )

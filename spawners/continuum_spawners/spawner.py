@@ -7,7 +7,8 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
   site registry and the user's groups (``apply_user_options``: 400/403 with a clear message);
 * scheduler commands are argument lists from a :mod:`scheduler adapter
   <continuum_spawners.schedulers>`, run by a :mod:`transport <continuum_spawners.transport>` as
-  the user;
+  the user's account at the site (:mod:`~continuum_spawners.accounts`: sites where the user has
+  none are shown as unavailable and refused with 403);
 * the job script is a fixed text whose only variable part is the shell-quoted launcher command;
   resources go on the ``sbatch`` command line as validated integers and names, and secrets
   (the server's API token) travel in the environment only.
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
-import re
 import shlex
 import sys
 from collections.abc import AsyncIterator
@@ -30,9 +30,10 @@ from typing import Any, ClassVar
 from batchspawner import BatchSpawnerBase
 from batchspawner import JobStatus as BatchJobStatus
 from tornado import web
-from traitlets import Float, List, Unicode, default
+from traitlets import Float, List, Type, Unicode, default
 
 from . import api
+from .accounts import AccountResolver, NoAccountError, checked_passwd, shared_resolver
 from .form import render_form
 from .jobs import (
     ESTIMATE_SCRIPT,
@@ -59,7 +60,6 @@ from .sites import Environment, Site, SiteRegistry, format_walltime
 from .transport import Transport, transport_for
 
 ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
-POSIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # environment of the job beyond what JupyterHub provides
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
 
@@ -120,6 +120,18 @@ class SiteSpawner(BatchSpawnerBase):
         """,
     )
 
+    account_resolver_class = Type(
+        AccountResolver,
+        klass=AccountResolver,
+        config=True,
+        help="""Maps hub usernames to POSIX accounts per site (class or import string).
+
+        The default runs everything as the hub username.  The hub's configuration sets
+        ``continuum_hub.account_map.AccountMapper``, which applies each site's
+        ``user_accounts`` policy (pattern, map file, pool) of the registry.
+        """,
+    )
+
     _registry_cache: ClassVar[dict[str, tuple[float, SiteRegistry]]] = {}
     _monitors: ClassVar[dict[tuple[Any, ...], SiteMonitor]] = {}
 
@@ -131,6 +143,8 @@ class SiteSpawner(BatchSpawnerBase):
         self.last_status: JobStatus | None = None
         # the scheduler put the running job back in the queue; its rerun reports a new port
         self.requeued = False
+        # the account the job was submitted as, kept for status and cancel
+        self.site_account = ""
 
     # -- registry and options ----------------------------------------------------------------
 
@@ -150,6 +164,21 @@ class SiteSpawner(BatchSpawnerBase):
     def user_groups(self) -> list[str]:
         return [group.name for group in self.user.groups]
 
+    @property
+    def accounts(self) -> AccountResolver:
+        """The hub-wide account resolver."""
+        return shared_resolver(self.account_resolver_class, self.config, log=self.log)
+
+    def unavailable_sites(self) -> dict[str, str]:
+        """Sites the user's groups allow but where they have no account: name → message."""
+        sites = self.registry.for_groups(self.user_groups)
+        return self.accounts.unavailable(self.user.name, sites)
+
+    def check_options(self, options: dict[str, Any]) -> JobRequest:
+        """:func:`validate_options` for this user: their groups, and sites they have accounts at."""
+        unavailable = self.unavailable_sites()
+        return validate_options(options, self.registry, self.user_groups, unavailable)
+
     @default("options_form")
     def _options_form_default(self):  # type: ignore[no-untyped-def]
         return type(self)._render_options_form
@@ -158,16 +187,17 @@ class SiteSpawner(BatchSpawnerBase):
         last = None
         if self.user_options:
             try:
-                last = validate_options(self.user_options, self.registry, self.user_groups)
+                last = self.check_options(self.user_options)
             except OptionsError:
                 last = None  # the old choice is no longer allowed: offer the defaults
-        return render_form(self.registry.for_groups(self.user_groups), last)
+        sites = self.registry.for_groups(self.user_groups)
+        return render_form(sites, last, self.unavailable_sites())
 
     def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, Any]:
         try:
             options = options_from_form(form_data)
             # check now so that the form is shown again with the message
-            validate_options(options, self.registry, self.user_groups)
+            self.check_options(options)
         except OptionsError as exc:
             raise web.HTTPError(exc.status, str(exc)) from None
         return options
@@ -178,7 +208,7 @@ class SiteSpawner(BatchSpawnerBase):
 
     def _apply_options(self, user_options: dict[str, Any]) -> None:
         try:
-            self.request = validate_options(user_options or {}, self.registry, self.user_groups)
+            self.request = self.check_options(user_options or {})
         except OptionsError as exc:
             self.log.warning("Refused options of %s: %s", self._log_name, exc)
             raise web.HTTPError(exc.status, str(exc)) from None
@@ -192,7 +222,7 @@ class SiteSpawner(BatchSpawnerBase):
         site = self.registry.get(request.site)
         if site is None:
             raise OptionsError(f"unknown site {request.site!r}")
-        account = self.unix_account()
+        account = self.unix_account(site)
         spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
         adapter = self.adapter(site)
         try:
@@ -205,7 +235,8 @@ class SiteSpawner(BatchSpawnerBase):
 
     async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
         """Candidates of a ``soonest`` request with their estimates, earliest start first."""
-        options = candidates(request, self.registry, self.user_groups)
+        unavailable = self.unavailable_sites()
+        options = candidates(request, self.registry, self.user_groups, unavailable)
         estimates = await asyncio.gather(*(self.estimate(option) for option in options))
         ranked = list(zip(options, estimates, strict=True))
 
@@ -221,7 +252,7 @@ class SiteSpawner(BatchSpawnerBase):
 
     async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
-        request = validate_options(options, self.registry, self.user_groups)
+        request = self.check_options(options)
         if request.site != SOONEST:
             estimate = await self.estimate(request)
             return estimate_model(request, estimate, self.registry.get(request.site))
@@ -256,17 +287,16 @@ class SiteSpawner(BatchSpawnerBase):
         """How ``site``'s commands run: locally through sudo, or over SSH on its login node."""
         return transport_for(site, timeout=self.command_timeout)
 
-    def unix_account(self) -> pwd.struct_passwd:
-        """The user's POSIX account; a clear error if there is none."""
-        name = self.user.name
-        if not POSIX_USER.match(name):
-            raise web.HTTPError(400, f"{name!r} is not a valid account name on the sites")
+    def unix_account(self, site: Site | None = None, allocate: bool = False) -> pwd.struct_passwd:
+        """The user's POSIX account at ``site`` (default: the job's, as submitted); 403 with a
+        clear message if there is none."""
         try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            raise web.HTTPError(
-                403, f"you have no account on site {self.request.site if self.request else ''}"
-            ) from None
+            if site is None and self.site_account:
+                return checked_passwd(self.site_account)
+            name = self.accounts.require(self.user.name, site or self.site, allocate=allocate)
+            return checked_passwd(name)
+        except NoAccountError as exc:
+            raise web.HTTPError(403, str(exc)) from None
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -331,6 +361,7 @@ class SiteSpawner(BatchSpawnerBase):
                 iso_utc(estimate.start) or estimate.message,
             )
             self.request = choice
+        self.site_account = self.unix_account(self.site, allocate=True).pw_name
         self.status = self.last_status = None
         try:
             return await super().start()
@@ -351,9 +382,16 @@ class SiteSpawner(BatchSpawnerBase):
         env = self.get_env()
         spec = self.job_spec(sorted(env))
         argv = self.adapter(site).submit_argv(spec)
-        self.log.info("Submitting %s on site %s: %s", self._log_name, site.name, shlex.join(argv))
+        account = self.unix_account().pw_name
+        self.log.info(
+            "Submitting %s on site %s as %s: %s",
+            self._log_name,
+            site.name,
+            account,
+            shlex.join(argv),
+        )
         result = await self.transport(site).run(
-            argv, user=self.unix_account().pw_name, env=env, stdin=self.job_script()
+            argv, user=account, env=env, stdin=self.job_script()
         )
         if result.returncode != 0:
             message = result.stderr.strip() or result.stdout.strip()
@@ -416,7 +454,8 @@ class SiteSpawner(BatchSpawnerBase):
         site = self.site
         argv = self.adapter(site).cancel_argv([self.job_id])
         self.log.info("Cancelling job %s on %s for %s", self.job_id, site.name, self._log_name)
-        result = await self.transport(site).run(argv, user=self.unix_account().pw_name)
+        # jobs saved before accounts were mapped ran as the hub username
+        result = await self.transport(site).run(argv, user=self.site_account or self.user.name)
         if result.returncode != 0:
             self.log.warning("scancel %s on %s: %s", self.job_id, site.name, result.stderr.strip())
 
@@ -441,6 +480,7 @@ class SiteSpawner(BatchSpawnerBase):
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
+        self.site_account = state.get("account", "")
         request = state.get("request")
         if request:
             try:
@@ -452,6 +492,7 @@ class SiteSpawner(BatchSpawnerBase):
         state = super().get_state()
         if self.job_id and self.request is not None:
             state["request"] = asdict(self.request)
+            state["account"] = self.site_account
         return state
 
     def clear_state(self) -> None:
@@ -460,6 +501,7 @@ class SiteSpawner(BatchSpawnerBase):
             self.monitor(site).forget(self.job_id)
         super().clear_state()
         self.status = None
+        self.site_account = ""
 
     # -- job facts for the Lab ---------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from .accounts import POSIX_ACCOUNT
+
 if TYPE_CHECKING:
     from .sites import Site
 
@@ -115,10 +117,18 @@ class LocalTransport:
     def command(
         self, argv: Sequence[str], user: str | None, env: Mapping[str, str]
     ) -> tuple[list[str], dict[str, str]]:
-        """The argument list and environment that run ``argv`` as ``user``."""
+        """The argument list and environment that run ``argv`` as ``user``.
+
+        Raises
+        ------
+        TransportError
+            If ``user`` is not a POSIX account name (``sudo`` would read ``-x`` as an option).
+        """
         full_env = {"PATH": SAFE_PATH, **self.site_env, **env}
         if user is None or user == current_user():
             return list(argv), full_env
+        if not POSIX_ACCOUNT.match(user):
+            raise TransportError(f"{user[:40]!r} is not a POSIX account name")
         names = sorted(k for k in full_env if k != "PATH")
         prefix = ["sudo", "-n", "-u", user]
         if names:
