@@ -2,16 +2,21 @@
 
 Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
 by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one); then the
-site registry is checked and the managed services (idle culler) are added.
+site registry is checked, the managed services (idle culler, Dask Gateway) are added and the
+living-tokens scope is granted.
 """
 
 from pathlib import Path
 
 from continuum_hub.config import check_site_registry, layer_files, load_json_layer
+from continuum_hub.gateway.service import add_gateway_service
 from continuum_hub.services import add_managed_services
+from continuum_hub.token_api import add_token_scopes
 
 for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(path))
 load_json_layer(c)
 check_site_registry(c)
 add_managed_services(c)
+add_gateway_service(c)
+add_token_scopes(c)

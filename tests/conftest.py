@@ -9,7 +9,8 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
     ``munge`` and ``slurm_sites``: a private munge daemon and the two real Slurm clusters
     ``alpha`` and ``beta``.
 ``fixtures.idp``
-    ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users.
+    ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users; ``idp2``: a
+    second one with another issuer (the partner proxy: another alice, bbrown linked to bob).
 ``fixtures.browser``
     ``chromium`` and ``page`` - Debian's Chromium through Playwright, screenshots on failure.
 ``fixtures.hub``
@@ -17,6 +18,17 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
 ``fixtures.sshd``
     ``sshd``: a private OpenSSH server on 127.0.0.1 (the sites' login node for the SSH
     transport), with a hub key authorized for ``alice`` and ``bob``.
+``fixtures.gateway``
+    ``gateway``: the session hub's Dask Gateway (hub service ``dask-gateway``), with helpers for
+    user tokens, clients and the gateway clusters' Slurm jobs.
+``fixtures.attacker``
+    ``attacker_factory``: a man in the middle of the hub's back channel (a rewriting proxy in
+    front of a provider's token and userinfo endpoints, and the attacker's web site);
+    ``attacker_key``.  Used by ``tests/security/``.
+``fixtures.local_gateway`` (not a plugin: imported)
+    ``local_gateway(state)``: a throwaway ``dask-gateway-server`` with its ``LocalBackend`` and
+    simple authentication on free 127.0.0.1 ports (the Clusters routes' and notebook widgets'
+    fast tests, and a baseline of ``bench/gateway_scale.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +46,8 @@ pytest_plugins = [
     "fixtures.hub",
     "fixtures.browser",
     "fixtures.sshd",
+    "fixtures.gateway",
+    "fixtures.attacker",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

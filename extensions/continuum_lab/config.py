@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Float, Int, List, TraitError, validate
+from traitlets import Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 
@@ -37,6 +37,65 @@ class ContinuumLab(Configurable):
         help="""Seconds between two refreshes of the job information by the lab extensions
         (default 60); the remaining walltime itself counts down every second in the browser.""",
     )
+
+    gateway_address = Unicode(
+        "",
+        config=True,
+        help="""HTTP address of the Dask Gateway that the Clusters panel talks to. Default ``""``:
+        the ``DASK_GATEWAY__ADDRESS`` of the server's environment, the same that
+        ``dask_gateway.Gateway()`` uses in the user's kernels.""",
+    )
+
+    gateway_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds to wait for the Dask Gateway (and a scheduler's dashboard) before the
+        Clusters panel reports it unreachable (default 10).""",
+    )
+
+    clusters_refresh_seconds = Int(
+        10,
+        config=True,
+        help="""Seconds between two refreshes of the Clusters panel's list (default 10).""",
+    )
+
+    @validate("gateway_timeout")
+    def _validate_gateway_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("ContinuumLab.gateway_timeout must be positive")
+        return float(proposal["value"])
+
+    @validate("clusters_refresh_seconds")
+    def _validate_clusters_refresh_seconds(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 2:
+            raise TraitError("ContinuumLab.clusters_refresh_seconds must be at least 2")
+        return int(proposal["value"])
+
+    token_refresh_fraction = Float(
+        0.5,
+        config=True,
+        help="""Fraction of the remaining lifetime of the access token in ``BEARER_TOKEN_FILE``
+        after which the server asks the hub for a fresh one (default 0.5: at half-life).""",
+    )
+
+    token_min_interval = Float(
+        5.0,
+        config=True,
+        help="""Seconds between two requests for an access token at least, also the first
+        retry delay after a failure (doubling up to 300 s; default 5).""",
+    )
+
+    @validate("token_refresh_fraction")
+    def _validate_token_refresh_fraction(self, proposal: dict[str, Any]) -> float:
+        if not 0 < proposal["value"] < 1:
+            raise TraitError("ContinuumLab.token_refresh_fraction must be between 0 and 1")
+        return float(proposal["value"])
+
+    @validate("token_min_interval")
+    def _validate_token_min_interval(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 1:
+            raise TraitError("ContinuumLab.token_min_interval must be at least 1 second")
+        return float(proposal["value"])
 
     @validate("warning_minutes")
     def _validate_warning_minutes(self, proposal: dict[str, Any]) -> list[int]:

@@ -13,6 +13,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .clusters import ClusterManager, GatewayError
 from .config import ContinuumLab
 from .job import JobInfoManager
 
@@ -26,10 +27,34 @@ class ContinuumHandler(APIHandler):
     with ``@web.authenticated``.
     """
 
-    def initialize(self, lab: ContinuumLab, job_info: JobInfoManager) -> None:
+    def initialize(
+        self, lab: ContinuumLab, job_info: JobInfoManager, clusters: ClusterManager
+    ) -> None:
         """Receive the managers (tornado calls this with the route's keyword arguments)."""
         self.lab = lab
         self.job_info = job_info
+        self.clusters = clusters
+
+    def reply(self, body: Any, status: int = 200) -> None:
+        """Answer JSON, never cached."""
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+    def refuse(self, error: GatewayError) -> None:
+        """Answer a failed cluster request with its status and message."""
+        self.log.info("continuum_lab: clusters: %s %s", error.status, error.message)
+        self.reply({"message": error.message}, status=error.status)
+
+    def json_object(self) -> dict[str, Any]:
+        """The request's JSON body, which must be an object (:class:`GatewayError` 400 if not)."""
+        try:
+            body = self.get_json_body() or {}
+        except web.HTTPError:
+            body = None
+        if not isinstance(body, dict):
+            raise GatewayError(400, "The request body must be a JSON object")
+        return body
 
 
 class SessionHandler(ContinuumHandler):
@@ -44,9 +69,97 @@ class SessionHandler(ContinuumHandler):
         self.finish(json.dumps(body))
 
 
+class ClustersHandler(ContinuumHandler):
+    """``GET /continuum/clusters``: all the user's gateway clusters; ``POST``: start one."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            clusters = await self.clusters.list_clusters()
+        except GatewayError as error:
+            self.refuse(error)
+            return
+        now = self.clusters.now()
+        self.reply(
+            {
+                "clusters": [c.to_json(now) for c in clusters],
+                "refresh_seconds": self.lab.clusters_refresh_seconds,
+            }
+        )
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            name = await self.clusters.create(self.json_object().get("cluster_options"))
+        except GatewayError as error:
+            self.refuse(error)
+            return
+        self.reply({"name": name}, status=201)
+
+
+class ClusterOptionsHandler(ContinuumHandler):
+    """``GET /continuum/clusters/options``: the gateway's cluster options for this user."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            self.reply({"cluster_options": await self.clusters.options()})
+        except GatewayError as error:
+            self.refuse(error)
+
+
+class ClusterScaleHandler(ContinuumHandler):
+    """``POST /continuum/clusters/scale`` ``{"name", "count"}``: ask for that many workers."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = self.json_object()
+            note = await self.clusters.scale(body.get("name"), body.get("count"))
+        except GatewayError as error:
+            self.refuse(error)
+            return
+        self.reply({"name": body["name"], "count": body["count"], "message": note})
+
+
+class ClusterAdaptHandler(ContinuumHandler):
+    """``POST /continuum/clusters/adapt`` ``{"name", "minimum", "maximum"}``: adaptive scaling."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = self.json_object()
+            note = await self.clusters.adapt(
+                body.get("name"), body.get("minimum", 0), body.get("maximum")
+            )
+        except GatewayError as error:
+            self.refuse(error)
+            return
+        self.reply({"name": body["name"], "message": note})
+
+
+class ClusterStopHandler(ContinuumHandler):
+    """``POST /continuum/clusters/stop`` ``{"name"}``: shut the cluster down."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = self.json_object()
+            await self.clusters.stop(body.get("name"))
+        except GatewayError as error:
+            self.refuse(error)
+            return
+        self.reply({"name": body["name"], "stopped": True})
+
+
 # (path below {base_url}continuum/, handler class); the auth test walks this table
 ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("session", SessionHandler),
+    ("clusters", ClustersHandler),
+    ("clusters/options", ClusterOptionsHandler),
+    ("clusters/scale", ClusterScaleHandler),
+    ("clusters/adapt", ClusterAdaptHandler),
+    ("clusters/stop", ClusterStopHandler),
 ]
 
 
@@ -58,7 +171,7 @@ def setup_handlers(web_app: web.Application, **managers: Any) -> None:
     web_app
         The Jupyter server's tornado application.
     **managers
-        Passed to every handler's ``initialize`` (``lab``, ``job_info``).
+        Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``).
     """
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(

@@ -1,198 +1,300 @@
-"""``continuum-oidc``: sign-in through an eduGAIN-style OpenID Connect proxy.
+"""``continuum-oidc``: sign-in through one or several eduGAIN-style OpenID Connect proxies.
 
-:class:`FederatedAuthenticator` is oauthenticator's ``GenericOAuthenticator`` plus three things:
+:class:`FederatedAuthenticator` is oauthenticator's ``GenericOAuthenticator`` plus:
 
-* endpoints from the issuer's discovery document (``/.well-known/openid-configuration``), whose
-  ``issuer`` must equal the configured one;
-* ``eduperson_entitlement`` values parsed per AARC-G069, filtered to trusted namespaces and
-  authorities, and turned into hub-managed JupyterHub groups (``manage_groups``), which gate
-  login (``allowed_groups``), admin rights (``admin_groups``) and site access;
+* several providers (:class:`~continuum_hub.providers.OIDCProvider`), each from its issuer's
+  discovery document (whose ``issuer`` must equal the configured one), with its own client,
+  login button, redirect URI and trust settings (handlers in :mod:`continuum_hub.login`);
 * strict validation of the ID token (signature against the issuer's keys, ``iss``, ``aud``,
-  ``azp``, ``exp``, ``iat``) and a userinfo ``sub`` equal to the ID token's;
+  ``azp``, ``exp``, ``iat``, ``nonce``) and a userinfo ``sub`` equal to the ID token's;
+* stable hub usernames per ``(issuer, sub)`` that never collide across providers, with
+  optional linking through a trusted claim (:mod:`continuum_hub.identities`);
+* ``eduperson_entitlement`` values parsed per AARC-G069, filtered to the namespaces and
+  authorities trusted *for the provider that asserted them*, and turned into hub-managed
+  JupyterHub groups (``manage_groups``), which gate login (``allowed_groups``), admin rights
+  (``admin_groups``) and site access;
 * defaults suited to research AAI proxies (scopes, username claim, POSIX-safe usernames).
+
+The authenticator's own ``issuer``, ``client_id``, ``client_secret``, ``trusted_namespaces``, …
+describe the *primary* provider (the single-provider configuration); ``providers`` adds more.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
+import asyncio
+import time
+from pathlib import Path
 from typing import Any
 
 from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
-from traitlets import Float, List, Unicode, default
+from tornado.httpclient import HTTPClientError
+from traitlets import Float, default, validate
 
-from .entitlements import group_name, trusted_entitlements
-from .idtoken import DEFAULT_ALGORITHMS, IDTokenError, IDTokenValidator
+from .entitlements import entitlement_groups
+from .identities import IdentityError, IdentityStore
+from .idtoken import IDTokenError
+from .login import (
+    NAME_ROUTE,
+    ProviderCallbackHandler,
+    ProviderChoiceHandler,
+    ProviderLoginHandler,
+    nonce_for,
+)
+from .provider_options import PRIMARY_SETTINGS, ProviderOptions
+from .providers import (
+    DISCOVERY_PATH,
+    DiscoveryError,
+    OIDCProvider,
+    build_providers,
+    fetch_discovery,
+)
 
-DISCOVERY_PATH = "/.well-known/openid-configuration"
+__all__ = ["DISCOVERY_PATH", "DiscoveryError", "FederatedAuthenticator", "fetch_discovery"]
 
 
-class DiscoveryError(RuntimeError):
-    """The issuer's discovery document is missing or inconsistent."""
+class FederatedAuthenticator(GenericOAuthenticator, ProviderOptions):
+    """Sign users in through OpenID Connect identity proxies (EGI Check-in, INDIGO IAM, …).
 
-
-def fetch_discovery(issuer: str, timeout: float) -> dict[str, Any]:
-    """Fetch and check an OpenID provider's discovery document.
-
-    Parameters
-    ----------
-    issuer
-        The issuer identifier, e.g. ``https://aai.egi.eu/auth/realms/egi``.
-    timeout
-        Seconds to wait for the provider.
-
-    Raises
-    ------
-    DiscoveryError
-        When the document cannot be read or names another issuer (mix-up defence).
+    One provider: configure ``issuer``, ``client_id``, ``client_secret`` and
+    ``trusted_namespaces``; the endpoints come from discovery.  More providers: ``providers``.
+    Entitlements become JupyterHub groups named after the group path (``vo.example.org``,
+    ``vo.example.org:analysis``; non-member roles as ``vo.example.org#manager``).
     """
-    url = issuer.rstrip("/") + DISCOVERY_PATH
-    if not url.startswith(("https://", "http://")):
-        raise DiscoveryError(f"issuer must be an http(s) URL, not {issuer!r}")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - checked
-            doc = json.load(response)
-    except (OSError, ValueError) as exc:
-        raise DiscoveryError(f"cannot read the discovery document at {url}: {exc}") from exc
-    if doc.get("issuer") != issuer:
-        raise DiscoveryError(
-            f"discovery document at {url} names issuer {doc.get('issuer')!r}, expected {issuer!r}"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # endpoints the configuration sets (the others come from discovery)
+        self._explicit_endpoints = {
+            key
+            for key in ("authorize_url", "token_url", "userdata_url")
+            if self.trait_has_value(key)
+        }
+        self._providers: dict[str, OIDCProvider] | None = None
+        self._store: IdentityStore | None = None
+        self._hub_users: set[str] = set()
+
+    # ---- providers -------------------------------------------------------------------------
+
+    @property
+    def providers_by_name(self) -> dict[str, OIDCProvider]:
+        """Every configured provider by name, the primary one first (built and checked once).
+
+        Raises
+        ------
+        ValueError
+            When a provider is misconfigured or two share a name or an issuer.
+        """
+        if self._providers is None:
+            primary = None
+            if self.issuer:
+                claim = self.username_claim
+                primary = {
+                    "name": self.provider_name,
+                    "display_name": self.login_service,
+                    "scope": list(self.scope),
+                    "username_claim": claim if isinstance(claim, str) else "preferred_username",
+                    "callback_url": self.oauth_callback_url,
+                    **{key: getattr(self, key) for key in PRIMARY_SETTINGS},
+                    **{key: getattr(self, key) for key in self._explicit_endpoints},
+                }
+            self._providers = build_providers(self, primary, self.providers)
+        return self._providers
+
+    @property
+    def primary_provider(self) -> OIDCProvider | None:
+        """The provider of ``/hub/oauth_login`` without a name: the one configured through
+        ``issuer``, or the only one."""
+        providers = self.providers_by_name
+        if self.issuer:
+            return providers[self.provider_name]
+        return next(iter(providers.values())) if len(providers) == 1 else None
+
+    def provider_for(self, auth_state: dict[str, Any]) -> OIDCProvider:
+        """The provider a user signed in with, from their ``auth_state``.
+
+        Raises
+        ------
+        KeyError
+            When that provider is not configured (any more).
+        ValueError
+            When it now has another issuer than the one the tokens came from.
+        """
+        name = auth_state.get("provider")
+        if name is None:  # auth_state from before several providers: the primary's
+            primary = self.primary_provider
+            if primary is None:
+                raise KeyError("auth_state names no provider")
+            return primary
+        provider = self.providers_by_name[name]
+        if auth_state.get("issuer") not in (None, provider.issuer):
+            raise ValueError(f"provider {name!r} has another issuer than the user's tokens")
+        return provider
+
+    def provider_callback_url(self, provider: OIDCProvider, handler: Any = None) -> str:
+        """The redirect URI of ``provider``: its own ``callback_url``, the hub's
+        ``oauth_callback_url`` for the primary one, that URL plus ``/<name>`` for the others."""
+        if provider.callback_url:
+            return provider.callback_url
+        base = self.get_callback_url(handler)
+        if self.issuer and provider is self.primary_provider:
+            return base
+        return f"{base.rstrip('/')}/{provider.name}"
+
+    def get_handlers(self, app: Any) -> list[tuple[str, type]]:
+        """Login page, per-provider login and callback URLs (unnamed ones for the primary)."""
+        self.providers_by_name  # noqa: B018 - a misconfigured provider stops the hub at start
+        if self.auto_login and self.primary_provider is None:
+            raise ValueError("auto_login needs one provider, or a primary one (issuer)")
+        return [
+            (r"/login", ProviderChoiceHandler),
+            (r"/oauth_login", ProviderLoginHandler),
+            (rf"/oauth_login/{NAME_ROUTE}", ProviderLoginHandler),
+            (r"/oauth_callback", ProviderCallbackHandler),
+            (rf"/oauth_callback/{NAME_ROUTE}", ProviderCallbackHandler),
+            (r"/logout", self.logout_handler),
+        ]
+
+    # ---- sign-in ---------------------------------------------------------------------------
+
+    async def authenticate(self, handler: Any, data: Any = None, **kwargs: Any) -> dict | None:
+        """Redeem the code at the provider the callback belongs to, then build the user."""
+        if not isinstance(handler, ProviderCallbackHandler):
+            self.log.warning("Sign-in refused: not through a provider's callback")
+            return None
+        provider, state = handler.provider, handler.oidc_state()
+        if not state.get("code_verifier") or not state.get("nonce"):
+            raise web.HTTPError(400, "This sign-in has expired; please start again.")
+        token_info = await provider.request_tokens(
+            {
+                "grant_type": "authorization_code",
+                "code": handler.get_argument("code"),
+                "redirect_uri": self.provider_callback_url(provider, handler),
+                "code_verifier": state["code_verifier"],
+            }
         )
-    return doc
+        nonce = nonce_for(state["nonce"])
+        return await self.token_to_auth_model(provider, token_info, nonce=nonce)
 
-
-class FederatedAuthenticator(GenericOAuthenticator):
-    """Sign users in through one OpenID Connect identity proxy (EGI Check-in, INDIGO IAM, …).
-
-    Configure ``issuer``, ``client_id``, ``client_secret`` and ``trusted_namespaces``; the
-    endpoints come from discovery.  Entitlements become JupyterHub groups named after the
-    group path (``vo.example.org``, ``vo.example.org:analysis``; non-member roles as
-    ``vo.example.org#manager``).
-    """
-
-    issuer = Unicode(
-        config=True,
-        help="""OpenID issuer identifier of the identity proxy.
-
-        Its discovery document provides ``authorize_url``, ``token_url`` and ``userdata_url``
-        unless those are set explicitly.  The document's ``issuer`` must equal this value.
-        """,
-    )
-
-    discovery_timeout = Float(
-        10.0,
-        config=True,
-        help="Seconds to wait for the issuer's discovery document (fetched once, at first use).",
-    )
-
-    entitlement_claim = Unicode(
-        "eduperson_entitlement",
-        config=True,
-        help="Userinfo claim holding the AARC-G069 group entitlements.",
-    )
-
-    trusted_namespaces = List(
-        Unicode(),
-        config=True,
-        help="""Entitlement namespaces accepted from this issuer, e.g. ``["mace:egi.eu"]``.
-
-        Entitlements in any other namespace are ignored (and logged), so a proxy cannot grant
-        membership in groups it does not manage.  Empty (the default) ignores all entitlements.
-        """,
-    )
-
-    trusted_authorities = List(
-        Unicode(),
-        default_value=None,
-        allow_none=True,
-        config=True,
-        help="""Entitlement authorities (the part after ``#``) accepted from this issuer.
-
-        ``None`` (the default) accepts any authority; a list accepts only those named.
-        """,
-    )
-
-    id_token_algorithms = List(
-        Unicode(),
-        default_value=list(DEFAULT_ALGORITHMS),
-        config=True,
-        help="""Signature algorithms accepted for ID tokens (asymmetric only; ``none`` and
-        ``HS*`` are refused at start-up).""",
-    )
-
-    id_token_leeway = Float(
-        0.0,
-        config=True,
-        help="Seconds of clock skew tolerated when checking an ID token's ``exp`` and ``iat``.",
-    )
-
-    _discovery: dict[str, Any] | None = None
-    _validator: IDTokenValidator | None = None
-
-    def id_token_validator(self) -> IDTokenValidator:
-        """The validator of this issuer's ID tokens (keys fetched on first use)."""
-        if self._validator is None:
-            jwks_uri = str(self.discovery()["jwks_uri"])
-
-            async def fetch_jwks() -> dict[str, Any]:
-                return await self.httpfetch(jwks_uri, "Fetching the issuer's keys...")
-
-            self._validator = IDTokenValidator(
-                self.discovery()["issuer"],
-                self.client_id,
-                fetch_jwks,
-                algorithms=self.id_token_algorithms,
-                leeway=self.id_token_leeway,
-            )
-        return self._validator
-
-    async def get_token_info(self, handler: Any, params: dict[str, Any]) -> dict[str, Any]:
-        """The token response; a sign-in must come with an ID token."""
-        token_info = await super().get_token_info(handler, params)
-        if params.get("grant_type") == "authorization_code" and not token_info.get("id_token"):
-            self.log.warning("Sign-in refused: %s returned no ID token", self.issuer)
-            raise web.HTTPError(403, "The identity provider did not prove who you are.")
-        return token_info
-
-    async def token_to_user(self, token_info: dict[str, Any]) -> dict[str, Any]:
-        """Userinfo, after the ID token (when there is one) has been validated; both must name
-        the same subject."""
-        claims = None
-        if token_info.get("id_token"):
-            try:
-                claims = await self.id_token_validator().validate(token_info["id_token"])
-            except IDTokenError as exc:
-                self.log.warning("Sign-in refused: invalid ID token from %s: %s", self.issuer, exc)
-                raise web.HTTPError(403, "Your sign-in could not be verified.") from None
-        user_info = await super().token_to_user(token_info)
-        if claims is not None and user_info.get("sub") != claims["sub"]:
+    async def token_to_auth_model(
+        self, provider: OIDCProvider, token_info: dict[str, Any], nonce: str | None = None
+    ) -> dict[str, Any]:
+        """The auth model (``name``, ``admin``, ``groups``, ``auth_state``) for a sign-in's
+        token response from ``provider``, whose ID token must carry ``nonce``."""
+        try:
+            if not token_info.get("id_token"):
+                raise IDTokenError("the token response has no ID token")
+            claims = await provider.validate_id_token(token_info["id_token"], nonce=nonce)
+        except (IDTokenError, HTTPClientError, OSError, ValueError) as exc:  # keys unreadable too
+            self.log.warning("Sign-in refused: ID token from %s: %s", provider.name, exc)
+            raise web.HTTPError(403, "Your sign-in could not be verified.") from None
+        user_info = await provider.userinfo(token_info)
+        if user_info.get("sub") != claims["sub"]:
             self.log.warning("Sign-in refused: userinfo subject differs from the ID token's")
             raise web.HTTPError(403, "Your sign-in could not be verified.")
-        return user_info
+        username = await self.username_for(provider, claims["sub"], user_info)
+        auth_state = self.build_auth_state_dict(token_info, user_info)
+        auth_state.update(provider=provider.name, issuer=provider.issuer)
+        expires_in = token_info.get("expires_in")
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            auth_state["expires_at"] = int(time.time() + expires_in)
+        if self.modify_auth_state_hook is not None:
+            auth_state = await self._call_modify_auth_state_hook(auth_state)
+        admin = True if username in self.admin_users else None
+        model = {"name": username, "admin": admin, "auth_state": auth_state}
+        model = await self.update_auth_model(model)
+        return await self._apply_managed_groups(model) if self.manage_groups else model
 
-    def discovery(self) -> dict[str, Any]:
-        """The issuer's discovery document, fetched once and cached."""
-        if self._discovery is None:
-            if not self.issuer:
-                raise DiscoveryError(
-                    "FederatedAuthenticator.issuer is not set "
-                    "(or set authorize_url, token_url and userdata_url)"
-                )
-            self._discovery = fetch_discovery(self.issuer, self.discovery_timeout)
-        return self._discovery
+    # ---- identity --------------------------------------------------------------------------
+
+    def identity_store(self) -> IdentityStore:
+        """The ``(issuer, sub)`` → username table (:attr:`identity_db_path`)."""
+        if self._store is None:
+            self._store = IdentityStore(Path(self.identity_db_path).absolute())
+        return self._store
+
+    def add_user(self, user: Any) -> None:
+        """Remember the hub's users: those that predate the identity table belong to the
+        primary provider (they were named after its ``preferred_username``)."""
+        super().add_user(user)
+        self._hub_users.add(user.name)
+
+    async def username_for(
+        self, provider: OIDCProvider, subject: str, user_info: dict[str, Any]
+    ) -> str:
+        """The stable hub username of ``(provider.issuer, subject)`` (allocated at first use).
+
+        A new identity gets the name it suggests when ``provider`` reserves it, else is linked
+        when ``provider`` is trusted for its ``link_claim``; names reserved by other providers,
+        and hub users older than the table (unless ``provider`` is the primary one), are never
+        given to it.
+        """
+        value = user_info.get(provider.link_claim) if provider.link_claim else None
+        link = (provider.link_claim, value) if isinstance(value, str) and value else None
+        suggestion = user_info.get(provider.username_claim)
+        taken = {n for p in self.providers_by_name.values() if p is not provider
+                 for n in p.reserved_usernames}  # fmt: skip
+        if provider is not self.primary_provider:
+            taken |= self._hub_users
+        try:
+            identity = await asyncio.to_thread(
+                self.identity_store().resolve,
+                provider.issuer,
+                subject,
+                provider=provider.name,
+                suggestion=suggestion if isinstance(suggestion, str) else "",
+                link=link,
+                valid=self.validate_username,
+                taken=taken.__contains__,
+                reserved=provider.reserved_usernames,
+            )
+        except IdentityError as exc:
+            self.log.error("Sign-in refused: %s", exc)
+            raise web.HTTPError(403, "No username could be given to you.") from None
+        if identity.created:
+            how = "linked to" if identity.linked else "new user"
+            name = identity.username
+            self.log.info("Identity of %s (sub %.8s…): %s %s", provider.name, subject, how, name)
+        return identity.username
+
+    # ---- entitlements → groups -------------------------------------------------------------
+
+    def groups_from_user_info(self, provider: OIDCProvider, user_info: dict[str, Any]) -> set[str]:
+        """Groups from the entitlements in ``user_info`` that ``provider`` is trusted for."""
+        return entitlement_groups(
+            user_info.get(provider.entitlement_claim),
+            provider.trusted_namespaces,
+            provider.trusted_authorities,
+            log=lambda reason: self.log.warning("Ignoring %s of %s", reason, provider.name),
+        )
+
+    async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
+        """Groups from the trusted entitlements in the userinfo response."""
+        try:
+            provider = self.provider_for(auth_state)
+        except (KeyError, ValueError) as exc:
+            self.log.warning("No groups: %s", exc)
+            return set()
+        return self.groups_from_user_info(provider, auth_state.get(self.user_auth_state_key) or {})
+
+    # ---- defaults --------------------------------------------------------------------------
 
     @default("authorize_url")
     def _authorize_url_default(self) -> str:
-        return str(self.discovery()["authorization_endpoint"])
+        return self._primary_endpoint("authorization_endpoint")
 
     @default("token_url")
     def _token_url_default(self) -> str:
-        return str(self.discovery()["token_endpoint"])
+        return self._primary_endpoint("token_endpoint")
 
     @default("userdata_url")
     def _userdata_url_default(self) -> str:
-        return str(self.discovery()["userinfo_endpoint"])
+        return self._primary_endpoint("userinfo_endpoint")
+
+    def _primary_endpoint(self, key: str) -> str:
+        if not self.issuer:
+            raise DiscoveryError("FederatedAuthenticator.issuer is not set")
+        return str(self.providers_by_name[self.provider_name].discovery()[key])
 
     @default("scope")
     def _scope_default(self) -> list[str]:
@@ -215,18 +317,73 @@ class FederatedAuthenticator(GenericOAuthenticator):
     def _login_service_default(self) -> str:
         return "your institution"
 
-    async def get_user_groups(self, auth_state: dict[str, Any]) -> set[str]:
-        """Groups from the trusted entitlements in the userinfo response."""
-        user_info = auth_state.get(self.user_auth_state_key) or {}
-        values = user_info.get(self.entitlement_claim) or []
-        if isinstance(values, str):
-            values = [values]
-        if not isinstance(values, list):
-            self.log.warning("Ignoring %s claim that is not a list", self.entitlement_claim)
-            return set()
-        accepted, rejected = trusted_entitlements(
-            values, self.trusted_namespaces, self.trusted_authorities
-        )
-        for reason in rejected:
-            self.log.warning("Ignoring entitlement from %s: %s", self.issuer, reason)
-        return {group_name(ent) for ent in accepted}
+    # --- token refresh (living tokens) ---
+    # Owned by TOK (IDENTITY-CONTRACT.md): uses provider_for / groups_from_user_info only; the
+    # work is done by continuum_hub.tokens.TokenRefresher, the routes by continuum_hub.token_api.
+
+    token_refresh_fraction = Float(
+        0.5,
+        config=True,
+        help="""Refresh an access token when less than this fraction of its lifetime (the
+        provider's ``expires_in``) remains (default 0.5).  Applies to the hub's own refreshes
+        and to ``GET /hub/api/continuum/token``.""",
+    )
+    token_refresh_min_seconds = Float(
+        60.0,
+        config=True,
+        help="""Refresh an access token in any case when fewer seconds than this remain
+        (default 60; capped at 90 % of the token's lifetime so fresh tokens are handed out).""",
+    )
+    token_refresh_timeout = Float(
+        20.0,
+        config=True,
+        help="Seconds to wait for the identity provider's token and userinfo endpoints when "
+        "refreshing (default 20).",
+    )
+
+    @validate("token_refresh_fraction")
+    def _check_refresh_fraction(self, proposal: dict[str, Any]) -> float:
+        if not 0 < proposal["value"] < 1:
+            raise ValueError("token_refresh_fraction must be between 0 and 1 (exclusive)")
+        return float(proposal["value"])
+
+    @validate("token_refresh_min_seconds")
+    def _check_refresh_min_seconds(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] < 0:
+            raise ValueError("token_refresh_min_seconds must not be negative")
+        return float(proposal["value"])
+
+    @validate("token_refresh_timeout")
+    def _check_refresh_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise ValueError("token_refresh_timeout must be positive")
+        return float(proposal["value"])
+
+    def token_refresher(self) -> Any:
+        """The :class:`~continuum_hub.tokens.TokenRefresher` of this authenticator."""
+        from .tokens import RefreshPolicy, TokenRefresher
+
+        if "_token_refresher" not in self.__dict__:
+            policy = RefreshPolicy(self.token_refresh_fraction, self.token_refresh_min_seconds)
+            self.__dict__["_token_refresher"] = TokenRefresher(
+                self, policy, timeout=self.token_refresh_timeout
+            )
+        return self.__dict__["_token_refresher"]
+
+    async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
+        """Refresh the access token before it expires and re-read the entitlements.
+
+        Called by JupyterHub every ``auth_refresh_age`` seconds of a user's activity and
+        before spawns.  Returns the new auth model (groups re-synced), ``True`` when the
+        provider cannot be reached (retried at the next request), or ``False`` when the
+        session has ended (refresh token refused, no longer allowed): the tokens are then
+        gone, and the user's browser is sent to the *sign in again* page.
+        """
+        from .token_api import send_to_sign_in_again
+
+        refreshed = await self.token_refresher().refresh_user(user)
+        if refreshed is False and handler is not None:
+            send_to_sign_in_again(handler, user)
+        return refreshed
+
+    # --- end of token refresh ---

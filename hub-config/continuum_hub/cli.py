@@ -32,7 +32,9 @@ def demo(args: argparse.Namespace) -> int:
     repo = args.repo or _find_repo(Path.cwd())
     state = args.state_dir or default_state_dir()
     started = time.monotonic()
-    federation = Federation(repo, state, hub_port=args.port, idp_port=args.idp_port)
+    federation = Federation(
+        repo, state, hub_port=args.port, idp_port=args.idp_port, partner_port=args.partner_port
+    )
     print(f"Starting the local federation (state in {state}) …", flush=True)
     try:
         federation.start()
@@ -40,19 +42,32 @@ def demo(args: argparse.Namespace) -> int:
         print(f"Could not start the federation:\n{exc}", file=sys.stderr)
         return 1
     assert federation.hub is not None and federation.idp is not None
+    assert federation.partner is not None
     print(
         f"\nContinuum Hub is running ({time.monotonic() - started:.1f} s to start).\n\n"
-        f"  Open  {federation.hub.url}/hub/  and sign in with your 'institution':\n"
+        f"  Open  {federation.hub.url}/hub/  and sign in with your 'institution'.\n\n"
+        "  Continuum demo IdP (primary):\n"
     )
     for name, password in federation.passwords.items():
+        print(f"    {name:<8} password {password}")
+    print("\n  Partner University proxy (second provider, another issuer):\n")
+    for name, password in federation.partner_passwords.items():
         print(f"    {name:<8} password {password}")
     print(
         "\n  alice: VOs vo.hep.example + vo.radio.example (sites alpha and beta)\n"
         "  bob:   vo.hep.example (site alpha)\n"
         "  carol: no VO (sign-in is refused: no allowed group)\n"
-        "  dave:  admin + vo.radio.example (sites alpha and beta)\n\n"
-        f"  Identity provider: {federation.idp.issuer}\n"
+        "  dave:  admin + vo.radio.example (sites alpha and beta)\n"
+        "  partner alice:   another person (hub user alice-partner, vo.hep.example,\n"
+        "                   no account on the sites)\n"
+        "  partner bbrown:  Bob, linked by voperson_id to hub user bob once Bob has signed in\n"
+        "                   at home\n"
+        "  partner erin:    vo.radio.example; mallory: vo.hep.example (forged admin ignored)\n\n"
+        f"  Identity providers: {federation.idp.issuer} (primary), "
+        f"{federation.partner.issuer} (partner)\n"
         f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
+        f"  Dask Gateway: {federation.hub.url}/services/dask-gateway/ (hub service; in a "
+        "server, Gateway() needs no arguments)\n"
         f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
         flush=True,
     )
@@ -83,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     p_demo = sub.add_parser("demo", help="run the local federation (hub, IdP, two Slurm sites)")
     p_demo.add_argument("--port", type=int, default=8000, help="hub port on 127.0.0.1 (8000)")
     p_demo.add_argument("--idp-port", type=int, default=5556, help="IdP port on 127.0.0.1 (5556)")
+    p_demo.add_argument(
+        "--partner-port", type=int, default=5557, help="partner IdP port on 127.0.0.1 (5557)"
+    )
     p_demo.add_argument("--state-dir", type=Path, help="state folder (/var/lib/continuum-hub/demo)")
     p_demo.add_argument("--repo", type=Path, help="the Continuum Hub checkout (found from cwd)")
     p_demo.set_defaults(func=demo)

@@ -14,7 +14,7 @@ strings, and only for entitlements whose namespace and authority the deployment 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -172,3 +172,30 @@ def group_name(ent: Entitlement) -> str:
     other role gets its own group (``vo.example.org#manager``) so roles never widen access.
     """
     return ent.group_path if ent.role == "member" else f"{ent.group_path}#{ent.role}"
+
+
+def entitlement_groups(
+    claim: object,
+    namespaces: Iterable[str],
+    authorities: Iterable[str] | None = None,
+    log: Callable[[str], object] = lambda reason: None,
+) -> set[str]:
+    """The JupyterHub groups of an entitlement claim's trusted values.
+
+    Parameters
+    ----------
+    claim
+        The claim as the provider sent it: a list of strings, one string, or missing.
+    namespaces, authorities
+        What this claim's provider is trusted for (see :func:`trusted_entitlements`).
+    log
+        Called with the reason for every value dropped.
+    """
+    values = [claim] if isinstance(claim, str) else claim or []
+    if not isinstance(values, list):
+        log(f"an entitlement claim that is not a list ({type(values).__name__})")
+        return set()
+    accepted, rejected = trusted_entitlements(values, namespaces, authorities)
+    for reason in rejected:
+        log(f"entitlement: {reason}")
+    return {group_name(ent) for ent in accepted}

@@ -3,13 +3,15 @@
 oauthenticator reads user data from the userinfo endpoint and never checks the ID token it is
 given.  :class:`IDTokenValidator` does what OpenID Connect Core §3.1.3.7 asks: the signature
 against the issuer's JWKS, with an allow-list of algorithms (never ``none``, never HMAC with a
-public key), and the ``iss``, ``aud``, ``azp``, ``exp`` and ``iat`` claims.  Keys are fetched
+public key), and the ``iss``, ``aud``, ``azp``, ``exp``, ``iat`` and (at sign-in) ``nonce``
+claims.  Keys are fetched
 from the ``jwks_uri`` again when a token names an unknown key id, so a key rotation at the
 provider is picked up without a restart (at most once per ``refetch_interval``).
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -87,8 +89,16 @@ class IDTokenValidator:
             raise IDTokenError(f"no key {kid!r} in the issuer's JWKS")
         return key
 
-    async def validate(self, token: str) -> dict[str, Any]:
+    async def validate(self, token: str, nonce: str | None = None) -> dict[str, Any]:
         """The token's claims, once everything checks out.
+
+        Parameters
+        ----------
+        token
+            The compact JWT.
+        nonce
+            The nonce sent in this sign-in's authorization request: the token must carry the
+            same.  ``None`` for tokens not bound to a sign-in (refresh responses).
 
         Raises
         ------
@@ -119,5 +129,9 @@ class IDTokenValidator:
         azp = claims.get("azp")
         if (len(audiences) > 1 or azp is not None) and azp != self.client_id:
             raise IDTokenError(f"authorized party {azp!r} is not this client")
+        if nonce is not None:
+            got = claims.get("nonce")
+            if not isinstance(got, str) or not hmac.compare_digest(got.encode(), nonce.encode()):
+                raise IDTokenError("nonce differs from the one sent at sign-in (replayed token?)")
         # PyJWT refuses an iat in the future (ImmatureSignatureError) and a past exp
         return claims

@@ -8,8 +8,9 @@
 //
 // Usage: node images/idp/server.mjs CONFIG.json
 // CONFIG.json (mode 0600, written by continuum_hub.federation.idp.OpenIDProvider) holds issuer,
-// host, port, state_dir, clients, users and ttl.  Keys are kept in state_dir; everything else
-// (sessions, grants, tokens) lives in memory and is gone after a restart.
+// host, port, state_dir, clients, users (optionally with voperson_id), ttl and display_name
+// (the name on its pages; the demo runs two providers).  Keys are kept in state_dir; everything
+// else (sessions, grants, tokens) lives in memory and is gone after a restart.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -29,7 +30,8 @@ const TTL_DEFAULTS = {
   Interaction: 3600,
 };
 const FORM_LIMIT = 16 * 1024;
-const TITLE = 'Sign in – Continuum demo identity provider';
+// The provider's name on its pages; the demo runs two, so the configuration may name it.
+let PROVIDER_NAME = 'Continuum demo identity provider';
 
 function log(...args) {
   console.log(new Date().toISOString(), ...args);
@@ -82,6 +84,10 @@ function loadConfig(file) {
   if (!Array.isArray(config.users) || !Array.isArray(config.clients)) {
     fail('"users" and "clients" must be lists');
   }
+  if (config.display_name !== undefined) {
+    if (typeof config.display_name !== 'string' || !config.display_name) fail('display_name must be a string');
+    PROVIDER_NAME = config.display_name;
+  }
   return config;
 }
 
@@ -102,6 +108,10 @@ function buildAccounts(issuer, users) {
     if (!Array.isArray(entitlements) || entitlements.some((e) => typeof e !== 'string')) {
       fail(`entitlements of ${username} must be a list of strings`);
     }
+    // voperson_id (REFEDS/AARC): the person's identifier across the federation's proxies
+    if (user.voperson_id !== undefined && typeof user.voperson_id !== 'string') {
+      fail(`voperson_id of ${username} must be a string`);
+    }
     const name = user.name ?? username;
     const [given, ...family] = name.split(' ');
     const account = {
@@ -117,6 +127,7 @@ function buildAccounts(issuer, users) {
         email_verified: user.email ? (user.email_verified ?? true) : undefined,
         // AAI proxies leave the claim out rather than send an empty list.
         eduperson_entitlement: entitlements.length ? [...entitlements] : undefined,
+        voperson_id: user.voperson_id,
       },
     };
     byUsername.set(username, account);
@@ -215,7 +226,7 @@ ${body}
 function loginPage({ uid, clientName, username, error }) {
   const alert = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>\n` : '';
   const action = `/interaction/${encodeURIComponent(uid)}`;
-  return page(TITLE, `<h1>Continuum demo identity provider</h1>
+  return page(`Sign in – ${PROVIDER_NAME}`, `<h1>${escapeHtml(PROVIDER_NAME)}</h1>
 <p class="sub">Sign in to continue to ${escapeHtml(clientName)}.</p>
 ${alert}<form method="post" action="${escapeHtml(action)}" autocomplete="off">
   <label for="username">Username</label>
@@ -364,12 +375,13 @@ async function main() {
     clockTolerance: 0,
     responseTypes: ['code'],
     pkce: { required: () => true },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'eduperson_entitlement'],
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'eduperson_entitlement', 'voperson_id'],
     claims: {
       openid: ['sub'],
       profile: ['name', 'preferred_username', 'given_name', 'family_name'],
       email: ['email', 'email_verified'],
       eduperson_entitlement: ['eduperson_entitlement'],
+      voperson_id: ['voperson_id'],
     },
     async findAccount(ctx, sub) {
       const account = accounts.bySub.get(sub);
@@ -417,15 +429,15 @@ async function main() {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = page('Sign out – Continuum demo identity provider', `${form}
+          ctx.body = page(`Sign out – ${PROVIDER_NAME}`, `${form}
 <h1>Sign out</h1>
-<p>Do you want to sign out from the Continuum demo identity provider?</p>
+<p>Do you want to sign out from the ${escapeHtml(PROVIDER_NAME)}?</p>
 <button type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>Sign out</button>
 <button type="submit" form="op.logoutForm">Stay signed in</button>`);
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = messagePage('Signed out', 'You have been signed out of the Continuum demo identity provider.');
+          ctx.body = messagePage('Signed out', `You have been signed out of the ${PROVIDER_NAME}.`);
         },
       },
     },
@@ -463,6 +475,27 @@ async function main() {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+
+  // --- SIGHUP: re-read the users (added by TOK, living tokens) ---
+  // Claims (entitlements) change for the next userinfo answer; sessions and grants stay.  The
+  // tests use it to take an entitlement away.  An unreadable file keeps the users unchanged.
+  process.on('SIGHUP', () => {
+    let users;
+    try {
+      users = JSON.parse(fs.readFileSync(file, 'utf8')).users;
+      if (!Array.isArray(users)) throw new Error('"users" is not a list');
+    } catch (err) {
+      log(`SIGHUP: users unchanged, cannot re-read ${file}: ${err.message}`);
+      return;
+    }
+    const fresh = buildAccounts(config.issuer, users);
+    for (const key of ['byUsername', 'bySub']) {
+      accounts[key].clear();
+      for (const [id, account] of fresh[key]) accounts[key].set(id, account);
+    }
+    log(`SIGHUP: re-read ${accounts.byUsername.size} users`);
+  });
+  // --- end of SIGHUP ---
 }
 
 main().catch((err) => {

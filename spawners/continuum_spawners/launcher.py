@@ -3,7 +3,8 @@
 Run by the job script as ``continuum-singleuser jupyterhub-singleuser [args…]``.  It picks a free
 port on the node (bound to ``CONTINUUM_BIND_IP``), reports it to the hub with the server's own
 token (``POST /hub/api/batchspawner``, body ``{"port": N}`` and nothing else), points
-``JUPYTERHUB_SERVICE_URL`` at it, and replaces itself with the server command.
+``JUPYTERHUB_SERVICE_URL`` at it, sets ``BEARER_TOKEN_FILE`` to a private per-server file (kept
+fresh by the ``continuum_lab`` server extension), and replaces itself with the server command.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
+import re
 import socket
+import stat
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -65,6 +70,41 @@ def job_times(environ: Mapping[str, str], now: float | None = None) -> dict[str,
     return times
 
 
+def token_file_path(environ: Mapping[str, str], uid: int | None = None) -> Path:
+    """Where this server's access token lives (``BEARER_TOKEN_FILE``); its folder is made 0700.
+
+    ``$XDG_RUNTIME_DIR/continuum`` when the job has a runtime folder of the user's own (local,
+    private, cleared at logout), else ``~/.continuum/tokens``.  The name carries the site, the
+    job and the process, so servers of several hubs or sites never share a file.
+    """
+    uid = os.getuid() if uid is None else uid
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    folder = Path(pwd.getpwuid(uid).pw_dir) / ".continuum" / "tokens"
+    if runtime and _own_private_dir(Path(runtime), uid):
+        folder = Path(runtime) / "continuum"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not _own_private_dir(folder, uid):
+        folder.chmod(0o700)  # created earlier by hand with a looser mode
+        if not _own_private_dir(folder, uid):
+            raise RuntimeError(f"{folder} must be a folder of your own")
+    site = _safe(environ.get("CONTINUUM_SITE", "")) or "local"
+    job = _safe(environ.get("SLURM_JOB_ID", "")) or "nojob"
+    return folder / f"{site}-{job}-{os.getpid()}.token"
+
+
+def _own_private_dir(path: Path, uid: int) -> bool:
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == uid and not info.st_mode & 0o077
+
+
+def _safe(value: str) -> str:
+    """``value`` if it is a plain name (letters, digits, ``-_.``), else empty."""
+    return value if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value) else ""
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -87,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"continuum-singleuser: cannot report the port to the hub: {exc}")
     os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
     os.environ.update(job_times(os.environ))
+    try:
+        # kernels and terminals inherit it; the server extension keeps the file fresh
+        os.environ["BEARER_TOKEN_FILE"] = str(token_file_path(os.environ))
+    except (OSError, RuntimeError, KeyError) as exc:
+        print(f"continuum-singleuser: no BEARER_TOKEN_FILE: {exc}", file=sys.stderr, flush=True)
     # the server runs from this launcher's environment, whatever PATH the site gave the job
     bin_dir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])

@@ -5,6 +5,10 @@ layered ``hub-config/jupyterhub_config.py`` at the local identity provider and S
 runs ``jupyterhub`` with its proxy on 127.0.0.1.  Secrets (cookie secret, ``JUPYTERHUB_CRYPT_KEY``,
 the proxy token, the OIDC client secret) live in 0600 files of the state folder and reach the
 hub through its environment or that file, never its command line.
+
+The hub trusts the local provider as its primary one (``continuum``); more providers (the
+demo's partner proxy) come as ``FederatedAuthenticator.providers`` entries, e.g. from
+:func:`provider_settings`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,48 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .idp import ADMIN_GROUP, ENTITLEMENT_AUTHORITY, ENTITLEMENT_NAMESPACE, VO_HEP, VO_RADIO
+from .idp import (
+    ADMIN_GROUP,
+    DEMO_USERS,
+    ENTITLEMENT_AUTHORITY,
+    ENTITLEMENT_NAMESPACE,
+    PARTNER_AUTHORITY,
+    PARTNER_NAMESPACE,
+    VO_HEP,
+    VO_RADIO,
+)
 from .process import ManagedProcess, Service, free_port, log_tail
 
 # what the demo identity provider's entitlements say, as the hub sees it
 DEMO_NAMESPACE = ENTITLEMENT_NAMESPACE.removeprefix("urn:")
 DEMO_VOS = (VO_HEP, VO_RADIO)
+PRIMARY_PROVIDER = "continuum"
+PARTNER_PROVIDER = "partner"
+LINK_CLAIM = "voperson_id"
+SCOPE = ["openid", "profile", "email", "eduperson_entitlement", "offline_access", LINK_CLAIM]
+
+
+def provider_settings(
+    issuer: str,
+    client_id: str,
+    client_secret: str,
+    *,
+    display_name: str = "Partner University proxy",
+    namespace: str = PARTNER_NAMESPACE,
+    authority: str = PARTNER_AUTHORITY,
+) -> dict[str, Any]:
+    """``OIDCProvider`` options of a further demo provider (by default the partner proxy):
+    trusted for its own entitlement namespace and authority only, linked by ``voperson_id``."""
+    return {
+        "issuer": issuer,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "display_name": display_name,
+        "trusted_namespaces": [namespace.removeprefix("urn:")],
+        "trusted_authorities": [authority],
+        "link_claim": LINK_CLAIM,
+        "scope": SCOPE,
+    }
 
 
 def read_or_create_secret(path: Path, nbytes: int = 32) -> str:
@@ -65,6 +105,9 @@ class LocalHub(Service):
         Public port of the proxy; picked free when ``None``.
     registry_path
         Site registry; defaults to ``hub-config/sites.demo.yaml``.
+    providers
+        More identity providers by name (``OIDCProvider`` options, see
+        :func:`provider_settings`); their redirect URIs are ``/hub/oauth_callback/<name>``.
     extra_config
         More traitlets config merged into the deployment layer (tests use it).
     """
@@ -82,6 +125,7 @@ class LocalHub(Service):
         registry_path: Path | None = None,
         allowed_groups: Sequence[str] = (*DEMO_VOS, ADMIN_GROUP),
         admin_groups: Sequence[str] = (ADMIN_GROUP,),
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
         extra_config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -93,9 +137,13 @@ class LocalHub(Service):
         self.port = port or free_port()
         self.api_port = free_port()  # the hub's own API, which servers and services call
         self.proxy_api_port = free_port()
+        # the Dask Gateway's HTTP, scheduler (TLS) and private API ports, fixed for this hub so
+        # that live clusters find their gateway again after a restart
+        self.gateway_ports = {"port": free_port(), "tcp_port": free_port(), "api_port": free_port()}
         self.registry_path = registry_path or self.repo_root / "hub-config" / "sites.demo.yaml"
         self.allowed_groups = list(allowed_groups)
         self.admin_groups = list(admin_groups)
+        self.providers = {name: dict(settings) for name, settings in (providers or {}).items()}
         self.extra_config = extra_config or {}
         self.process: ManagedProcess | None = None
 
@@ -125,13 +173,23 @@ class LocalHub(Service):
                 "client_id": self.client_id,
                 "client_secret": self.client_secret,
                 "oauth_callback_url": f"{self.url}/hub/oauth_callback",
+                "provider_name": PRIMARY_PROVIDER,
+                "scope": SCOPE,
                 "trusted_namespaces": [DEMO_NAMESPACE],
                 "trusted_authorities": [ENTITLEMENT_AUTHORITY],
+                "link_claim": LINK_CLAIM,
+                # the demo users' accounts belong to the primary provider's people
+                "reserved_usernames": [user["username"] for user in DEMO_USERS],
+                "providers": self.providers,
+                "identity_db_path": str(self.state_dir / "identities.sqlite"),
                 "allowed_groups": self.allowed_groups,
                 "admin_groups": self.admin_groups,
                 "login_service": "Continuum demo IdP",
             },
             "SiteSpawner": {"registry_path": str(self.registry_path)},
+            "GatewayService": {**self.gateway_ports, "state_dir": str(self.state_dir / "gateway")},
+            # Dask clusters with GPUs for the radio VO (the GPU site's users), none for others
+            "GatewayLimits": {"groups": {VO_RADIO: {"max_gpus": 2}}},
         }
         for section, values in self.extra_config.items():
             config.setdefault(section, {}).update(values)

@@ -6,7 +6,10 @@ it on 127.0.0.1.  Signing and cookie keys persist in the state folder; sessions,
 live in the provider's memory only.
 
 :data:`DEMO_USERS` are the demo and test users (without passwords), with AARC-G069 entitlements
-for the two demo VOs and the admin group.
+for the two demo VOs and the admin group.  :data:`PARTNER_USERS` are the users of the second
+provider (a partner institution's proxy, its own entitlement namespace): another ``alice``,
+Bob under another login (linked to ``bob`` by ``voperson_id``), ``erin`` and ``mallory`` (who
+claims the admin group in the first provider's namespace, which the hub must not believe).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -28,12 +32,16 @@ __all__ = [
     "DEMO_USERS",
     "ENTITLEMENT_AUTHORITY",
     "ENTITLEMENT_NAMESPACE",
+    "PARTNER_AUTHORITY",
+    "PARTNER_NAMESPACE",
+    "PARTNER_USERS",
     "VO_HEP",
     "VO_RADIO",
     "OpenIDProvider",
     "entitlement",
     "hub_client",
     "make_password",
+    "partner_entitlement",
     "with_passwords",
 ]
 
@@ -42,19 +50,31 @@ ENTITLEMENT_AUTHORITY = "idp.continuum.example"
 VO_HEP = "vo.hep.example"
 VO_RADIO = "vo.radio.example"
 ADMIN_GROUP = "continuum-admins"
+PARTNER_NAMESPACE = "urn:mace:partner.example"
+PARTNER_AUTHORITY = "proxy.partner.example"
 
 SERVER_SCRIPT = Path("images") / "idp" / "server.mjs"
 
 
-def entitlement(group: str, role: str = "member") -> str:
-    """The AARC-G069 entitlement the demo provider issues for ``group`` and ``role``.
+def entitlement(
+    group: str,
+    role: str = "member",
+    namespace: str = ENTITLEMENT_NAMESPACE,
+    authority: str = ENTITLEMENT_AUTHORITY,
+) -> str:
+    """The AARC-G069 entitlement a demo provider issues for ``group`` and ``role``.
 
     Examples
     --------
     >>> entitlement("vo.hep.example")
     'urn:mace:continuum.example:group:vo.hep.example:role=member#idp.continuum.example'
     """
-    return f"{ENTITLEMENT_NAMESPACE}:group:{group}:role={role}#{ENTITLEMENT_AUTHORITY}"
+    return f"{namespace}:group:{group}:role={role}#{authority}"
+
+
+def partner_entitlement(group: str, role: str = "member") -> str:
+    """The entitlement the partner provider issues (its own namespace and authority)."""
+    return entitlement(group, role, PARTNER_NAMESPACE, PARTNER_AUTHORITY)
 
 
 DEMO_USERS: tuple[Mapping[str, Any], ...] = (
@@ -62,37 +82,83 @@ DEMO_USERS: tuple[Mapping[str, Any], ...] = (
         "username": "alice",
         "name": "Alice Adams",
         "email": "alice@continuum.example",
+        "voperson_id": "alice@id.continuum.example",
         "entitlements": [entitlement(VO_HEP), entitlement(VO_RADIO)],
     },
     {
         "username": "bob",
         "name": "Bob Brown",
         "email": "bob@continuum.example",
+        "voperson_id": "bob@id.continuum.example",
         "entitlements": [entitlement(VO_HEP)],
     },
     {
         "username": "carol",
         "name": "Carol Clark",
         "email": "carol@continuum.example",
+        "voperson_id": "carol@id.continuum.example",
         "entitlements": [],
     },
     {
         "username": "dave",
         "name": "Dave Davis",
         "email": "dave@continuum.example",
+        "voperson_id": "dave@id.continuum.example",
         "entitlements": [entitlement(ADMIN_GROUP), entitlement(VO_RADIO)],
     },
 )
 """Demo users without passwords: alice (both VOs), bob (HEP), carol (none), dave (admin, radio)."""
 
+PARTNER_USERS: tuple[Mapping[str, Any], ...] = (
+    {
+        "username": "alice",
+        "name": "Alice Andersen",
+        "email": "alice@partner.example",
+        "voperson_id": "alice.andersen@partner.example",
+        "entitlements": [partner_entitlement(VO_HEP)],
+    },
+    {
+        "username": "bbrown",
+        "name": "Bob Brown",
+        "email": "bob.brown@partner.example",
+        "voperson_id": "bob@id.continuum.example",
+        "entitlements": [partner_entitlement(VO_HEP)],
+    },
+    {
+        "username": "erin",
+        "name": "Erin Evans",
+        "email": "erin@partner.example",
+        "voperson_id": "erin@partner.example",
+        "entitlements": [partner_entitlement(VO_RADIO)],
+    },
+    {
+        "username": "mallory",
+        "name": "Mallory Moore",
+        "email": "mallory@partner.example",
+        "voperson_id": "mallory@partner.example",
+        "entitlements": [entitlement(ADMIN_GROUP), partner_entitlement(VO_HEP)],
+    },
+)
+"""Partner users: another alice (HEP; hub user ``alice-partner``), bbrown (Bob, linked to ``bob``),
+erin (radio), mallory (HEP, and a forged admin entitlement in the first provider's namespace)."""
 
-def hub_client(hub_port: int, secret: str, client_id: str = "continuum-hub") -> dict[str, Any]:
-    """Client metadata of a hub on ``hub_port``: confidential, code flow, refresh tokens."""
+
+def hub_client(
+    hub_port: int,
+    secret: str,
+    client_id: str = "continuum-hub",
+    callback_path: str = "oauth_callback",
+) -> dict[str, Any]:
+    """Client metadata of a hub on ``hub_port``: confidential, code flow, refresh tokens.
+
+    ``callback_path`` is the redirect URI below ``/hub/``: ``oauth_callback`` for the hub's
+    primary provider, ``oauth_callback/<name>`` for its others.
+    """
     return {
         "client_id": client_id,
         "client_secret": secret,
         "client_name": "Continuum Hub",
-        "redirect_uris": [f"http://127.0.0.1:{hub_port}/hub/oauth_callback"],
+        "redirect_uris": [f"http://127.0.0.1:{hub_port}/hub/{callback_path}"],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "client_secret_basic",
@@ -160,6 +226,8 @@ class OpenIDProvider(Service):
         (1 h, 1 h, 14 d, …) apply to those left out.
     name
         Name of the process in messages and of its log file.
+    display_name
+        The provider's name on its login page (default: the demo provider's).
     node
         The Node.js executable.
 
@@ -179,6 +247,7 @@ class OpenIDProvider(Service):
         clients: Sequence[Mapping[str, Any]],
         ttl: Mapping[str, int] | None = None,
         name: str = "idp",
+        display_name: str | None = None,
         node: str = "node",
     ) -> None:
         if not clients:
@@ -190,6 +259,7 @@ class OpenIDProvider(Service):
         self.clients = [dict(client) for client in clients]
         self.ttl = dict(ttl or {})
         self.name = name
+        self.display_name = display_name
         self.node = node
         self.config_path = self.state_dir / f"{name}-config.json"
         self._process: ManagedProcess | None = None
@@ -251,6 +321,7 @@ class OpenIDProvider(Service):
             "clients": self.clients,
             "users": self.users,
             "ttl": self.ttl,
+            **({"display_name": self.display_name} if self.display_name else {}),
         }
 
     def _fetch_metadata(self, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -324,6 +395,19 @@ class OpenIDProvider(Service):
             raise ProcessError(f"{self.name} does not answer at {self.discovery_url}")
         assert self._metadata is not None
         return dict(self._metadata)
+
+    def reload_users(self, users: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the users of the running provider (``SIGHUP``; added for living tokens).
+
+        Their claims change from the next userinfo answer on; sessions and grants stay, so a
+        test can take an entitlement away from a signed-in user.  The provider logs
+        ``SIGHUP: re-read N users`` when done.
+        """
+        if self._process is None or self._process.proc is None or not self.running:
+            raise ProcessError(f"{self.name} is not running")
+        self.users = [dict(user) for user in users]
+        _write_private(self.config_path, json.dumps(self._config(), indent=2))
+        self._process.proc.send_signal(signal.SIGHUP)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

@@ -1,0 +1,218 @@
+import { Widget } from '@lumino/widgets';
+
+import { formatAge, formatResources, parseCount } from './format';
+import { IClusterInfo, IClustersModel } from './tokens';
+
+/**
+ * What the panel's buttons do (the plugin asks for confirmation and reports failures).
+ */
+export interface IClustersPanelActions {
+  /** Start a new cluster with the gateway's default options. */
+  create(): Promise<void>;
+  /** Ask for `count` workers. */
+  scale(name: string, count: number): Promise<void>;
+  /** Shut the cluster down (after confirmation). */
+  stop(name: string): Promise<void>;
+}
+
+/**
+ * The elements of one cluster's row, kept across refreshes so that a count being typed survives.
+ */
+interface IRow {
+  node: HTMLTableRowElement;
+  cells: Record<string, HTMLTableCellElement>;
+  count: HTMLInputElement;
+  dashboard: HTMLAnchorElement;
+}
+
+const COLUMNS: [string, string][] = [
+  ['name', 'Cluster'],
+  ['status', 'Status'],
+  ['workers', 'Workers'],
+  ['resources', 'Cores · memory'],
+  ['age', 'Age'],
+  ['actions', '']
+];
+
+/**
+ * The side panel: every Dask Gateway cluster of the user, with scale, dashboard and shutdown.
+ */
+export class ClustersPanel extends Widget {
+  /**
+   * @param model - the clusters model shown
+   * @param actions - what the buttons do
+   */
+  constructor(model: IClustersModel, actions: IClustersPanelActions) {
+    super();
+    this._model = model;
+    this._actions = actions;
+    this.addClass('jp-ContinuumClusters-panel');
+    this.title.caption = 'Dask clusters';
+
+    const heading = document.createElement('h2');
+    heading.textContent = 'Dask clusters';
+    const bar = document.createElement('div');
+    bar.className = 'jp-ContinuumClusters-bar';
+    bar.append(
+      button('New cluster', 'jp-mod-styled jp-mod-accept', 'create', () =>
+        this._run(actions.create())
+      ),
+      button('Refresh', 'jp-mod-styled', 'refresh', () => void model.refresh())
+    );
+    this._error = document.createElement('p');
+    this._error.className = 'jp-ContinuumClusters-error';
+    this._error.setAttribute('role', 'alert');
+    this._empty = document.createElement('p');
+    this._empty.className = 'jp-ContinuumClusters-empty';
+    const table = document.createElement('table');
+    table.className = 'jp-ContinuumClusters-table';
+    const head = table.createTHead().insertRow();
+    for (const [, label] of COLUMNS) {
+      const th = document.createElement('th');
+      th.textContent = label;
+      head.append(th);
+    }
+    this._body = table.createTBody();
+    this.node.append(heading, bar, this._error, this._empty, table);
+    model.changed.connect(this.render, this);
+    this.render();
+  }
+
+  /**
+   * Write the model's state into the node (rows are updated in place, keyed by name).
+   */
+  render(): void {
+    const clusters = this._model.clusters;
+    const problem = this._model.error ?? this._actionError;
+    this._error.textContent = problem ?? '';
+    this._error.hidden = problem === null;
+    this._empty.textContent =
+      clusters === null
+        ? this._model.error
+          ? ''
+          : 'Asking the Dask Gateway…'
+        : clusters.length === 0
+          ? 'No clusters. Start one here or with dask_gateway.GatewayCluster() in a notebook.'
+          : '';
+    const seen = new Set<string>();
+    for (const cluster of clusters ?? []) {
+      seen.add(cluster.name);
+      let row = this._rows.get(cluster.name);
+      if (!row) {
+        row = this._newRow(cluster.name);
+        this._rows.set(cluster.name, row);
+      }
+      this._body.append(row.node); // keeps the server's order
+      fill(row, cluster);
+    }
+    for (const [name, row] of this._rows) {
+      if (!seen.has(name)) {
+        row.node.remove();
+        this._rows.delete(name);
+      }
+    }
+  }
+
+  private _newRow(name: string): IRow {
+    const node = document.createElement('tr');
+    node.dataset.cluster = name;
+    const cells: Record<string, HTMLTableCellElement> = {};
+    for (const [key] of COLUMNS) {
+      const cell = node.insertCell();
+      cell.dataset.field = key;
+      cells[key] = cell;
+    }
+    const count = document.createElement('input');
+    count.type = 'number';
+    count.min = '0';
+    count.step = '1';
+    count.className = 'jp-ContinuumClusters-count';
+    count.setAttribute('aria-label', 'Workers wanted');
+    const scale = button('Scale', 'jp-mod-styled', 'scale', () => {
+      const wanted = parseCount(count.value);
+      if (typeof wanted === 'string') {
+        this._actionError = wanted;
+        this.render();
+        return;
+      }
+      this._run(this._actions.scale(name, wanted));
+    });
+    const dashboard = document.createElement('a');
+    dashboard.textContent = 'Dashboard';
+    dashboard.target = '_blank';
+    dashboard.rel = 'noopener noreferrer';
+    dashboard.dataset.action = 'dashboard';
+    const stop = button('Shut down', 'jp-mod-styled jp-mod-warn', 'stop', () =>
+      this._run(this._actions.stop(name))
+    );
+    cells.actions.append(count, scale, dashboard, stop);
+    return { node, cells, count, dashboard };
+  }
+
+  private _run(action: Promise<void>): void {
+    this._actionError = null;
+    action.then(
+      () => this.render(),
+      error => {
+        this._actionError = error instanceof Error ? error.message : String(error);
+        this.render();
+      }
+    );
+  }
+
+  private _model: IClustersModel;
+  private _actions: IClustersPanelActions;
+  private _error: HTMLParagraphElement;
+  private _empty: HTMLParagraphElement;
+  private _body: HTMLTableSectionElement;
+  private _rows = new Map<string, IRow>();
+  private _actionError: string | null = null;
+}
+
+function button(
+  label: string,
+  className: string,
+  action: string,
+  onClick: () => void
+): HTMLButtonElement {
+  const node = document.createElement('button');
+  node.type = 'button';
+  node.className = className;
+  node.textContent = label;
+  node.dataset.action = action;
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+/**
+ * Put one cluster's values into its row.
+ *
+ * @param row - the row's elements
+ * @param cluster - the cluster
+ */
+function fill(row: IRow, cluster: IClusterInfo): void {
+  const { cells } = row;
+  cells.name.textContent = cluster.name.slice(0, 12);
+  cells.name.title = cluster.name;
+  cells.status.textContent = cluster.status;
+  cells.workers.textContent = cluster.workers === null ? '–' : String(cluster.workers);
+  cells.resources.textContent = formatResources(cluster);
+  cells.age.textContent = formatAge(cluster.age_seconds);
+  // a count being typed is the user's: only fill in the current one when the field is idle
+  if (document.activeElement !== row.count && row.count.value === '') {
+    row.count.value = String(cluster.workers ?? 0);
+  }
+  const running = cluster.status === 'running';
+  for (const control of row.node.querySelectorAll<HTMLButtonElement>('button')) {
+    if (control.dataset.action === 'scale') {
+      control.disabled = !running;
+    }
+  }
+  if (cluster.dashboard_link) {
+    row.dashboard.href = cluster.dashboard_link;
+    row.dashboard.hidden = false;
+  } else {
+    row.dashboard.removeAttribute('href');
+    row.dashboard.hidden = true;
+  }
+}

@@ -1,0 +1,254 @@
+"""``SiteSlurmBackend``: dask-gateway's jobqueue Slurm backend, made site-aware.
+
+Each cluster's scheduler and workers are Slurm jobs of the user on the site and partition chosen
+in the cluster options (:mod:`.options`); what a job is comes from :mod:`.jobs`.  From the
+jobqueue backend we keep the mechanics that need the user's identity:
+``sudo -nHu ACCOUNT dask-gateway-jobqueue-launcher`` creates the cluster's 0700 staging folder
+with its TLS credentials (and the creator's hub token, for the token agent) and runs
+``sbatch``/``scancel`` as the user, with the job's secrets in the environment it is handed on
+standard input — never on a command line.  What this class adds:
+
+* options and limits per user (:mod:`.options`): at most ``max_clusters`` active clusters, and
+  no cluster on a site where the user has no account;
+* status: one ``squeue`` per site per interval for all pending schedulers and workers of all
+  clusters (:class:`~continuum_spawners.monitor.SiteMonitor`, shared by both status loops), with
+  the site's ``SLURM_CONF``;
+* stopping a cluster is one ``scancel --name=dg-<cluster>`` as the user, which also catches a
+  job whose id was never recorded;
+* dashboards are not routed by the proxy but served through :mod:`.dashboard` (owner only);
+* adaptive bounds from the options are set on the scheduler as soon as it runs.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from dask_gateway_server.backends.base import PublicException
+from dask_gateway_server.backends.db_base import Cluster
+from dask_gateway_server.traitlets import Type
+from traitlets import Float, Instance, Integer, Unicode, default
+
+from continuum_spawners.monitor import SiteMonitor
+from continuum_spawners.schedulers.base import JobState
+from continuum_spawners.schedulers.slurm import SlurmAdapter
+from continuum_spawners.sites import Site
+from continuum_spawners.transport import SAFE_PATH, LocalTransport
+
+from .dashboard import DashboardProxy
+from .jobs import HUB_TOKEN_FILE, SiteJobs
+from .options import GatewayLimits, cluster_options
+
+
+class SiteSlurmBackend(SiteJobs):
+    """Run Dask clusters as Slurm jobs of their users on the sites of the registry."""
+
+    cluster_config_class = Type(
+        "continuum_hub.gateway.jobs.SiteClusterConfig",
+        klass="dask_gateway_server.backends.base.ClusterConfig",
+        help="The cluster config class (SiteClusterConfig or a subclass).",
+        config=True,
+    )
+
+    dashboard_cookie_secret_file = Unicode(
+        config=True,
+        help="""File (0600) with the key of the dashboard sessions (see :mod:`.dashboard`).
+        Required: dashboards are only served to their owner, through the gateway.""",
+    )
+
+    dashboard_session_seconds = Integer(
+        3600, config=True, help="Seconds a browser's dashboard sign-in lasts (default 3600)."
+    )
+
+    status_max_age = Float(
+        10.0,
+        config=True,
+        help="Seconds a site's batched squeue answer is reused by the cluster and worker checks.",
+    )
+
+    limits = Instance(GatewayLimits)
+
+    @default("limits")
+    def _limits_default(self) -> GatewayLimits:
+        return GatewayLimits(parent=self)
+
+    @default("cluster_options")
+    def _cluster_options_default(self):  # type: ignore[no-untyped-def]
+        return self.options_for
+
+    supports_bulk_shutdown = True  # one `scancel --name` stops the scheduler and all workers
+
+    # -- registry, options, accounts ---------------------------------------------------------
+
+    _monitors: dict[tuple[Any, ...], SiteMonitor]
+    _hub_tokens: dict[str, str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._monitors = {}
+        self._hub_tokens = {}  # cluster name → the creator's hub token, until submission
+
+    def options_for(self, user: Any) -> Any:
+        """The cluster options offered to ``user`` (dask-gateway calls this per request)."""
+        return cluster_options(self.registry, user.groups, self.limits.for_groups(user.groups))
+
+    async def process_cluster_options(self, user: Any, request: Any) -> Any:
+        """Validate the options (:mod:`.options`), and refuse a site where the user has no
+        account before any cluster is created."""
+        options, config = await super().process_cluster_options(user, request)
+        site = self.registry.get(config.site)
+        if site is None:
+            raise PublicException(f"site {config.site!r} is no longer in the registry")
+        self.unix_account(user.name, site, allocate=False)
+        return options, config
+
+    async def start_cluster(self, user: Any, cluster_options: dict[str, Any]) -> str:
+        """Refuse a cluster beyond the user's ``max_clusters``, then create it."""
+        limits = self.limits.for_groups(user.groups)
+        active = self.db.list_clusters(username=user.name)
+        if len(active) >= limits.max_clusters:
+            raise PublicException(
+                f"you already have {len(active)} active Dask clusters, "
+                f"{limits.why('max_clusters')}; shut one down first"
+            )
+        name = await super().start_cluster(user, cluster_options)
+        token = getattr(user, "hub_token", None)
+        if token and self.token_agent:
+            # handed to the launcher (as a file of the staging folder) at submission, not stored
+            self._hub_tokens[name] = token
+        return name
+
+    async def setup(self, app: Any) -> None:
+        """Start the backend and add the dashboard routes to the gateway's web application."""
+        await super().setup(app)
+        secret = self._cookie_secret()
+        DashboardProxy(self, self.proxy.prefix, secret, self.dashboard_session_seconds).install(app)
+
+    def _cookie_secret(self) -> bytes:
+        secret = Path(self.dashboard_cookie_secret_file).read_bytes().strip()
+        if len(secret) < 32:
+            raise ValueError(f"{self.dashboard_cookie_secret_file}: key shorter than 32 bytes")
+        return secret
+
+    async def _check_cluster_proxied(self, cluster: Cluster) -> None:
+        # only the scheduler's TLS route: dashboards are served by DashboardProxy, never routed
+        # by the proxy straight to the scheduler (where anyone could see them)
+        if not cluster.added_to_proxies:
+            await self.proxy.add_route(
+                kind="SNI", sni=cluster.name, target=cluster.scheduler_address
+            )
+            cluster.added_to_proxies = True
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def _submit(self, cluster: Cluster, worker: Any = None, **files: Any) -> str:
+        cmd, env, script = self.get_submit_cmd_env_stdin(cluster, worker)
+        code, stdout, stderr = await self.do_as_user(
+            self.account_of(cluster), "start", cmd=cmd, env=env, stdin=script, **files
+        )
+        site = self.site_of(cluster)
+        if code != 0:
+            raise PublicException(f"site {site.name} refused the job: {stderr.strip()[:300]}")
+        job_id = SlurmAdapter().parse_submit(stdout)
+        self.monitor(site).watch(job_id)
+        return job_id
+
+    async def _cancel(self, cluster: Cluster, argv: list[str], staging_dir: str | None) -> None:
+        env = {"PATH": SAFE_PATH, **self.site_of(cluster).env}
+        account = self.account_of(cluster)
+        try:
+            code, _, stderr = await self.do_as_user(
+                account, "stop", cmd=argv, env=env, staging_dir=staging_dir
+            )
+        except Exception:
+            if staging_dir is None:
+                raise
+            # the launcher prints nothing when the staging folder is already gone: cancel anyway
+            code, _, stderr = await self.do_as_user(account, "stop", cmd=argv, env=env)
+        if code != 0 and "Invalid job id" not in stderr:
+            raise RuntimeError(f"{shlex.join(argv)} failed: {stderr.strip()[:300]}")
+
+    async def do_start_cluster(self, cluster: Cluster):  # type: ignore[no-untyped-def]
+        site = self.site_of(cluster)
+        state = {"site": site.name, "account": self.unix_account(cluster.username, site)}
+        cluster.state = state  # account_of() reads it from here on
+        staging = self.get_staging_directory(cluster)
+        files = {"dask.pem": cluster.tls_key.decode(), "dask.crt": cluster.tls_cert.decode()}
+        token = self._hub_tokens.pop(cluster.name, None)
+        if token:
+            files[HUB_TOKEN_FILE] = token
+        yield {**state, "staging_dir": staging}
+        job_id = await self._submit(cluster, staging_dir=staging, files=files)
+        self.log.info("Job %s on %s: scheduler of cluster %s", job_id, site.name, cluster.name)
+        yield {**state, "staging_dir": staging, "job_id": job_id}
+
+    async def do_stop_cluster(self, cluster: Cluster) -> None:
+        # every job of the cluster carries its name: one scancel ends scheduler and workers
+        argv = ["scancel", f"--name={self.job_name(cluster)}"]
+        await self._cancel(cluster, argv, cluster.state.get("staging_dir"))
+        monitor = self.monitor(self.site_of(cluster))
+        for job in [cluster.state.get("job_id")] + [
+            w.state.get("job_id") for w in cluster.workers.values()
+        ]:
+            if job:
+                monitor.forget(job)
+
+    async def do_start_worker(self, worker: Any):  # type: ignore[no-untyped-def]
+        job_id = await self._submit(worker.cluster, worker)
+        self.log.info("Job %s: worker %s of %s", job_id, worker.name, worker.cluster.name)
+        yield {"job_id": job_id}
+
+    async def do_stop_worker(self, worker: Any) -> None:
+        job_id = worker.state.get("job_id")
+        if job_id is not None:
+            await self._cancel(worker.cluster, SlurmAdapter().cancel_argv([job_id]), None)
+            self.monitor(self.site_of(worker.cluster)).forget(job_id)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def monitor(self, site: Site) -> SiteMonitor:
+        """The batched status of ``site`` (squeue as the gateway's account, with the site's env)."""
+        key = (site.name, tuple(sorted(site.env.items())))
+        if key not in self._monitors:
+            self._monitors[key] = SiteMonitor(site.name, SlurmAdapter(), LocalTransport(site.env))
+        return self._monitors[key]
+
+    async def _do_check(self, objs: list[Any]) -> list[bool]:
+        """Whether each scheduler/worker job is still queued or running: one squeue per site."""
+        found: dict[int, bool] = {}
+        by_site: dict[str, list[tuple[int, str]]] = {}
+        for index, obj in enumerate(objs):
+            cluster = obj if isinstance(obj, Cluster) else obj.cluster
+            job_id = obj.state.get("job_id")
+            if job_id:
+                by_site.setdefault(cluster.config.site, []).append((index, job_id))
+        for name, jobs in by_site.items():
+            site = self.registry.get(name)
+            if site is None:
+                continue  # reported as gone below
+            monitor = self.monitor(site)
+            for _, job_id in jobs:
+                monitor.watch(job_id)
+            for index, job_id in jobs:
+                status = await monitor.status(job_id, self.status_max_age)
+                # a scheduler that does not answer is no reason to fail a cluster
+                found[index] = status.state is not JobState.GONE
+        return [found.get(i, False) for i in range(len(objs))]
+
+    # -- adaptive clusters -------------------------------------------------------------------
+
+    async def _cluster_to_running(self, cluster: Cluster) -> None:
+        await super()._cluster_to_running(cluster)
+        config = cluster.config
+        if config.get("adaptive_maximum"):
+            msg = {
+                "op": "adapt",
+                "minimum": config["adaptive_minimum"],
+                "maximum": config["adaptive_maximum"],
+                "active": True,
+            }
+            try:
+                await self.forward_message_to_scheduler(cluster.to_model(), msg)
+            except Exception as exc:  # the cluster still works, scaled by hand
+                self.log.warning("Cluster %s: adaptive scaling not set: %s", cluster.name, exc)

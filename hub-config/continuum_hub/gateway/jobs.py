@@ -1,0 +1,292 @@
+"""How a gateway cluster's scheduler and workers become Slurm jobs (base of the backend).
+
+:class:`SiteJobs` builds, from the site registry and a cluster's :class:`SiteClusterConfig`,
+what one job is: the ``sbatch`` argv (the spawner's :class:`SlurmAdapter`, so both submit the same
+way), the job's whole environment (exported by name; secrets travel there only) and its script
+(fixed text: the environment's modules, the token setup step, the quoted Dask command).
+
+* scheduler and workers listen on the site's ``bind_address`` and run ``<env>/bin/dask`` of the
+  chosen software environment (distributed ≥ 2026.6 has no ``dask-scheduler``);
+* a GPU worker asks Slurm for its GPUs (``--gres``; Slurm sets ``CUDA_VISIBLE_DEVICES``) and
+  advertises them as the dask resource ``GPU``;
+* every job of a cluster is named ``dg-<cluster>``;
+* :meth:`SiteJobs.token_setup` is the one place where jobs get ``BEARER_TOKEN_FILE``: the token
+  agent, fed with the hub token the cluster was created with, keeps it fresh;
+* :meth:`SiteJobs.unix_account` is the one place that decides which POSIX account runs a user's
+  jobs (the hub's account mapping).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pwd
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from dask_gateway_server.backends.base import PublicException
+from dask_gateway_server.backends.db_base import Cluster
+from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend, SlurmClusterConfig
+from dask_gateway_server.traitlets import Type
+from traitlets import Integer, List, Unicode, default
+
+from continuum_spawners.accounts import AccountResolver, NoAccountError, shared_resolver
+from continuum_spawners.schedulers.base import JobSpec
+from continuum_spawners.schedulers.slurm import SlurmAdapter
+from continuum_spawners.sites import Site, SiteRegistry
+from continuum_spawners.transport import SAFE_PATH
+
+CLUSTER_NAME = re.compile(r"^[0-9a-f]{32}$")
+GIB = 2**30
+# file names in the cluster's staging folder: BEARER_TOKEN_FILE of its jobs, and the creator's
+# hub token that the token agent reads
+TOKEN_FILE = "bearer_token"  # noqa: S105 - a file name
+HUB_TOKEN_FILE = "hub-token"  # noqa: S105 - a file name
+
+JOB_SCRIPT = """#!/bin/sh
+# Dask {role} of a Continuum Hub gateway cluster.  Resources are on the sbatch command line;
+# credentials are in the job's environment, not in this script.
+set -eu
+{setup}exec {command}
+"""
+
+
+class SiteClusterConfig(SlurmClusterConfig):
+    """One cluster's configuration: the Slurm options plus where and what it runs."""
+
+    site = Unicode("", config=True, help="Site of the registry that runs the cluster's jobs.")
+    worker_gpus = Integer(0, min=0, config=True, help="GPUs per worker (Slurm --gres).")
+    gpu_type = Unicode("", config=True, help="GPU type of the partition (gres gpu:TYPE:N).")
+    software_environment = Unicode(
+        "", config=True, help="Software environment of the site (registry); '' is its default."
+    )
+    walltime_minutes = Integer(
+        60, min=1, config=True, help="Walltime of the scheduler's and each worker's job (minutes)."
+    )
+    adaptive_minimum = Integer(0, min=0, config=True, help="Adaptive scaling: fewest workers.")
+    adaptive_maximum = Integer(
+        0, min=0, config=True, help="Adaptive scaling: most workers; 0 means scaled by hand."
+    )
+
+
+class SiteJobs(SlurmBackend):
+    """The jobs of gateway clusters on the registry's sites (see the module's docstring)."""
+
+    registry_path = Unicode(
+        config=True, help="The site registry (YAML) as SiteSpawner.registry_path; reread on change."
+    )
+
+    account_resolver_class = Type(
+        "continuum_spawners.accounts.AccountResolver",
+        klass="continuum_spawners.accounts.AccountResolver",
+        config=True,
+        help="""Maps hub usernames to POSIX accounts per site, as ``SiteSpawner``'s (the hub
+        passes its setting on).  Default: the account is the hub username.""",
+    )
+
+    python_prefix = Unicode(
+        sys.prefix,
+        config=True,
+        help="""Python environment with dask and dask-gateway on the compute nodes, used when
+        the chosen software environment names no launcher (its ``bin/dask`` runs scheduler and
+        workers).  Default: the gateway's own environment.""",
+    )
+
+    token_agent = List(
+        Unicode(),
+        config=True,
+        help="""The token setup step of every scheduler and worker job: a command started in the
+        background that keeps ``BEARER_TOKEN_FILE`` (``bearer_token`` in the cluster's 0700
+        staging folder) filled with a fresh access token.  ``{token_file}`` in an argument
+        becomes that path, ``{hub_token_file}`` the file (0600, same folder) holding the hub
+        token the user created the cluster with.  Default: ``continuum-token-agent`` of
+        ``python_prefix`` when installed there, else none (no ``BEARER_TOKEN_FILE``).""",
+    )
+
+    @default("token_agent")
+    def _token_agent_default(self) -> list[str]:
+        agent = Path(self.python_prefix) / "bin" / "continuum-token-agent"
+        if not agent.exists():
+            return []
+        return [str(agent), "--output", "{token_file}", "--token-file", "{hub_token_file}"]
+
+    @default("dask_gateway_jobqueue_launcher")
+    def _default_launcher_path(self) -> str:
+        # sudo's secure_path does not include our environment: name it absolutely
+        return str(Path(sys.prefix) / "bin" / "dask-gateway-jobqueue-launcher")
+
+    _registry: tuple[float, SiteRegistry] | None = None
+
+    @property
+    def registry(self) -> SiteRegistry:
+        """The site registry, reloaded when its file changes."""
+        mtime = os.stat(self.registry_path).st_mtime
+        if self._registry is None or self._registry[0] != mtime:
+            self._registry = (mtime, SiteRegistry.from_file(self.registry_path))
+        return self._registry[1]
+
+    @property
+    def accounts(self) -> AccountResolver:
+        """The account resolver (one per process, as in the hub)."""
+        return shared_resolver(self.account_resolver_class, self.config, log=self.log)
+
+    def unix_account(self, username: str, site: Site, allocate: bool = True) -> str:
+        """The POSIX account that runs ``username``'s Dask jobs on ``site``: the one place that
+        decides it (the hub's account mapping)."""
+        try:
+            return self.accounts.require(username, site, allocate=allocate)
+        except NoAccountError as exc:
+            raise PublicException(str(exc)) from None
+
+    def site_of(self, cluster: Cluster) -> Site:
+        site = self.registry.get(cluster.config.site)
+        if site is None:
+            raise PublicException(f"site {cluster.config.site!r} is no longer in the registry")
+        return site
+
+    def account_of(self, cluster: Cluster) -> str:
+        return cluster.state.get("account") or self.unix_account(
+            cluster.username, self.site_of(cluster)
+        )
+
+    def get_staging_directory(self, cluster: Cluster) -> str:
+        home = pwd.getpwnam(self.account_of(cluster)).pw_dir
+        staging = cluster.config.staging_directory.format(home=home, username=cluster.username)
+        return os.path.join(staging, cluster.name)
+
+    def job_name(self, cluster: Cluster) -> str:
+        if not CLUSTER_NAME.match(cluster.name):
+            raise PublicException(f"unexpected cluster name {cluster.name!r}")
+        return f"dg-{cluster.name}"
+
+    def dask_command(self, cluster: Cluster) -> str:
+        """``bin/dask`` of the cluster's software environment."""
+        site = self.site_of(cluster)
+        env = site.environment(cluster.config.software_environment) or site.default_environment
+        if env.launcher:
+            return str(Path(env.launcher).parent / "dask")
+        return str(Path(self.python_prefix) / "bin" / "dask")
+
+    def host_of(self, cluster: Cluster) -> str:
+        return self.site_of(cluster).bind_address or "0.0.0.0"  # noqa: S104 - compute node
+
+    def get_scheduler_command(self, cluster: Cluster) -> list[str]:
+        host, config = self.host_of(cluster), cluster.config
+        return [
+            self.dask_command(cluster), "scheduler", "--protocol", "tls", "--port", "0",
+            "--host", host, "--dashboard-address", f"{host}:0",
+            "--preload", "dask_gateway.scheduler_preload", "--dg-api-address", f"{host}:0",
+            "--dg-heartbeat-period", str(self.cluster_heartbeat_period),
+            "--dg-adaptive-period", str(config.adaptive_period),
+            "--dg-idle-timeout", str(config.idle_timeout),
+        ]  # fmt: skip
+
+    def get_worker_command(
+        self, cluster: Cluster, worker_name: str, scheduler_address: str | None = None
+    ) -> list[str]:
+        host, config = self.host_of(cluster), cluster.config
+        threads, memory = self.worker_nthreads_memory_limit_args(cluster)
+        argv = [
+            self.dask_command(cluster), "worker", scheduler_address or cluster.scheduler_address,
+            "--host", host, "--dashboard-address", f"{host}:0", "--name", worker_name,
+            "--nthreads", threads, "--memory-limit", memory,
+        ]  # fmt: skip
+        if config.worker_gpus:
+            argv += ["--resources", f"GPU={config.worker_gpus}"]
+        return argv
+
+    def job_environment(self, cluster: Cluster, env: dict[str, str]) -> dict[str, str]:
+        """The job's whole environment (exported by name with ``sbatch --export``)."""
+        site, config = self.site_of(cluster), cluster.config
+        home = pwd.getpwnam(self.account_of(cluster)).pw_dir
+        full = {
+            **env,
+            "PATH": f"{Path(self.dask_command(cluster)).parent}:{SAFE_PATH}",
+            "HOME": home,
+            "CONTINUUM_SITE": site.name,
+            "CONTINUUM_PARTITION": config.partition,
+            "CONTINUUM_ENVIRONMENT": config.software_environment,
+            "CONTINUUM_GPUS": str(config.worker_gpus),
+            **site.env,
+        }
+        if self.token_agent:
+            full["BEARER_TOKEN_FILE"] = os.path.join(
+                self.get_staging_directory(cluster), TOKEN_FILE
+            )
+            if os.environ.get("JUPYTERHUB_API_URL"):
+                full["JUPYTERHUB_API_URL"] = os.environ["JUPYTERHUB_API_URL"]
+        return full
+
+    def job_script(self, role: str, command: list[str], cluster: Cluster) -> str:
+        """The job script: fixed text with the environment's modules, the token setup step and
+        the Dask command, all quoted."""
+        site = self.site_of(cluster)
+        env = site.environment(cluster.config.software_environment) or site.default_environment
+        setup = ""
+        if env.modules:
+            setup += ". /etc/profile\nmodule load " + shlex.join(env.modules) + "\n"
+        return JOB_SCRIPT.format(
+            role=role,
+            setup=setup + self.token_setup(cluster),
+            command=shlex.join(command),
+        )
+
+    def token_setup(self, cluster: Cluster) -> str:
+        """The token setup step: the one place where jobs get ``BEARER_TOKEN_FILE`` kept fresh.
+
+        Runs ``token_agent`` in the background when the cluster was created with a hub token
+        (written to the staging folder by the launcher at the cluster's start).
+        """
+        if not self.token_agent:
+            return ""
+        staging = self.get_staging_directory(cluster)
+        paths = {
+            "{token_file}": os.path.join(staging, TOKEN_FILE),
+            "{hub_token_file}": os.path.join(staging, HUB_TOKEN_FILE),
+        }
+        agent = []
+        for arg in self.token_agent:
+            for placeholder, path in paths.items():
+                arg = arg.replace(placeholder, path)
+            agent.append(arg)
+        hub_token = shlex.quote(paths["{hub_token_file}"])
+        return (
+            f"# token setup: keep $BEARER_TOKEN_FILE fresh (SiteSlurmBackend.token_agent)\n"
+            f"if [ -f {hub_token} ]; then chmod 600 {hub_token}; {shlex.join(agent)} & fi\n"
+        )
+
+    def get_submit_cmd_env_stdin(
+        self, cluster: Cluster, worker: Any = None
+    ) -> tuple[list[str], dict[str, str], str]:
+        config = cluster.config
+        staging = self.get_staging_directory(cluster)
+        if worker is not None:
+            role, cores, gpus = "worker", config.worker_cores, config.worker_gpus
+            memory = config.worker_memory
+            command = self.get_worker_command(cluster, worker.name)
+            env = self.get_worker_env(cluster)
+            log = f"dask-worker-{worker.name}.log"
+        else:
+            role, cores, gpus = "scheduler", config.scheduler_cores, 0
+            memory = config.scheduler_memory
+            command = self.get_scheduler_command(cluster)
+            env = self.get_scheduler_env(cluster)
+            log = f"dask-scheduler-{cluster.name}.log"
+        env = self.job_environment(cluster, env)
+        spec = JobSpec(
+            name=self.job_name(cluster),
+            partition=config.partition,
+            cores=cores,
+            memory_gb=max(1, math.ceil(memory / GIB)),
+            walltime_minutes=config.walltime_minutes,
+            workdir=staging,
+            output=os.path.join(staging, log),
+            gpus=gpus,
+            gpu_type=config.gpu_type or None,
+            account=config.account or None,
+            env_names=sorted(env),
+        )
+        return SlurmAdapter().submit_argv(spec), env, self.job_script(role, command, cluster)

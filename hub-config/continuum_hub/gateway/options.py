@@ -1,0 +1,235 @@
+"""Cluster options from the site registry, and per-user limits from the user's groups.
+
+The options a user sees (``Gateway().cluster_options()``) are dask-gateway ``Options`` built for
+that user: the sites and partitions their groups may use, worker cores/memory/GPUs bounded by the
+largest partition offered, the site's software environments, and adaptive bounds.  dask-gateway
+validates each field (unknown fields, types, bounds); :func:`resolve` then checks what depends on
+the choice of site and partition (the partition's own maxima, GPUs only on GPU partitions) and
+on the user's :class:`Limits`, and turns the choice into ``SiteClusterConfig`` overrides.  Every
+refusal is a ``ValueError`` whose message the user sees (HTTP 422 from the gateway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dask_gateway_server.options import Integer, Options, Select
+from traitlets import Dict, validate
+from traitlets.config import Configurable
+
+from continuum_spawners.sites import Site, SiteRegistry
+
+#: a Select value meaning "the site's default partition / environment"
+DEFAULT = "default"
+LIMIT_NAMES = ("max_clusters", "max_workers", "max_cores", "max_gpus")
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one user may run through the gateway.
+
+    ``max_clusters`` counts the user's active clusters; the other limits apply to each cluster
+    (its workers, the workers' cores and GPUs together; the scheduler is not counted).
+    ``source`` says, for each limit, which group granted it (``"default"`` otherwise).
+    """
+
+    max_clusters: int
+    max_workers: int
+    max_cores: int
+    max_gpus: int
+    source: Mapping[str, str]
+
+    def why(self, name: str) -> str:
+        """``"your limit of N <what> (group G)"`` for messages."""
+        what = {"max_gpus": "GPUs"}.get(name, name.removeprefix("max_"))
+        origin = self.source.get(name, "default")
+        granted = "the default" if origin == "default" else f"group {origin}"
+        return f"your limit of {getattr(self, name)} {what} ({granted})"
+
+
+class GatewayLimits(Configurable):
+    """Per-user limits of the Dask Gateway, from the user's JupyterHub groups (entitlements)."""
+
+    default = Dict(
+        {"max_clusters": 2, "max_workers": 4, "max_cores": 8, "max_gpus": 0},
+        config=True,
+        help="""Limits of users whose groups set none: ``max_clusters`` (active clusters per
+        user), ``max_workers``, ``max_cores`` and ``max_gpus`` (per cluster, its workers
+        together).  Missing keys keep these defaults: 2, 4, 8 and 0.""",
+    )
+
+    groups = Dict(
+        {},
+        config=True,
+        help="""Limits by JupyterHub group, e.g. ``{"vo.radio.example": {"max_gpus": 2}}``.
+        For each limit a user gets the largest value among their groups, or ``default`` when
+        none of their groups sets it.  Default: no group limits.""",
+    )
+
+    @staticmethod
+    def _checked(where: str, values: Any) -> dict[str, int]:
+        if not isinstance(values, dict):
+            raise ValueError(f"{where} must be a mapping of limit names to integers")
+        for key, value in values.items():
+            if key not in LIMIT_NAMES:
+                raise ValueError(f"{where}: unknown limit {key!r} (known: {LIMIT_NAMES})")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}.{key} must be a non-negative integer")
+        return dict(values)
+
+    @validate("default")
+    def _validate_default(self, proposal: Any) -> dict[str, int]:
+        values = {"max_clusters": 2, "max_workers": 4, "max_cores": 8, "max_gpus": 0}
+        values.update(self._checked("GatewayLimits.default", proposal.value))
+        return values
+
+    @validate("groups")
+    def _validate_groups(self, proposal: Any) -> dict[str, dict[str, int]]:
+        return {
+            str(group): self._checked(f"GatewayLimits.groups[{group!r}]", values)
+            for group, values in proposal.value.items()
+        }
+
+    def for_groups(self, user_groups: Iterable[str]) -> Limits:
+        """The limits of a member of ``user_groups``."""
+        values = dict(self.default)
+        source = dict.fromkeys(LIMIT_NAMES, "default")
+        best: dict[str, int] = {}
+        for group in sorted(set(user_groups)):
+            for name, value in self.groups.get(group, {}).items():
+                if value > best.get(name, -1):
+                    best[name] = value
+                    source[name] = group
+        values.update(best)
+        return Limits(**{name: values[name] for name in LIMIT_NAMES}, source=source)
+
+
+def cluster_options(registry: SiteRegistry, groups: Iterable[str], limits: Limits) -> Options:
+    """The ``Options`` offered to a member of ``groups`` (sites from the registry)."""
+    groups = set(groups)
+    sites = gateway_sites(registry, groups)
+    if not sites:
+        return Options(handler=_no_site)
+    partitions = [p for site in sites for p in site.partitions]
+    environments = sorted({e.name for site in sites for e in site.environments})
+    max_gpus = max(p.max_gpus for p in partitions)
+    fields = [
+        Select("site", [s.name for s in sites], label="Site"),
+        Select("partition", [DEFAULT, *sorted({p.name for p in partitions})], label="Partition"),
+        Integer("worker_cores", 1, min=1, max=max(p.max_cores for p in partitions),
+                label="Cores per worker"),
+        Integer("worker_memory_gb", 2, min=1, max=max(p.max_memory_gb for p in partitions),
+                label="Memory per worker (GB)"),
+        Integer("worker_gpus", 0, min=0, max=max_gpus, label="GPUs per worker"),
+        Select("environment", [DEFAULT, *environments], label="Software environment"),
+        Integer("walltime_minutes", 60, min=1,
+                max=max(p.max_walltime_minutes for p in partitions),
+                label="Walltime of each job (minutes)"),
+        Integer("adaptive_minimum", 0, min=0, max=limits.max_workers,
+                label="Adaptive: minimum workers"),
+        Integer("adaptive_maximum", 0, min=0, max=limits.max_workers,
+                label="Adaptive: maximum workers (0: scale by hand)"),
+    ]  # fmt: skip
+
+    def handler(options: Mapping[str, Any]) -> dict[str, Any]:
+        return resolve(options, registry, groups, limits)
+
+    return Options(*fields, handler=handler)
+
+
+def gateway_sites(registry: SiteRegistry, groups: Iterable[str]) -> list[Site]:
+    """The sites a member of ``groups`` may run Dask clusters on: those whose commands run on
+    the gateway's machine (the jobqueue launcher submits locally; SSH sites are not offered)."""
+    return [site for site in registry.for_groups(groups) if site.ssh is None]
+
+
+def _no_site(options: Mapping[str, Any]) -> dict[str, Any]:
+    raise ValueError("none of your groups gives access to a site with Dask clusters")
+
+
+def _site(options: Mapping[str, Any], registry: SiteRegistry, groups: set[str]) -> Site:
+    site = next((s for s in gateway_sites(registry, groups) if s.name == options["site"]), None)
+    if site is None:
+        raise ValueError(f"you may not use site {options['site']!r}")
+    return site
+
+
+def resolve(
+    options: Mapping[str, Any], registry: SiteRegistry, groups: Iterable[str], limits: Limits
+) -> dict[str, Any]:
+    """Check field-validated ``options`` against the chosen partition and the user's limits.
+
+    Returns
+    -------
+    dict
+        Overrides of :class:`~continuum_hub.gateway.backend.SiteClusterConfig`.
+
+    Raises
+    ------
+    ValueError
+        With a message for the user.
+    """
+    site = _site(options, registry, set(groups))
+    name = options["partition"]
+    part = site.default_partition if name == DEFAULT else site.partition(name)
+    if part is None:
+        offered = ", ".join(p.name for p in site.partitions)
+        raise ValueError(f"site {site.name} has no partition {name!r} for you (offers {offered})")
+    where = f"partition {part.name} of site {site.name}"
+    cores, memory, gpus = (
+        options["worker_cores"], options["worker_memory_gb"], options["worker_gpus"]
+    )  # fmt: skip
+    for value, most, what in (
+        (cores, part.max_cores, "cores"),
+        (memory, part.max_memory_gb, "GB of memory"),
+        (gpus, part.max_gpus, "GPUs"),
+    ):
+        if value > most:
+            raise ValueError(f"a worker may have at most {most} {what} on {where}, not {value}")
+    if options["walltime_minutes"] > part.max_walltime_minutes:
+        raise ValueError(f"the walltime on {where} is at most {part.max_walltime_minutes} minutes")
+    env_name = options["environment"]
+    env = site.default_environment if env_name == DEFAULT else site.environment(env_name)
+    if env is None:
+        offered = ", ".join(e.name for e in site.environments)
+        raise ValueError(f"site {site.name} has no environment {env_name!r} (offers {offered})")
+    max_workers = _max_workers(cores, gpus, limits)
+    low, high = options["adaptive_minimum"], options["adaptive_maximum"]
+    if low > high:
+        raise ValueError(f"adaptive minimum {low} is above the adaptive maximum {high}")
+    if high > max_workers:
+        raise ValueError(
+            f"adaptive maximum of {high} workers exceeds the {max_workers} workers of "
+            f"{cores} cores and {gpus} GPUs that your limits allow"
+        )
+    return {
+        "site": site.name,
+        "partition": part.name,
+        "account": site.account or "",
+        "worker_cores": cores,
+        "worker_memory": memory * GIB,
+        "worker_gpus": gpus,
+        "gpu_type": part.gpu_type or "" if gpus else "",
+        "software_environment": env.name,
+        "walltime_minutes": options["walltime_minutes"],
+        "adaptive_minimum": low,
+        "adaptive_maximum": high,
+        "cluster_max_workers": max_workers,
+    }
+
+
+def _max_workers(cores: int, gpus: int, limits: Limits) -> int:
+    """Workers of ``cores``/``gpus`` each that ``limits`` allow in one cluster (at least 1)."""
+    if cores > limits.max_cores:
+        raise ValueError(f"a worker of {cores} cores exceeds {limits.why('max_cores')}")
+    if gpus > limits.max_gpus:
+        raise ValueError(f"a worker with {gpus} GPU(s) exceeds {limits.why('max_gpus')}")
+    most = min(limits.max_workers, limits.max_cores // cores)
+    if gpus:
+        most = min(most, limits.max_gpus // gpus)
+    if most < 1:
+        raise ValueError(f"no worker fits {limits.why('max_workers')}")
+    return most

@@ -1,0 +1,263 @@
+"""The hub side of the Dask Gateway: managed service, scopes, servers' environment, cleanup.
+
+:func:`add_gateway_service` (called by ``hub-config/jupyterhub_config.py`` after all layers, like
+the idle culler) reads the ``GatewayService`` section and
+
+* adds the managed service ``dask-gateway`` (``python -m continuum_hub.gateway``) behind the hub's
+  proxy at ``/services/dask-gateway/``, with its configuration (no secrets) in its environment;
+* gives every user the scope ``access:services!service=dask-gateway``
+  (``JupyterHub.extra_user_scopes``) and adds it to the ``server`` role and
+  ``Spawner.server_token_scopes`` (whichever decides), so the token in every
+  server (``JUPYTERHUB_API_TOKEN``) may use the gateway, which accepts no other tokens
+  (``jupyterhub_service_name``);
+* sets ``DASK_GATEWAY__ADDRESS``, ``__PROXY_ADDRESS``, ``__PUBLIC_ADDRESS`` and
+  ``__AUTH__TYPE=jupyterhub`` in the servers' environment: ``Gateway()`` and
+  ``GatewayCluster()`` need no arguments;
+* chains :meth:`GatewayService.stop_user_clusters` into ``Spawner.post_stop_hook``: when a user's
+  last server stops (stopped, culled, or its job ended) their clusters are stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, Dict, Float, Integer, Unicode
+from traitlets.config import Config, Configurable
+
+from . import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX
+from .app import CONFIG_ENV
+
+
+def free_port(host: str) -> int:
+    """A TCP port free on ``host`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
+ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+class GatewayService(Configurable):
+    """Dask Gateway as a hub-managed service, running clusters on the registry's sites."""
+
+    enabled = Bool(True, config=True, help="Run the Dask Gateway as a hub-managed service.")
+    ip = Unicode("127.0.0.1", config=True, help="Address the gateway's sockets listen on.")
+    port = Integer(
+        0,
+        config=True,
+        help="""Port of the gateway's HTTP proxy (API and dashboards; the hub's proxy forwards
+        /services/dask-gateway/ to it).  0: a free port chosen when the hub's config loads —
+        set a fixed one so that running clusters find a restarted hub's gateway.""",
+    )
+    tcp_port = Integer(
+        0, config=True, help="Port of the gateway's scheduler (TLS) proxy; 0: a free port."
+    )
+    api_port = Integer(0, config=True, help="Port of the gateway's private API; 0: a free port.")
+    connect_host = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Host name by which servers and compute nodes reach the gateway's ports.",
+    )
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""The gateway's URL for browsers (dashboard links).  Default: the hub's public URL
+        (``JupyterHub.public_url``, else ``bind_url``) + ``/services/dask-gateway``.""",
+    )
+    state_dir = Unicode(
+        "",
+        config=True,
+        help="""Folder (0700) for the gateway's cluster database and secrets.  Default:
+        ``dask-gateway`` in the hub's working folder.""",
+    )
+    idle_timeout = Float(
+        1800.0,
+        config=True,
+        help="Seconds after which a cluster with no work is shut down (0: never). Default 1800.",
+    )
+    stop_with_server = Bool(
+        True,
+        config=True,
+        help="Stop a user's clusters when their last server stops (or is culled).",
+    )
+    extra_gateway_config = Dict(
+        {},
+        config=True,
+        help="""More traitlets config for the gateway process, ``{section: {name: value}}``
+        (e.g. ``SiteSlurmBackend``, ``SiteClusterConfig``); applied last.""",
+    )
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # a free port is chosen once, so the service and the servers' environment agree
+        self.port = self.port or free_port(self.ip)
+        self.tcp_port = self.tcp_port or free_port(self.ip)
+        self.api_port = self.api_port or free_port(self.ip)
+
+    @property
+    def url(self) -> str:
+        """Where the hub's proxy, servers and jobs reach the gateway's HTTP proxy."""
+        return f"http://{self.connect_host}:{self.port}"
+
+    def public_address(self, hub: Any) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        base = hub.public_url if "public_url" in hub else hub.get("bind_url", "")
+        return (base or "").rstrip("/") + SERVICE_PREFIX
+
+    def server_environment(self, hub: Any) -> dict[str, str]:
+        """What makes ``Gateway()`` work with no arguments in a user's server."""
+        return {
+            "DASK_GATEWAY__ADDRESS": self.url + SERVICE_PREFIX,
+            "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{self.connect_host}:{self.tcp_port}",
+            "DASK_GATEWAY__PUBLIC_ADDRESS": self.public_address(hub),
+            "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+        }
+
+    def gateway_config(self, c: Config) -> dict[str, Any]:
+        """The gateway process's traitlets config (JSON-able; secrets are added by the process)."""
+        registry = c.SiteSpawner.registry_path if "registry_path" in c.SiteSpawner else ""
+        if not registry:
+            raise SystemExit("GatewayService needs the site registry (SiteSpawner.registry_path)")
+        state = self.state_dir or os.path.join(os.getcwd(), "dask-gateway")
+        config: dict[str, Any] = {
+            "ContinuumGateway": {"state_dir": state},
+            "DaskGateway": {
+                "address": f"{self.ip}:{self.api_port}",
+                "backend_class": "continuum_hub.gateway.backend.SiteSlurmBackend",
+                "authenticator_class": "continuum_hub.gateway.auth.HubTokenAuthenticator",
+            },
+            "Proxy": {
+                "address": f"{self.ip}:{self.port}",
+                "tcp_address": f"{self.ip}:{self.tcp_port}",
+                "prefix": SERVICE_PREFIX,
+            },
+            "HubTokenAuthenticator": {"jupyterhub_service_name": SERVICE_NAME},
+            "SiteSlurmBackend": {
+                "registry_path": os.path.abspath(registry),
+                "stop_clusters_on_shutdown": False,
+                "api_url": self.url + SERVICE_PREFIX + "/api",
+            },
+            "SiteClusterConfig": {"idle_timeout": self.idle_timeout},
+        }
+        # the gateway maps hub users to site accounts as the hub's spawner does
+        resolver = c.SiteSpawner.get("account_resolver_class")
+        if resolver is not None:
+            if not isinstance(resolver, str):
+                resolver = f"{resolver.__module__}.{resolver.__qualname__}"
+            config["SiteSlurmBackend"]["account_resolver_class"] = resolver
+        for section in ("GatewayLimits", "AccountResolver", "AccountMapper"):
+            if section in c:
+                config[section] = json.loads(json.dumps(dict(c[section])))
+        for section, values in self.extra_gateway_config.items():
+            config.setdefault(section, {}).update(values)
+        return config
+
+    def service(self, c: Config) -> dict[str, Any]:
+        """The ``JupyterHub.services`` entry."""
+        environment = {CONFIG_ENV: json.dumps(self.gateway_config(c))}
+        # the registry's ${VAR} references (e.g. each local site's SLURM_CONF) must reach it
+        registry = Path(c.SiteSpawner.registry_path)
+        for name in sorted(set(ENV_REFERENCE.findall(registry.read_text()))):
+            if name in os.environ:
+                environment[name] = os.environ[name]
+        return {
+            "name": SERVICE_NAME,
+            "url": self.url,
+            "command": [sys.executable, "-m", "continuum_hub.gateway"],
+            # the hub's folder: relative paths (account leases) mean the same to both
+            "cwd": os.getcwd(),
+            "environment": environment,
+            "oauth_no_confirm": True,  # the dashboard sign-in: the user's own hub, no prompt
+        }
+
+    async def stop_user_clusters(self, spawner: Any) -> None:
+        """``Spawner.post_stop_hook``: stop the user's clusters when their last server stops.
+
+        Calls the gateway's API as the user, with a token made for this (scope
+        ``access:services!service=dask-gateway``, five minutes) and removed afterwards.
+        """
+        user = spawner.user
+        if any(s is not spawner and s.active for s in user.spawners.values()):
+            return
+        from jupyterhub import orm
+        from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+
+        token = user.new_api_token(
+            note="dask-gateway: stop clusters with the server",
+            expires_in=300,
+            scopes=[ACCESS_SCOPE],
+        )
+        client = AsyncHTTPClient()
+        api = f"{self.url}{SERVICE_PREFIX}/api/v1/clusters"
+        headers = {"Authorization": f"jupyterhub {token}"}
+        try:
+            response = await client.fetch(f"{api}/", headers=headers, request_timeout=30)
+            for name in json.loads(response.body):
+                spawner.log.info("Stopping Dask cluster %s of %s with its server", name, user.name)
+                await client.fetch(f"{api}/{name}", method="DELETE", headers=headers)
+        except (OSError, HTTPClientError) as exc:
+            spawner.log.warning("Could not stop the Dask clusters of %s: %s", user.name, exc)
+        finally:
+            orm_token = orm.APIToken.find(user.db, token)
+            if orm_token is not None:
+                user.db.delete(orm_token)
+                user.db.commit()
+
+
+def _chain_post_stop_hook(c: Config, hook: Any) -> None:
+    previous = c.Spawner.post_stop_hook if "post_stop_hook" in c.Spawner else None
+    if previous is None:
+        c.Spawner.post_stop_hook = hook
+        return
+
+    async def both(spawner: Any) -> None:
+        result = previous(spawner)
+        if hasattr(result, "__await__"):
+            await result
+        await hook(spawner)
+
+    c.Spawner.post_stop_hook = both
+
+
+def add_gateway_service(c: Config) -> GatewayService | None:
+    """Add the gateway service, its scopes, the servers' environment and the cleanup hook."""
+    gateway = GatewayService(config=c)
+    if not gateway.enabled:
+        return None
+    hub = c.JupyterHub
+    services = list(hub.services) if "services" in hub else []
+    if any(s.get("name") == SERVICE_NAME for s in services):
+        return None  # already added (config loaded twice)
+    services.append(gateway.service(c))
+    hub.services = services
+    scopes = set(hub.extra_user_scopes) if "extra_user_scopes" in hub else set()
+    hub.extra_user_scopes = scopes | {ACCESS_SCOPE}
+    roles = [dict(r) for r in hub.load_roles] if "load_roles" in hub else []
+    server = next((r for r in roles if r.get("name") == "server"), None)
+    if server is None:
+        roles.append({"name": "server", "scopes": [*SERVER_ROLE_SCOPES, ACCESS_SCOPE]})
+    elif ACCESS_SCOPE not in server.get("scopes", []):
+        server["scopes"] = [*server.get("scopes", SERVER_ROLE_SCOPES), ACCESS_SCOPE]
+    hub.load_roles = roles
+    # servers' tokens carry server_token_scopes where set (else the server role's scopes)
+    spawner = c.Spawner
+    token_scopes = spawner.server_token_scopes if "server_token_scopes" in spawner else None
+    if not callable(token_scopes):
+        token_scopes = list(token_scopes or SERVER_ROLE_SCOPES)
+        if ACCESS_SCOPE not in token_scopes:
+            token_scopes.append(ACCESS_SCOPE)
+        spawner.server_token_scopes = token_scopes
+    environment = dict(c.Spawner.environment) if "environment" in c.Spawner else {}
+    c.Spawner.environment = {**gateway.server_environment(hub), **environment}
+    if gateway.stop_with_server:
+        _chain_post_stop_hook(c, gateway.stop_user_clusters)
+    return gateway

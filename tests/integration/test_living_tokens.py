@@ -1,0 +1,313 @@
+"""Living tokens end to end: a real provider with 60-second access tokens, a hub, Slurm.
+
+The hub refreshes tokens before they expire and hands a server's own token only its user's
+access token; the server keeps ``BEARER_TOKEN_FILE`` (0600, the user's) valid for as long as it
+runs; a refresh token revoked at the provider ends the session with a *sign in again* page and
+removes the tokens from the hub; an entitlement taken away at the provider removes the group
+at the next refresh.  The module has its own provider (whose users it changes) and hub.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from continuum_hub.federation.hub import LocalHub
+from continuum_hub.federation.idp import (
+    ADMIN_GROUP,
+    VO_RADIO,
+    OpenIDProvider,
+    entitlement,
+    hub_client,
+    make_password,
+    with_passwords,
+)
+from continuum_hub.federation.process import free_port
+from continuum_hub.token_api import SCOPE
+from fixtures.hub import admin_hub, api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.idp import userinfo
+from fixtures.slurm import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.identity]
+
+ACCESS_TOKEN_SECONDS = 60
+# JupyterHub re-reads a signed-in user's auth every this many seconds of activity
+AUTH_REFRESH_AGE = 5
+
+
+@pytest.fixture(scope="module")
+def short_idp(federation_root: Path, repo_root: Path) -> Any:
+    """A provider issuing 60-second access tokens, with a client for a hub on a fresh port."""
+    hub_port = free_port()
+    provider = OpenIDProvider(
+        federation_root / "idp-tokens",
+        repo_root,
+        users=with_passwords(),
+        clients=[hub_client(hub_port, make_password() + make_password())],
+        ttl={"AccessToken": ACCESS_TOKEN_SECONDS},
+        name="idp-tokens",
+    )
+    provider.hub_port = hub_port  # type: ignore[attr-defined]
+    with provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def token_hub(federation_root, repo_root, short_idp, slurm_sites, unix_users):
+    """A hub on ``short_idp`` that refreshes auth every few seconds of activity."""
+    hub = admin_hub(
+        federation_root / "hub-tokens",
+        repo_root,
+        short_idp,
+        slurm_sites,
+        port=short_idp.hub_port,
+        extra_config={
+            "Spawner": {"poll_interval": 2},
+            "SiteSpawner": {"status_interval": 1},
+            "FederatedAuthenticator": {"auth_refresh_age": AUTH_REFRESH_AGE},
+        },
+    )
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture(scope="module")
+def alice_server(token_hub, short_idp):
+    """Alice signed in, with a running server on site alpha (stopped at the end)."""
+    browser = hub_login(token_hub, short_idp, "alice")
+    options = {"site": "alpha", "partition": "interactive", "cores": 1, "memory_gb": 1}
+    response = api(token_hub, "POST", "/users/alice/server", json={"user_options": options})
+    assert response.status_code in (201, 202), response.text
+    wait_for_server(token_hub, "alice")
+    try:
+        yield browser
+    finally:
+        stop_server(token_hub, "alice")
+
+
+def server_environ(hub: LocalHub, username: str) -> dict[str, str]:
+    """The environment of the user's server process of this hub (read as root from /proc)."""
+    uid = pwd.getpwnam(username).pw_uid
+    api_url = f"http://127.0.0.1:{hub.api_port}/"
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            raw = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        env = dict(e.split("=", 1) for e in raw.decode(errors="replace").split("\0") if "=" in e)
+        # other test sessions' hubs may run servers for the same account
+        if env.get("JUPYTERHUB_API_URL", "").startswith(api_url) and "BEARER_TOKEN_FILE" in env:
+            return env
+    raise AssertionError(f"no server process of {username} with BEARER_TOKEN_FILE found")
+
+
+def auth_state(hub: LocalHub, username: str) -> dict[str, Any]:
+    """The user's auth_state as an admin sees it (``admin:auth_state``)."""
+    response = api(hub, "GET", f"/users/{username}")
+    response.raise_for_status()
+    return response.json().get("auth_state") or {}
+
+
+def token_request(hub: LocalHub, token: str | None, path: str = "") -> requests.Response:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    return requests.get(f"{hub.url}/hub/api/continuum/token{path}", headers=headers, timeout=60)
+
+
+def test_token_endpoint_serves_a_servers_own_user_only(token_hub, short_idp, alice_server):
+    env = server_environ(token_hub, "alice")
+    server_token = env["JUPYTERHUB_API_TOKEN"]
+
+    assert token_request(token_hub, None).status_code == 401
+    # the admin service may do much, but not read users' access tokens
+    assert token_request(token_hub, token_hub.api_token).status_code == 403
+    # a server's token reads its own user's token, never another user's
+    assert token_request(token_hub, server_token, "/bob").status_code == 403
+    assert token_request(token_hub, server_token, "/alice").status_code == 200
+    # nor does a browser session (a script in a page) get it
+    browser = alice_server.get(f"{token_hub.url}/hub/api/continuum/token", timeout=60)
+    assert browser.status_code in (401, 403) and "access_token" not in browser.text
+
+    # concurrent requests of a stale token: one refresh at a time, all answered
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: token_request(token_hub, server_token), range(6)))
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    for body in {a.text: a.json() for a in answers}.values():
+        assert set(body) == {"access_token", "expires_at"}
+        assert body["expires_at"] > time.time()
+        info = userinfo(short_idp, body["access_token"])
+        assert info.status_code == 200 and info.json()["preferred_username"] == "alice"
+    # the refresh token never leaves the hub: not in the answers, not in the server
+    refresh_token = auth_state(token_hub, "alice")["refresh_token"]
+    assert refresh_token and all(refresh_token not in a.text for a in answers)
+    assert refresh_token not in "\0".join(env.values())
+
+
+def test_token_agent_of_a_batch_job_with_a_token_of_only_that_scope(
+    token_hub, short_idp, alice_server
+):
+    # alice makes herself a token that can do nothing but fetch access tokens (as on /hub/token)
+    alice_server.get(f"{token_hub.url}/hub/token", timeout=60)
+    made = alice_server.post(
+        f"{token_hub.url}/hub/api/users/alice/tokens",
+        json={"scopes": [f"{SCOPE}!user"], "note": "batch job"},
+        headers={"X-XSRFToken": alice_server.cookies.get("_xsrf", "")},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    scopes = made.json()["scopes"]
+    assert f"{SCOPE}!user=alice" in scopes and "inherit" not in scopes, scopes
+    alice = pwd.getpwnam("alice")
+    folder = Path(alice.pw_dir) / ".continuum" / "tokens"
+    secret = folder / f"agent-test-{os.getpid()}.hub-token"
+    output = folder / f"agent-test-{os.getpid()}.token"
+    secret.write_text(made.json()["token"] + "\n")
+    secret.chmod(0o600)
+    os.chown(secret, alice.pw_uid, alice.pw_gid)
+    env = [f"JUPYTERHUB_API_URL=http://127.0.0.1:{token_hub.api_port}/hub/api"]
+    if os.environ.get("PYTHONPATH"):  # a checkout not installed in the environment
+        env.append(f"PYTHONPATH={os.environ['PYTHONPATH']}")
+    argv = ["sudo", "-n", "-u", "alice", "env", *env, sys.executable, "-m"]
+    argv += ["continuum_lab.token_agent", "--once", "--output", str(output)]
+    try:
+        result = subprocess.run(
+            [*argv, "--token-file", str(secret)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        info = output.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == alice.pw_uid
+        answer = userinfo(short_idp, output.read_text().strip())
+        assert answer.status_code == 200 and answer.json()["preferred_username"] == "alice"
+    finally:
+        secret.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
+
+
+@pytest.mark.slow
+def test_bearer_token_file_stays_valid_for_five_minutes(token_hub, short_idp, alice_server):
+    path = Path(server_environ(token_hub, "alice")["BEARER_TOKEN_FILE"])
+    alice = pwd.getpwnam("alice").pw_uid
+    seen = []
+    for minute in range(6):
+        if minute:
+            time.sleep(60)
+        info = path.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == alice, oct(info.st_mode)
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        token = path.read_text().strip()
+        answer = userinfo(short_idp, token)
+        assert answer.status_code == 200, f"minute {minute}: {answer.status_code} {answer.text}"
+        assert answer.json()["preferred_username"] == "alice"
+        seen.append(token)
+        assert server_model(token_hub, "alice").get("ready")
+    # 60-second tokens over five minutes: the file was renewed again and again
+    assert len(set(seen)) >= 4, f"{len(set(seen))} distinct tokens in 5 minutes"
+    refresh_token = auth_state(token_hub, "alice")["refresh_token"]
+    assert refresh_token not in path.read_text()
+
+
+def test_revoked_refresh_token_ends_the_session(token_hub, short_idp):
+    bob = hub_login(token_hub, short_idp, "bob")
+    refresh_token = auth_state(token_hub, "bob")["refresh_token"]
+    revoked = requests.post(
+        short_idp.metadata()["revocation_endpoint"],
+        data={"token": refresh_token, "token_type_hint": "refresh_token"},
+        auth=(short_idp.client_id, short_idp.client_secret),
+        timeout=30,
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    def landed() -> requests.Response | None:
+        page = bob.get(f"{token_hub.url}/hub/home", timeout=60)
+        return page if "/hub/continuum/sign-in-again" in page.url else None
+
+    # the next request that refreshes (auth older than AUTH_REFRESH_AGE, or a stale token)
+    page = wait_until(landed, timeout=180, interval=2, what="sign-in-again page")
+    assert "Please sign in again" in page.text and "Sign in again" in page.text
+    state = auth_state(token_hub, "bob")
+    assert not {"access_token", "refresh_token", "id_token", "token_response"} & set(state)
+    # a clean redirect, not JupyterHub stumbling over the failed refresh
+    assert "Failed to get current user" not in token_hub.log(2000)
+    # the hub's session cookie is gone: the next page is the ordinary login page
+    again = bob.get(f"{token_hub.url}/hub/home", timeout=60)
+    assert "/hub/login" in again.url, again.url
+
+
+def test_lost_entitlement_removes_the_group_at_the_next_refresh(token_hub, short_idp):
+    dave = hub_login(token_hub, short_idp, "dave")
+    user = api(token_hub, "GET", "/users/dave").json()
+    assert sorted(user["groups"]) == [ADMIN_GROUP, VO_RADIO] and user["admin"]
+    original = [dict(u) for u in short_idp.users]
+    changed = [
+        {**u, "entitlements": [entitlement(ADMIN_GROUP)]} if u["username"] == "dave" else u
+        for u in original
+    ]
+    try:
+        reload_users(short_idp, changed)
+
+        def groups() -> list[str] | None:
+            dave.get(f"{token_hub.url}/hub/home", timeout=60)  # activity: refresh when due
+            found = sorted(api(token_hub, "GET", "/users/dave").json()["groups"])
+            return found if found == [ADMIN_GROUP] else None
+
+        wait_until(groups, timeout=120, interval=2, what="radio group removed from dave")
+        assert api(token_hub, "GET", "/users/dave").json()["admin"] is True
+        assert dave.get(f"{token_hub.url}/hub/home", timeout=60).status_code == 200
+    finally:
+        reload_users(short_idp, original)
+
+
+def reload_users(idp: OpenIDProvider, users: list[dict[str, Any]]) -> None:
+    """Give the running provider new users and wait until it has re-read them."""
+    before = idp.log_path.read_text().count("SIGHUP: re-read")
+    idp.reload_users(users)
+    wait_until(
+        lambda: idp.log_path.read_text().count("SIGHUP: re-read") > before,
+        timeout=30,
+        what="provider re-read its users",
+    )
+
+
+def test_hub_refuses_to_start_without_crypt_key(federation_root, repo_root, short_idp, slurm_sites):
+    """auth_state holds the tokens: without JUPYTERHUB_CRYPT_KEY the hub must not start."""
+    hub = admin_hub(federation_root / "hub-no-key", repo_root, short_idp, slurm_sites)
+    hub.state_dir.mkdir(parents=True, exist_ok=True)
+    from continuum_hub.federation.hub import write_private_json
+
+    write_private_json(hub.state_dir / "continuum_hub_config.json", hub.config())
+    env = {k: v for k, v in hub.environment().items() if k != "JUPYTERHUB_CRYPT_KEY"}
+    jupyterhub = Path(sys.executable).parent / "jupyterhub"
+    config = repo_root / "hub-config" / "jupyterhub_config.py"
+    result = subprocess.run(
+        [str(jupyterhub), "-f", str(config)],
+        env=env,
+        cwd=hub.state_dir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "auth_state is enabled, but encryption is not available" in output, output[-2000:]
+    assert "JUPYTERHUB_CRYPT_KEY" in output
