@@ -45,7 +45,7 @@ def demo(args: argparse.Namespace) -> int:
     assert federation.partner is not None
     print(
         f"\nContinuum Hub is running ({time.monotonic() - started:.1f} s to start).\n\n"
-        f"  Open  {federation.hub.url}/hub/  and sign in with your 'institution'.\n\n"
+        f"  Open  {federation.hub.url}/hub/  and choose a provider on its sign-in page.\n\n"
         "  Continuum demo IdP (primary):\n"
     )
     for name, password in federation.passwords.items():

@@ -10,13 +10,20 @@ job is submitted.
 from __future__ import annotations
 
 import pwd
-from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from fixtures.hub import ADMIN_SCOPES, admin_hub, api, server_model, stop_server, wait_for_server
+from fixtures.hub import (
+    ADMIN_SCOPES,
+    admin_hub,
+    api,
+    server_environ,
+    server_model,
+    stop_server,
+    wait_for_server,
+)
 from fixtures.slurm import squeue, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -76,24 +83,6 @@ def jobs(site) -> list[list[str]]:
     return squeue(site, "--format=%i|%u|%T|%j")
 
 
-def server_environ(uid: int, api_url: str) -> dict[str, str]:
-    """The environment of the server process of this hub owned by ``uid`` (read as root)."""
-    for proc in Path("/proc").iterdir():
-        try:
-            if not proc.name.isdigit() or proc.stat().st_uid != uid:
-                continue
-            raw = (proc / "environ").read_bytes()
-        except OSError:
-            continue
-        environ = dict(e.decode().split("=", 1) for e in raw.split(b"\0") if b"=" in e)
-        if (
-            environ.get("JUPYTERHUB_API_URL", "").startswith(api_url)
-            and "JUPYTERHUB_USER" in environ
-        ):
-            return environ
-    raise AssertionError(f"no server process of uid {uid} for {api_url}")
-
-
 def test_job_runs_as_the_mapped_account(mapped_hub, slurm_sites):
     hub, alpha = mapped_hub, slurm_sites["alpha"]
     options = {"site": "alpha", "partition": "interactive", "cores": 1, "memory_gb": 1}
@@ -106,7 +95,7 @@ def test_job_runs_as_the_mapped_account(mapped_hub, slurm_sites):
     assert mine and mine[0][1:3] == ["carol", "RUNNING"], mine
     assert not [j for j in jobs(alpha) if j[1] == "bob"]
 
-    environ = server_environ(pwd.getpwnam("carol").pw_uid, f"http://127.0.0.1:{hub.api_port}/")
+    environ = server_environ(hub, "carol", having="JUPYTERHUB_USER")
     assert environ["JUPYTERHUB_USER"] == "bob"  # the hub identity
     assert (environ["USER"], environ["HOME"]) == ("carol", pwd.getpwnam("carol").pw_dir)
     assert "Submitting bob on site alpha as carol" in hub.log(400)

@@ -21,7 +21,7 @@ import requests
 
 from continuum_hub.federation.slurm import LocalSlurmCluster
 from fixtures.gateway import HubGateway, gateway_jobs
-from fixtures.hub import api, hub_login, stop_server, wait_for_server
+from fixtures.hub import api, hub_login, server_environ, stop_server, wait_for_server
 from fixtures.slurm import wait_until
 
 pytestmark = [
@@ -190,25 +190,6 @@ def test_adaptive_bounds_from_the_options_start_workers(
             cluster.shutdown()
 
 
-def server_environment(hub_api_port: int, username: str) -> dict[str, str]:
-    """The environment of ``username``'s server of the hub with that API port (read as root)."""
-    uid = pwd.getpwnam(username).pw_uid
-    marker = f"http://127.0.0.1:{hub_api_port}/".encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if proc.stat().st_uid != uid:
-                continue
-            entries = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        environ = dict(e.decode().split("=", 1) for e in entries if b"=" in e)
-        if environ.get("JUPYTERHUB_API_URL", "").encode().startswith(marker):
-            return environ
-    raise AssertionError(f"no server process of {username} found")
-
-
 def python_as(username: str, code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run ``code`` with the project's Python as ``username``, ``env`` passed in the
     environment (never on the command line: it holds a token)."""
@@ -242,7 +223,7 @@ def test_servers_need_no_configuration_and_take_their_clusters_along(
     assert spawn.status_code in (201, 202), spawn.text
     try:
         wait_for_server(hub, "alice")
-        server = server_environment(hub.api_port, "alice")
+        server = server_environ(hub, "alice")
         assert server["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
         env = {k: v for k, v in server.items() if k.startswith(("DASK_GATEWAY__", "JUPYTERHUB_"))}
         # Gateway() and GatewayCluster() with the server's own token and no arguments

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.hub import api, hub_login, server_environ, server_model, stop_server, wait_for_server
 from fixtures.slurm import squeue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -145,33 +145,7 @@ def test_rest_spawn_refusals(hub, idp, slurm_sites, options, status, message):
 
 def job_token(hub, username: str) -> str:
     """The API token in the environment of the user's server of this hub (read as root)."""
-    uid = _uid(username)
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if proc.stat().st_uid != uid:
-                continue
-            environ = dict(
-                entry.split(b"=", 1)
-                for entry in (proc / "environ").read_bytes().split(b"\0")
-                if b"=" in entry
-            )
-        except OSError:
-            continue
-        # another test session's hub may run a server for the same account
-        api_url = f"http://127.0.0.1:{hub.api_port}/".encode()
-        if environ.get(b"JUPYTERHUB_API_URL", b"").startswith(api_url):
-            token = environ.get(b"JUPYTERHUB_API_TOKEN")
-            if token:
-                return token.decode()
-    raise AssertionError(f"no server process of {username} found")
-
-
-def _uid(username: str) -> int:
-    import pwd
-
-    return pwd.getpwnam(username).pw_uid
+    return server_environ(hub, username, having="JUPYTERHUB_API_TOKEN")["JUPYTERHUB_API_TOKEN"]
 
 
 def test_port_report_refuses_other_attributes(hub, idp, slurm_sites):

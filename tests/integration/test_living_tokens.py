@@ -34,7 +34,15 @@ from continuum_hub.federation.idp import (
 )
 from continuum_hub.federation.process import free_port
 from continuum_hub.token_api import SCOPE
-from fixtures.hub import admin_hub, api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.hub import (
+    admin_hub,
+    api,
+    hub_login,
+    server_environ,
+    server_model,
+    stop_server,
+    wait_for_server,
+)
 from fixtures.idp import userinfo
 from fixtures.slurm import wait_until
 
@@ -98,26 +106,6 @@ def alice_server(token_hub, short_idp):
         stop_server(token_hub, "alice")
 
 
-def server_environ(hub: LocalHub, username: str) -> dict[str, str]:
-    """The environment of the user's server process of this hub (read as root from /proc)."""
-    uid = pwd.getpwnam(username).pw_uid
-    api_url = f"http://127.0.0.1:{hub.api_port}/"
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if proc.stat().st_uid != uid:
-                continue
-            raw = (proc / "environ").read_bytes()
-        except OSError:
-            continue
-        env = dict(e.split("=", 1) for e in raw.decode(errors="replace").split("\0") if "=" in e)
-        # other test sessions' hubs may run servers for the same account
-        if env.get("JUPYTERHUB_API_URL", "").startswith(api_url) and "BEARER_TOKEN_FILE" in env:
-            return env
-    raise AssertionError(f"no server process of {username} with BEARER_TOKEN_FILE found")
-
-
 def auth_state(hub: LocalHub, username: str) -> dict[str, Any]:
     """The user's auth_state as an admin sees it (``admin:auth_state``)."""
     response = api(hub, "GET", f"/users/{username}")
@@ -131,7 +119,7 @@ def token_request(hub: LocalHub, token: str | None, path: str = "") -> requests.
 
 
 def test_token_endpoint_serves_a_servers_own_user_only(token_hub, short_idp, alice_server):
-    env = server_environ(token_hub, "alice")
+    env = server_environ(token_hub, "alice", having="BEARER_TOKEN_FILE")
     server_token = env["JUPYTERHUB_API_TOKEN"]
 
     assert token_request(token_hub, None).status_code == 401
@@ -205,7 +193,7 @@ def test_token_agent_of_a_batch_job_with_a_token_of_only_that_scope(
 
 @pytest.mark.slow
 def test_bearer_token_file_stays_valid_for_five_minutes(token_hub, short_idp, alice_server):
-    path = Path(server_environ(token_hub, "alice")["BEARER_TOKEN_FILE"])
+    path = Path(server_environ(token_hub, "alice", having="BEARER_TOKEN_FILE")["BEARER_TOKEN_FILE"])
     alice = pwd.getpwnam("alice").pw_uid
     seen = []
     for minute in range(6):

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 
 from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO, OpenIDProvider
-from fixtures.hub import api, hub_login
-from fixtures.idp import _FORM_ACTION, TIMEOUT, follow_to_redirect_uri
+from continuum_hub.federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO
+from fixtures.hub import api, begin_login, hub_login
+from fixtures.idp import TIMEOUT
 
 pytestmark = [pytest.mark.integration, pytest.mark.identity]
 
@@ -42,29 +41,6 @@ def identities(hub: LocalHub, username: str) -> list[tuple[str, str]]:
             (username,),
         ).fetchall()
     return [tuple(row) for row in rows]
-
-
-def authorize_at_provider(
-    hub: LocalHub, idp: OpenIDProvider, username: str, provider: str | None = None
-) -> tuple[requests.Session, str]:
-    """Start a sign-in at the hub, log in at the provider, stop at the redirect back.
-
-    Returns the browser session and the callback URL the provider sends the browser to.
-    """
-    browser = requests.Session()
-    start = f"{hub.url}/hub/oauth_login" + (f"/{provider}" if provider else "")
-    page = browser.get(start, timeout=TIMEOUT)
-    form = _FORM_ACTION.search(page.text)
-    assert form, f"no login form: {page.status_code} {page.text[:300]}"
-    response = browser.post(
-        urljoin(page.url, unescape(form.group(1))),
-        data={"username": username, "password": idp.passwords[username]},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    callback = follow_to_redirect_uri(browser, response, f"{hub.url}/hub/oauth_callback")
-    assert isinstance(callback, str), f"no redirect to the hub: {callback.text[:300]}"
-    return browser, callback
 
 
 def signed_in(browser: requests.Session) -> bool:
@@ -115,7 +91,7 @@ def test_entitlement_in_another_providers_namespace_is_ignored(hub, idp2):
 
 
 def test_sign_in_started_at_one_provider_cannot_finish_at_another(hub, idp):
-    browser, callback = authorize_at_provider(hub, idp, "carol")
+    browser, callback = begin_login(hub, idp, "carol")
     query = urlsplit(callback).query
     assert parse_qs(query)["iss"] == [idp.issuer]  # RFC 9207, the provider sends it
     response = browser.get(f"{hub.url}/hub/oauth_callback/partner?{query}", timeout=TIMEOUT)
@@ -126,7 +102,7 @@ def test_sign_in_started_at_one_provider_cannot_finish_at_another(hub, idp):
 
 @pytest.mark.parametrize("iss", ["other", "missing"])
 def test_authorization_response_must_name_the_providers_issuer(hub, idp, idp2, iss):
-    browser, callback = authorize_at_provider(hub, idp2, "erin", provider="partner")
+    browser, callback = begin_login(hub, idp2, "erin", provider="partner")
     params = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     assert params.pop("iss") == idp2.issuer
     if iss == "other":

@@ -1,16 +1,20 @@
-"""Helpers of the lab tests: a fake hub, a real Jupyter server, the job environment."""
+"""Helpers of the lab tests: a fake hub, a real Jupyter server, the job environment, and a
+module-scoped local Dask Gateway (:func:`local_gateway_fixture`)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from continuum_hub.federation.process import ManagedProcess, free_port
+from fixtures.local_gateway import LocalGateway, local_gateway
 
 TIMEOUT = 10.0
 JOB_ENV = {
@@ -99,3 +103,18 @@ def start_lab_server(
 
     process.start_ready(ready, timeout=90)
     return LabServer(url=url, token=token, process=process)
+
+
+def local_gateway_fixture(max_workers: int) -> Callable[..., Iterator[LocalGateway]]:
+    """A module-scoped ``gateway`` fixture: a local ``dask-gateway-server``
+    (:func:`fixtures.local_gateway.local_gateway`) whose clusters get at most ``max_workers``.
+
+    Assign it in a test module: ``gateway = local_gateway_fixture(max_workers=2)``.
+    """
+
+    @pytest.fixture(scope="module")
+    def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
+        with local_gateway(tmp_path_factory.mktemp("gateway"), max_workers=max_workers) as running:
+            yield running
+
+    return gateway

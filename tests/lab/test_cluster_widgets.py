@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_support import local_gateway_fixture
 
 from continuum_widgets.cluster import ClusterControls, ClusterLauncher, cluster_status
-from fixtures.local_gateway import LocalGateway, local_gateway
+from fixtures.local_gateway import LocalGateway
 from fixtures.slurm import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.gateway, pytest.mark.integration, pytest.mark.slow]
@@ -24,10 +24,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.gateway, pytest.mark.integration, pyt
 WAIT = 60.0
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
-    with local_gateway(tmp_path_factory.mktemp("gateway-widgets"), max_workers=2) as running:
-        yield running
+gateway = local_gateway_fixture(max_workers=2)
 
 
 def names(gateway: LocalGateway, user: str = "alice") -> list[str]:

@@ -15,11 +15,17 @@ from typing import Any
 
 import pytest
 import requests
-from lab_support import JOB_ENV, LabServer, isolated_jupyter_env, start_lab_server
+from lab_support import (
+    JOB_ENV,
+    LabServer,
+    isolated_jupyter_env,
+    local_gateway_fixture,
+    start_lab_server,
+)
 
 from continuum_hub.federation.process import free_port
 from continuum_lab.clusters import ClusterManager, GatewayError
-from fixtures.local_gateway import LocalGateway, local_gateway
+from fixtures.local_gateway import LocalGateway
 from fixtures.slurm import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.gateway, pytest.mark.integration, pytest.mark.slow]
@@ -27,10 +33,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.gateway, pytest.mark.integration, pyt
 WAIT = 60.0
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
-    with local_gateway(tmp_path_factory.mktemp("gateway"), max_workers=3) as running:
-        yield running
+gateway = local_gateway_fixture(max_workers=3)
 
 
 @pytest.fixture(scope="module")

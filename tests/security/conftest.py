@@ -26,6 +26,10 @@
 ``attack_report`` (session)
     Collects an :class:`~security_support.Observation` per refused attack and writes the table
     to ``test-results/security-attacks.md`` at the end of the session.
+``target`` (function)
+    A :class:`~security_support.Target`: ``sec_hub`` and ``sec_idp`` with ``hub_log`` and
+    ``attack_report``; ``target.sign_in(victim)`` attempts a sign-in, ``target.refused(…)``
+    checks a refusal and reports it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from security_support import (
     VICTIMS,
     LogWatch,
     Observation,
+    Target,
 )
 
 from continuum_hub.federation.hub import LocalHub
@@ -217,3 +222,10 @@ def attack_report() -> Iterator[list[Observation]]:
         ]
         header = "| attack | HTTP | message shown | hub log |\n|---|---|---|---|"
         REPORT.write_text("\n".join([header, *rows]) + "\n")
+
+
+@pytest.fixture
+def target(
+    sec_hub: LocalHub, sec_idp: OpenIDProvider, hub_log: LogWatch, attack_report: list[Observation]
+) -> Target:
+    return Target(sec_hub, sec_idp, hub_log, attack_report)

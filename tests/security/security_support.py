@@ -1,10 +1,12 @@
 """Helpers of the attack suite: drive a sign-in step by step and check that it was refused.
 
-:func:`begin_login` plays the browser up to the provider's redirect back to the hub and stops
-there, so that a test can tamper with the callback (or let the back-channel attacker tamper with
-what the hub fetches) before :func:`finish_login` delivers it.  :func:`assert_refused` checks
-everything a refusal must be: a 400/403 page with a message and no stack trace or token, no hub
-cookie, nobody signed in, no user created; it returns what was observed for the report.
+:func:`fixtures.hub.begin_login` plays the browser up to the provider's redirect back to the
+hub and stops there, so that a test can tamper with the callback (or let the back-channel
+attacker tamper with what the hub fetches) before :func:`fixtures.hub.finish_login` delivers
+it.  :func:`assert_refused` checks everything a refusal must be: a 400/403 page with a message
+and no stack trace or token, no hub cookie, nobody signed in, no user created; it returns what
+was observed for the report.  :class:`Target` (fixture ``target``) binds both to the suite's
+hub, the test's log and the report.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
 
 import requests
 
@@ -27,8 +28,8 @@ from continuum_hub.federation.idp import (
     OpenIDProvider,
     entitlement,
 )
-from fixtures.hub import api
-from fixtures.idp import _FORM_ACTION, TIMEOUT, follow_to_redirect_uri
+from fixtures.hub import api, begin_login, finish_login
+from fixtures.idp import TIMEOUT
 
 #: JupyterHub's login cookie; a session exists when a response sets it
 LOGIN_COOKIE = "jupyterhub-hub-login"
@@ -83,64 +84,6 @@ PARTNER_USERS = [
     {"username": "pat", "entitlements": [PARTNER_HEP]},
     {"username": "pat-admin", "entitlements": [PARTNER_HEP, ADMIN_ENTITLEMENT]},
 ]
-
-
-def callback_prefix(hub: LocalHub) -> str:
-    """Start of every callback URL of ``hub`` (``/hub/oauth_callback`` or ``…/<provider>``)."""
-    return f"{hub.url}/hub/oauth_callback"
-
-
-def provider_login(
-    browser: requests.Session,
-    response: requests.Response,
-    idp: OpenIDProvider,
-    username: str,
-    stop_at: str,
-) -> str:
-    """From the redirect to the provider, sign ``username`` in and return the URL back."""
-    outcome = follow_to_redirect_uri(browser, response, stop_at)
-    if isinstance(outcome, requests.Response):
-        form = _FORM_ACTION.search(outcome.text)
-        assert form, f"no login form: {outcome.status_code} {outcome.url} {outcome.text[:300]}"
-        posted = browser.post(
-            urljoin(outcome.url, unescape(form.group(1))),
-            data={"username": username, "password": idp.passwords[username]},
-            allow_redirects=False,
-            timeout=TIMEOUT,
-        )
-        outcome = follow_to_redirect_uri(browser, posted, stop_at)
-    assert isinstance(outcome, str), (
-        f"the provider did not send {username} back: {outcome.status_code} {outcome.text[:300]}"
-    )
-    return outcome
-
-
-def begin_login(
-    hub: LocalHub,
-    idp: OpenIDProvider,
-    username: str,
-    *,
-    login_path: str = "/hub/oauth_login",
-    params: dict[str, str] | None = None,
-    browser: requests.Session | None = None,
-) -> tuple[requests.Session, str]:
-    """Start signing in at the hub, sign in at the provider, stop before the callback.
-
-    Returns
-    -------
-    The browser (its cookies hold the hub's OAuth state) and the callback URL, not yet visited.
-    """
-    browser = browser or requests.Session()
-    response = browser.get(
-        f"{hub.url}{login_path}", params=params, allow_redirects=False, timeout=TIMEOUT
-    )
-    assert response.is_redirect, f"no redirect to the provider: {response.status_code}"
-    return browser, provider_login(browser, response, idp, username, callback_prefix(hub))
-
-
-def finish_login(browser: requests.Session, callback_url: str) -> requests.Response:
-    """Deliver the callback to the hub (its redirect, if any, is not followed)."""
-    return browser.get(callback_url, allow_redirects=False, timeout=TIMEOUT)
 
 
 def signed_in(hub: LocalHub, browser: requests.Session) -> bool:
@@ -266,3 +209,32 @@ def user_model(hub: LocalHub, username: str) -> dict[str, Any]:
     response = api(hub, "GET", f"/users/{username}")
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+@dataclass
+class Target:
+    """The hub under attack in one test (fixture ``target``): the suite's hub and primary
+    provider, the hub's log from the start of the test, and the attack report."""
+
+    hub: LocalHub
+    idp: OpenIDProvider
+    log: LogWatch
+    report: list[Observation]
+
+    def sign_in(
+        self, username: str, idp: OpenIDProvider | None = None, **login: Any
+    ) -> tuple[requests.Session, requests.Response]:
+        """Sign ``username`` in at ``idp`` (the primary provider) like a browser would:
+        :func:`~fixtures.hub.begin_login` (``login``: its keyword arguments), then deliver the
+        callback.  Returns the browser and the hub's answer to the callback."""
+        browser, callback = begin_login(self.hub, idp or self.idp, username, **login)
+        return browser, finish_login(browser, callback)
+
+    def refused(
+        self, attack: str, response: requests.Response, browser: requests.Session, **checks: Any
+    ) -> Observation:
+        """:func:`assert_refused` on this hub and log (``checks``: its keyword arguments); what
+        was observed goes into the attack report."""
+        observation = assert_refused(attack, response, browser, self.hub, self.log, **checks)
+        self.report.append(observation)
+        return observation

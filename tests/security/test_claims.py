@@ -16,8 +16,6 @@ from security_support import (
     ADMIN_GROUP,
     PARTNER,
     SYSTEM_LOGINS,
-    begin_login,
-    finish_login,
     signed_in,
     user_model,
 )
@@ -25,14 +23,16 @@ from security_support import (
 from continuum_hub.federation.hub import LocalHub
 from continuum_hub.federation.idp import VO_HEP, OpenIDProvider
 from fixtures.attacker import BackChannelAttacker
-from fixtures.hub import api
+from fixtures.hub import api, begin_login, finish_login
 from fixtures.idp import TIMEOUT
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 
-def sign_in(hub: LocalHub, idp: OpenIDProvider, username: str, login_path: str) -> requests.Session:
-    browser, callback = begin_login(hub, idp, username, login_path=login_path)
+def sign_in(
+    hub: LocalHub, idp: OpenIDProvider, username: str, provider: str | None = None
+) -> requests.Session:
+    browser, callback = begin_login(hub, idp, username, provider=provider)
     response = finish_login(browser, callback)
     assert response.status_code == 302 and signed_in(hub, browser), response.text[:500]
     return browser
@@ -56,7 +56,7 @@ def test_admin_group_in_untrusted_places_grants_nothing(
 ) -> None:
     """``mallory`` (a HEP member) spells the admin group in her name, given and family name,
     e-mail, and in entitlements of untrusted namespaces and authorities."""
-    sign_in(sec_hub, sec_idp, "mallory", "/hub/oauth_login")
+    sign_in(sec_hub, sec_idp, "mallory")
     [info] = [e.delivered for e in attacker.exchanges if e.path == "/userinfo"]
     assert ADMIN_GROUP in info["name"] and ADMIN_GROUP in info["email"]  # she did send them
     user = user_model(sec_hub, "mallory")
@@ -78,7 +78,7 @@ def test_extra_claims_naming_the_admin_group_grant_nothing(
         "eduPersonEntitlement": [ADMIN_ENTITLEMENT],
         "nickname": ADMIN_ENTITLEMENT,
     }
-    sign_in(sec_hub, sec_idp, victim, "/hub/oauth_login")
+    sign_in(sec_hub, sec_idp, victim)
     user = user_model(sec_hub, victim)
     assert user["groups"] == [VO_HEP]
     assert user["admin"] is False
@@ -89,7 +89,7 @@ def test_another_providers_entitlements_grant_nothing(
 ) -> None:
     """``pat-admin`` at the partner holds the admin group in the *primary* provider's namespace,
     which the partner is not trusted for: only the partner's own HEP entitlement counts."""
-    sign_in(sec_hub, sec_idp2, "pat-admin", f"/hub/oauth_login/{PARTNER}")
+    sign_in(sec_hub, sec_idp2, "pat-admin", PARTNER)
     [info] = [e.delivered for e in attacker2.exchanges if e.path == "/userinfo"]
     assert ADMIN_ENTITLEMENT in info["eduperson_entitlement"]
     [name] = [n for n in user_names(sec_hub) if n.startswith("pat-admin")]
@@ -107,10 +107,10 @@ def test_suggested_username_of_an_existing_user_does_not_take_their_account(
 ) -> None:
     """``other_victim`` edits their ``preferred_username`` to ``victim``, an existing user: they
     get an account of their own, never the victim's (accounts belong to ``(issuer, sub)``)."""
-    sign_in(sec_hub, sec_idp, victim, "/hub/oauth_login")
+    sign_in(sec_hub, sec_idp, victim)
     before = user_names(sec_hub)
     attacker.rewrite_userinfo = lambda info: {**info, "preferred_username": victim}
-    browser = sign_in(sec_hub, sec_idp, other_victim, "/hub/oauth_login")
+    browser = sign_in(sec_hub, sec_idp, other_victim)
     exchange = [e for e in attacker.exchanges if e.path == "/userinfo"][-1]
     assert exchange.delivered["preferred_username"] == victim
     new_names = user_names(sec_hub) - before
@@ -127,7 +127,7 @@ def test_login_named_like_a_system_account_gets_no_system_account(
     """A person whose login at the provider is ``root`` (or ``slurm``, …) may sign in, but no
     server of theirs may start as that system account (with the default account mapping,
     ``{username}``, it would)."""
-    browser = sign_in(sec_hub, sec_idp, login, "/hub/oauth_login")
+    browser = sign_in(sec_hub, sec_idp, login)
     name = whoami(sec_hub, browser)
     response = api(sec_hub, "POST", f"/users/{name}/server", json={"user_options": {}})
     assert response.status_code in (400, 403), response.text[:500]

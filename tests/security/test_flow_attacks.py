@@ -13,19 +13,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
-from security_support import (
-    LOGIN_COOKIE,
-    LogWatch,
-    Observation,
-    assert_refused,
-    begin_login,
-    finish_login,
-    signed_in,
-)
+from security_support import LOGIN_COOKIE, Target, signed_in
 
 from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import OpenIDProvider
 from fixtures.attacker import BackChannelAttacker
+from fixtures.hub import begin_login, finish_login
 from fixtures.idp import TIMEOUT, refresh_tokens, userinfo
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
@@ -64,150 +56,102 @@ def forged_state() -> str:
     ids=["other-sign-in", "forged", "missing"],
 )
 def test_callback_with_wrong_state_is_refused(
-    attack: str,
-    tamper,
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    attack: str, tamper, target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, with_params(callback, **tamper(sec_hub)))
+    browser, callback = begin_login(target.hub, target.idp, victim)
+    response = finish_login(browser, with_params(callback, **tamper(target.hub)))
     assert not attacker.exchanges, "the code was redeemed before the state was checked"
-    attack_report.append(
-        assert_refused(
-            attack,
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets={query(callback)["code"]},
-        )
-    )
+    code = query(callback)["code"]
+    target.refused(attack, response, browser, username=victim, secrets={code})
 
 
 def test_callback_in_another_browser_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """Login CSRF: the attacker signs in as themselves and makes the victim's browser (which
     has no state cookie for it) open the callback."""
-    _, callback = begin_login(sec_hub, sec_idp, victim)
+    _, callback = begin_login(target.hub, target.idp, victim)
     other_browser = requests.Session()
     response = finish_login(other_browser, callback)
     assert not attacker.exchanges
-    attack_report.append(
-        assert_refused(
-            "state missing from cookies (callback in another browser, login CSRF)",
-            response,
-            other_browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets={query(callback)["code"]},
-        )
+    target.refused(
+        "state missing from cookies (callback in another browser, login CSRF)",
+        response,
+        other_browser,
+        username=victim,
+        secrets={query(callback)["code"]},
     )
 
 
 def test_code_replayed_with_captured_cookies_is_refused_and_revokes_the_tokens(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """Someone who captured the whole callback request (URL and cookies) plays it again after
     the victim: the provider refuses the used code and revokes the first exchange's tokens."""
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
+    hub, idp = target.hub, target.idp
+    browser, callback = begin_login(hub, idp, victim)
     replayer = requests.Session()
     replayer.cookies.update(browser.cookies.copy())  # the state cookie, as the victim had it
     first = finish_login(browser, callback)
-    assert first.status_code == 302 and signed_in(sec_hub, browser), first.text[:300]
+    assert first.status_code == 302 and signed_in(hub, browser), first.text[:300]
     issued = attacker.exchanges[0].upstream
     assert issued and issued.get("access_token")
-    assert userinfo(sec_idp, issued["access_token"]).status_code == 200
+    assert userinfo(idp, issued["access_token"]).status_code == 200
 
     response = finish_login(replayer, callback)
     token_calls = [e for e in attacker.exchanges if e.path == "/token"]
     assert len(token_calls) == 2 and token_calls[1].status == 400  # the provider said no
     assert token_calls[1].upstream.get("error") == "invalid_grant"
-    attack_report.append(
-        assert_refused(
-            "code replay with the captured cookies",
-            response,
-            replayer,
-            sec_hub,
-            hub_log,
-            username=victim,
-            user_may_exist=True,
-            secrets=attacker.secrets_seen(),
-        )
+    target.refused(
+        "code replay with the captured cookies",
+        response,
+        replayer,
+        username=victim,
+        user_may_exist=True,
+        secrets=attacker.secrets_seen(),
     )
     # oidc-provider revokes the grant of a code used twice: the first tokens die with it
-    assert userinfo(sec_idp, issued["access_token"]).status_code == 401
-    refreshed = refresh_tokens(sec_idp, issued["refresh_token"])
+    assert userinfo(idp, issued["access_token"]).status_code == 401
+    refreshed = refresh_tokens(idp, issued["refresh_token"])
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
 
 
 def test_code_replayed_in_other_browsers_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """The callback URL alone (from a log, a referrer, the history) is worth nothing: replayed
     by the victim's own browser or a fresh one, it never reaches the token endpoint."""
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
+    browser, callback = begin_login(target.hub, target.idp, victim)
     assert finish_login(browser, callback).status_code == 302
     login_cookie = browser.cookies.get(LOGIN_COOKIE)
 
     again = finish_login(browser, callback)
     assert not again.cookies.get(LOGIN_COOKIE)
-    attack_report.append(
-        assert_refused(
-            "code replay in the victim's browser (state cookie used up)",
-            again,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            user_may_exist=True,
-            browser_signed_in=True,
-            secrets=attacker.secrets_seen(),
-        )
+    target.refused(
+        "code replay in the victim's browser (state cookie used up)",
+        again,
+        browser,
+        username=victim,
+        user_may_exist=True,
+        browser_signed_in=True,
+        secrets=attacker.secrets_seen(),
     )
     assert browser.cookies.get(LOGIN_COOKIE) == login_cookie  # the victim's session is intact
 
     stranger = requests.Session()
     response = finish_login(stranger, callback)
-    attack_report.append(
-        assert_refused(
-            "code replay from a fresh browser",
-            response,
-            stranger,
-            sec_hub,
-            hub_log,
-            username=victim,
-            user_may_exist=True,
-            secrets=attacker.secrets_seen(),
-        )
+    target.refused(
+        "code replay from a fresh browser",
+        response,
+        stranger,
+        username=victim,
+        user_may_exist=True,
+        secrets=attacker.secrets_seen(),
     )
     assert len([e for e in attacker.exchanges if e.path == "/token"]) == 1
 
 
-def test_error_description_in_the_callback_is_not_shown(
-    sec_hub: LocalHub, hub_log: LogWatch, attack_report: list[Observation]
-) -> None:
+def test_error_description_in_the_callback_is_not_shown(target: Target) -> None:
     """Anyone can make a link to the callback with an ``error`` (as a provider sends when
     sign-in fails) and a description of their choosing: the hub's page shows neither that
     text nor markup, and the log gets it quoted on one line (no forged log lines)."""
@@ -215,21 +159,17 @@ def test_error_description_in_the_callback_is_not_shown(
     description = f'Call +1 555 0100 <script>document.title="owned"</script>\n{forged_line}'
     browser = requests.Session()
     response = browser.get(
-        f"{sec_hub.url}/hub/oauth_callback",
+        f"{target.hub.url}/hub/oauth_callback",
         params={"error": "access_denied", "error_description": description},
         allow_redirects=False,
         timeout=TIMEOUT,
     )
     assert "555 0100" not in response.text and "<script>document" not in response.text
-    assert not any(line.startswith(forged_line) for line in hub_log.text().splitlines())
-    attack_report.append(
-        assert_refused(
-            "provider error with a text and markup of the attacker's choosing",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=None,
-            secrets=set(),
-        )
+    assert not any(line.startswith(forged_line) for line in target.log.text().splitlines())
+    target.refused(
+        "provider error with a text and markup of the attacker's choosing",
+        response,
+        browser,
+        username=None,
+        secrets=set(),
     )

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from security_support import LogWatch, Observation, assert_refused, begin_login, finish_login
+from security_support import Target
 
-from continuum_hub.federation.hub import LocalHub
 from continuum_hub.federation.idp import OpenIDProvider
 from fixtures.attacker import (
     DROP,
@@ -156,149 +155,93 @@ def _no_nonce(idp, key):
 
 @pytest.mark.parametrize("attack", list(FORGERIES), ids=list(FORGERIES))
 def test_forged_id_token_is_refused(
-    attack: str,
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    attacker_key: Any,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    attack: str, target: Target, attacker: BackChannelAttacker, attacker_key: Any, victim: str
 ) -> None:
-    attacker.rewrite_tokens = rewrite_id_token(FORGERIES[attack](sec_idp, attacker_key))
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
+    attacker.rewrite_tokens = rewrite_id_token(FORGERIES[attack](target.idp, attacker_key))
+    browser, response = target.sign_in(victim)
     [exchange] = [e for e in attacker.exchanges if e.path == "/token"]
     assert exchange.delivered["id_token"] != exchange.upstream["id_token"]  # the attack happened
-    attack_report.append(
-        assert_refused(
-            f"ID token: {attack}",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen(),
-        )
+    target.refused(
+        f"ID token: {attack}", response, browser, username=victim, secrets=attacker.secrets_seen()
     )
 
 
 def test_replayed_id_token_of_another_sign_in_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """A genuine, unexpired ID token of the same user and client, from another sign-in: only
     the nonce tells it apart."""
-    stolen = login_code_flow(sec_idp, victim, sec_idp.passwords[victim])["tokens"]["id_token"]
+    idp = target.idp
+    stolen = login_code_flow(idp, victim, idp.passwords[victim])["tokens"]["id_token"]
     attacker.rewrite_tokens = rewrite_id_token(lambda token: stolen)
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
+    browser, response = target.sign_in(victim)
     [exchange] = [e for e in attacker.exchanges if e.path == "/token"]
     assert decode(exchange.upstream["id_token"])[1]["sub"] == decode(stolen)[1]["sub"]
-    attack_report.append(
-        assert_refused(
-            "ID token: genuine token of another sign-in (nonce replay)",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen() | {stolen},
-        )
+    target.refused(
+        "ID token: genuine token of another sign-in (nonce replay)",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen() | {stolen},
     )
 
 
 def test_access_token_of_another_user_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    other_victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str, other_victim: str
 ) -> None:
     """Token substitution: the victim's genuine ID token, but someone else's (genuine) access
     token, so that user info would describe that other person."""
-    other = login_code_flow(sec_idp, other_victim, sec_idp.passwords[other_victim])["tokens"]
+    idp = target.idp
+    other = login_code_flow(idp, other_victim, idp.passwords[other_victim])["tokens"]
     attacker.rewrite_tokens = lambda answer: {**answer, "access_token": other["access_token"]}
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
+    browser, response = target.sign_in(victim)
     [info] = [e for e in attacker.exchanges if e.path == "/userinfo"]
     assert info.delivered and info.delivered["preferred_username"] == other_victim
-    attack_report.append(
-        assert_refused(
-            "access token of another user (token substitution)",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen() | {other["access_token"]},
-        )
+    target.refused(
+        "access token of another user (token substitution)",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen() | {other["access_token"]},
     )
-    assert api(sec_hub, "GET", f"/users/{other_victim}").status_code == 404
+    assert api(target.hub, "GET", f"/users/{other_victim}").status_code == 404
 
 
 def test_response_without_id_token_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     attacker.rewrite_tokens = lambda answer: {k: v for k, v in answer.items() if k != "id_token"}
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
-    attack_report.append(
-        assert_refused(
-            "token response without ID token",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen(),
-        )
+    browser, response = target.sign_in(victim)
+    target.refused(
+        "token response without ID token",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen(),
     )
 
 
 def test_userinfo_of_another_subject_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """The ID token is genuine; user info names another subject."""
     attacker.rewrite_userinfo = lambda info: {**info, "sub": "0" * 40}
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
+    browser, response = target.sign_in(victim)
     assert any(e.path == "/userinfo" for e in attacker.exchanges)
-    attack_report.append(
-        assert_refused(
-            "userinfo sub differs from the ID token's",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen(),
-        )
+    target.refused(
+        "userinfo sub differs from the ID token's",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen(),
     )
 
 
 def test_honest_back_channel_signs_in(
-    sec_hub: LocalHub, sec_idp: OpenIDProvider, attacker: BackChannelAttacker, victim: str
+    target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """The control: through the (honest) attacker's proxy, the same steps sign the user in."""
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
+    browser, response = target.sign_in(victim)
     assert response.status_code == 302, response.text[:500]
     assert any(c.name == "jupyterhub-hub-login" for c in browser.cookies)
     assert [e.path for e in attacker.exchanges] == ["/token", "/userinfo"]
@@ -316,27 +259,16 @@ BROKEN_ANSWERS = {
 
 @pytest.mark.parametrize("attack", list(BROKEN_ANSWERS), ids=list(BROKEN_ANSWERS))
 def test_broken_back_channel_answer_is_refused_cleanly(
-    attack: str,
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    attack: str, target: Target, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """Garbage from the token or userinfo endpoint: a clear refusal, not a server error."""
     path, status, body = BROKEN_ANSWERS[attack]
     attacker.replace[path] = (status, body)
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
-    attack_report.append(
-        assert_refused(
-            f"broken answer: {attack}",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen(),
-        )
+    browser, response = target.sign_in(victim)
+    target.refused(
+        f"broken answer: {attack}",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen(),
     )

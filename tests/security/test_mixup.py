@@ -14,17 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
-from security_support import (
-    PARTNER,
-    LogWatch,
-    Observation,
-    assert_refused,
-    begin_login,
-    callback_prefix,
-    finish_login,
-    provider_login,
-    signed_in,
-)
+from security_support import PARTNER, Target, signed_in
 
 from continuum_hub.federation.hub import LocalHub
 from continuum_hub.federation.idp import OpenIDProvider
@@ -35,7 +25,8 @@ from fixtures.attacker import (
     resign,
     rewrite_id_token,
 )
-from fixtures.idp import TIMEOUT, login_code_flow
+from fixtures.hub import begin_login, callback_prefix, finish_login
+from fixtures.idp import TIMEOUT, login_code_flow, sign_in_at_provider
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
@@ -66,35 +57,26 @@ def mixed_up_callback(
         allow_redirects=False,
         timeout=TIMEOUT,
     )
-    callback = provider_login(browser, to_honest, honest, username, callback_prefix(hub))
+    password = honest.passwords[username]
+    callback = sign_in_at_provider(browser, to_honest, username, password, callback_prefix(hub))
     answer = dict(parse_qsl(urlsplit(callback).query))
     assert answer["iss"] == honest.issuer and answer["state"] == request["state"]
     return browser, callback
 
 
 def test_honest_answer_at_its_own_callback_for_a_partner_sign_in_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    attacker2: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, attacker: BackChannelAttacker, attacker2: BackChannelAttacker, victim: str
 ) -> None:
-    browser, callback = mixed_up_callback(sec_hub, sec_idp, victim)
+    browser, callback = mixed_up_callback(target.hub, target.idp, victim)
     assert urlsplit(callback).path == "/hub/oauth_callback"
     response = finish_login(browser, callback)
     assert not attacker.exchanges and not attacker2.exchanges, "a code was redeemed"
-    attack_report.append(
-        assert_refused(
-            "mix-up: honest provider's answer to a sign-in started at the partner",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets={dict(parse_qsl(urlsplit(callback).query))["code"]},
-        )
+    target.refused(
+        "mix-up: honest provider's answer to a sign-in started at the partner",
+        response,
+        browser,
+        username=victim,
+        secrets={dict(parse_qsl(urlsplit(callback).query))["code"]},
     )
 
 
@@ -109,16 +91,13 @@ def test_honest_answer_at_its_own_callback_for_a_partner_sign_in_is_refused(
 def test_honest_answer_relayed_to_the_partner_callback_is_refused(
     attack: str,
     iss: str | None,
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
+    target: Target,
     attacker: BackChannelAttacker,
     attacker2: BackChannelAttacker,
     victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
 ) -> None:
     """The code must never reach the partner's (the attacker's) token endpoint."""
-    browser, callback = mixed_up_callback(sec_hub, sec_idp, victim)
+    browser, callback = mixed_up_callback(target.hub, target.idp, victim)
     parts = urlsplit(callback)
     params = dict(parse_qsl(parts.query))
     if iss is None:
@@ -127,97 +106,62 @@ def test_honest_answer_relayed_to_the_partner_callback_is_refused(
     response = finish_login(browser, relayed.geturl())
     assert not attacker2.exchanges, "the honest provider's code went to the attacker"
     assert not attacker.exchanges
-    attack_report.append(
-        assert_refused(
-            attack,
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets={params["code"]},
-        )
-    )
+    target.refused(attack, response, browser, username=victim, secrets={params["code"]})
 
 
 def test_partner_sign_in_works(
-    sec_hub: LocalHub, sec_idp2: OpenIDProvider, attacker2: BackChannelAttacker
+    target: Target, sec_idp2: OpenIDProvider, attacker2: BackChannelAttacker
 ) -> None:
     """The control: the partner's own user signs in through the partner, honestly."""
-    browser, callback = begin_login(
-        sec_hub, sec_idp2, "pat", login_path=f"/hub/oauth_login/{PARTNER}"
-    )
+    browser, callback = begin_login(target.hub, sec_idp2, "pat", provider=PARTNER)
     assert urlsplit(callback).path == f"/hub/oauth_callback/{PARTNER}"
     response = finish_login(browser, callback)
     assert response.status_code == 302, response.text[:500]
-    assert signed_in(sec_hub, browser)
+    assert signed_in(target.hub, browser)
     assert [e.path for e in attacker2.exchanges] == ["/token", "/userinfo"]
 
 
 def test_partner_token_claiming_the_primary_issuer_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    sec_idp2: OpenIDProvider,
-    attacker2: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, sec_idp2: OpenIDProvider, attacker2: BackChannelAttacker, victim: str
 ) -> None:
     """A malicious partner signs, with its own genuine key, an ID token that claims to come
     from the primary provider and names the victim's subject there (and says so in userinfo
     too): the victim's account must not open."""
-    sign_in_victim = login_code_flow(sec_idp, victim, sec_idp.passwords[victim])
+    primary = target.idp
+    sign_in_victim = login_code_flow(primary, victim, primary.passwords[victim])
     victim_sub = decode(sign_in_victim["tokens"]["id_token"])[1]["sub"]
     kid, key = provider_signing_key(sec_idp2)
     attacker2.rewrite_tokens = rewrite_id_token(
-        lambda token: resign(token, key, kid=kid, iss=sec_idp.issuer, sub=victim_sub)
+        lambda token: resign(token, key, kid=kid, iss=primary.issuer, sub=victim_sub)
     )
     attacker2.rewrite_userinfo = lambda info: {
         **info,
         "sub": victim_sub,
         "preferred_username": victim,
     }
-    browser, callback = begin_login(
-        sec_hub, sec_idp2, "pat", login_path=f"/hub/oauth_login/{PARTNER}"
-    )
-    response = finish_login(browser, callback)
+    browser, response = target.sign_in("pat", sec_idp2, provider=PARTNER)
     assert any(e.path == "/token" and e.delivered for e in attacker2.exchanges)
-    attack_report.append(
-        assert_refused(
-            "mix-up: partner's token (its real key) claiming the primary issuer and a victim",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker2.secrets_seen(),
-        )
+    target.refused(
+        "mix-up: partner's token (its real key) claiming the primary issuer and a victim",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker2.secrets_seen(),
     )
 
 
 def test_partner_token_in_a_primary_sign_in_is_refused(
-    sec_hub: LocalHub,
-    sec_idp: OpenIDProvider,
-    sec_idp2: OpenIDProvider,
-    attacker: BackChannelAttacker,
-    victim: str,
-    hub_log: LogWatch,
-    attack_report: list[Observation],
+    target: Target, sec_idp2: OpenIDProvider, attacker: BackChannelAttacker, victim: str
 ) -> None:
     """The primary sign-in's ID token swapped for one the partner signed (with the primary's
     issuer, audience and nonce): the partner's key is no key of the primary's."""
     kid, key = provider_signing_key(sec_idp2)
     attacker.rewrite_tokens = rewrite_id_token(lambda token: resign(token, key, kid=kid))
-    browser, callback = begin_login(sec_hub, sec_idp, victim)
-    response = finish_login(browser, callback)
-    attack_report.append(
-        assert_refused(
-            "mix-up: primary sign-in with an ID token signed by the partner",
-            response,
-            browser,
-            sec_hub,
-            hub_log,
-            username=victim,
-            secrets=attacker.secrets_seen(),
-        )
+    browser, response = target.sign_in(victim)
+    target.refused(
+        "mix-up: primary sign-in with an ID token signed by the partner",
+        response,
+        browser,
+        username=victim,
+        secrets=attacker.secrets_seen(),
     )

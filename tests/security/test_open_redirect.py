@@ -14,17 +14,12 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 from playwright.sync_api import Page
-from security_support import (
-    PRIMARY,
-    LogWatch,
-    Observation,
-    begin_login,
-    finish_login,
-)
+from security_support import PRIMARY, LogWatch, Observation
 
 from continuum_hub.federation.hub import LocalHub
 from continuum_hub.federation.idp import OpenIDProvider
 from fixtures.attacker import BackChannelAttacker
+from fixtures.hub import begin_login, finish_login
 
 pytestmark = [
     pytest.mark.integration,

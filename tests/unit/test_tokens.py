@@ -440,30 +440,19 @@ def test_agent_once_writes_the_token_without_it_on_the_command_line(
     token_file.chmod(0o600)
     output = tmp_path / "bt"
     monkeypatch.delenv("BEARER_TOKEN_FILE", raising=False)
+    argv = [
+        "--once",
+        "--output",
+        str(output),
+        "--hub-api-url",
+        fake_hub,
+        "--token-file",
+        str(token_file),
+    ]
     FakeHub.answers = [(200, {"access_token": "at-agent", "expires_at": time.time() + 60})]
-    main(
-        [
-            "--once",
-            "--output",
-            str(output),
-            "--hub-api-url",
-            fake_hub,
-            "--token-file",
-            str(token_file),
-        ]
-    )
+    main(argv)
     assert output.read_text() == "at-agent\n" and stat.S_IMODE(output.stat().st_mode) == 0o600
     assert FakeHub.seen == ["/hub/api/continuum/token token job-token"]
     FakeHub.answers = [(401, {"message": "Please sign in again."})]
     with pytest.raises(SystemExit, match="401: Please sign in again"):
-        main(
-            [
-                "--once",
-                "--output",
-                str(output),
-                "--hub-api-url",
-                fake_hub,
-                "--token-file",
-                str(token_file),
-            ]
-        )
+        main(argv)

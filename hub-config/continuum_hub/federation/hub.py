@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,49 @@ from .idp import (
     VO_RADIO,
 )
 from .process import ManagedProcess, Service, free_port, log_tail
+
+#: the gateway's ports of a hub that keeps them (in its state folder)
+GATEWAY_PORTS_FILE = "gateway-ports.json"
+GATEWAY_PORT_NAMES = ("port", "tcp_port", "api_port")
+
+
+def _port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now (as they do: SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def gateway_ports(path: Path | None) -> dict[str, int]:
+    """The Dask Gateway's HTTP, scheduler (TLS) and private API ports.
+
+    With ``path`` (a JSON file), the ports saved there are used again while they are free, so
+    the schedulers of clusters started before a restart (which know the gateway's addresses)
+    reach the restarted gateway; a port that is taken or missing is replaced by a free one, and
+    the choice is saved (atomic rename).  Without ``path``: free ports, saved nowhere.
+    """
+    saved: dict[str, Any] = {}
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = {}  # unreadable: choose anew
+    ports = {}
+    for name in GATEWAY_PORT_NAMES:
+        port = saved.get(name) if isinstance(saved, dict) else None
+        ok = isinstance(port, int) and 1024 <= port <= 65535 and _port_free(port)
+        ports[name] = port if ok else free_port()
+    if path is not None and ports != saved:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(ports))
+        tmp.replace(path)
+    return ports
+
 
 # what the demo identity provider's entitlements say, as the hub sees it
 DEMO_NAMESPACE = ENTITLEMENT_NAMESPACE.removeprefix("urn:")
@@ -110,6 +154,10 @@ class LocalHub(Service):
         :func:`provider_settings`); their redirect URIs are ``/hub/oauth_callback/<name>``.
     extra_config
         More traitlets config merged into the deployment layer (tests use it).
+    keep_gateway_ports
+        Keep the Dask Gateway's ports in ``state_dir/gateway-ports.json`` and use them again at
+        the next start while they are free (the demo: its clusters outlive a restart).  Default:
+        new free ports for every ``LocalHub`` (tests).
     """
 
     def __init__(
@@ -127,6 +175,7 @@ class LocalHub(Service):
         admin_groups: Sequence[str] = (ADMIN_GROUP,),
         providers: Mapping[str, Mapping[str, Any]] | None = None,
         extra_config: Mapping[str, Mapping[str, Any]] | None = None,
+        keep_gateway_ports: bool = False,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.repo_root = Path(repo_root)
@@ -139,7 +188,10 @@ class LocalHub(Service):
         self.proxy_api_port = free_port()
         # the Dask Gateway's HTTP, scheduler (TLS) and private API ports, fixed for this hub so
         # that live clusters find their gateway again after a restart
-        self.gateway_ports = {"port": free_port(), "tcp_port": free_port(), "api_port": free_port()}
+        # (``keep_gateway_ports``: also after a restart of this object, see gateway_ports())
+        self.gateway_ports = gateway_ports(
+            self.state_dir / GATEWAY_PORTS_FILE if keep_gateway_ports else None
+        )
         self.registry_path = registry_path or self.repo_root / "hub-config" / "sites.demo.yaml"
         self.allowed_groups = list(allowed_groups)
         self.admin_groups = list(admin_groups)

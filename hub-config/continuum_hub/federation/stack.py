@@ -123,6 +123,7 @@ class Federation(Service):
                     client_id=CLIENT_ID,
                     client_secret=secret,
                     site_confs={name: site.conf_path for name, site in self.sites.items()},
+                    keep_gateway_ports=True,  # clusters of a previous start find the gateway
                     providers={
                         PARTNER_PROVIDER: provider_settings(
                             self.partner.issuer, CLIENT_ID, partner_secret

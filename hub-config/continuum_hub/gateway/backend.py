@@ -10,6 +10,8 @@ standard input — never on a command line.  What this class adds:
 
 * options and limits per user (:mod:`.options`): at most ``max_clusters`` active clusters, and
   no cluster on a site where the user has no account;
+* per-user totals over all of a user's clusters (:mod:`.totals`): creation refused, ``scale``,
+  ``adapt`` and heartbeats capped, with the reason in the answer the client sees;
 * status: one ``squeue`` per site per interval for all pending schedulers and workers of all
   clusters (:class:`~continuum_spawners.monitor.SiteMonitor`, shared by both status loops), with
   the site's ``SLURM_CONF``;
@@ -39,6 +41,7 @@ from continuum_spawners.transport import SAFE_PATH, LocalTransport
 from .dashboard import DashboardProxy
 from .jobs import HUB_TOKEN_FILE, SiteJobs
 from .options import GatewayLimits, cluster_options
+from .totals import allowance, explain, note, notes_middleware, usage
 
 
 class SiteSlurmBackend(SiteJobs):
@@ -91,7 +94,9 @@ class SiteSlurmBackend(SiteJobs):
 
     def options_for(self, user: Any) -> Any:
         """The cluster options offered to ``user`` (dask-gateway calls this per request)."""
-        return cluster_options(self.registry, user.groups, self.limits.for_groups(user.groups))
+        limits = self.limits.for_groups(user.groups)
+        idle_timeout = self.cluster_config_class(parent=self).idle_timeout  # as configured
+        return cluster_options(self.registry, user.groups, limits, idle_timeout)
 
     async def process_cluster_options(self, user: Any, request: Any) -> Any:
         """Validate the options (:mod:`.options`), and refuse a site where the user has no
@@ -101,7 +106,50 @@ class SiteSlurmBackend(SiteJobs):
         if site is None:
             raise PublicException(f"site {config.site!r} is no longer in the registry")
         self.unix_account(user.name, site, allocate=False)
+        config.user_groups = sorted(user.groups)
+        most, why = self._allowance(None, user.name, config.to_dict())
+        if most < max(1, config.adaptive_minimum):
+            raise PublicException(f"no room for another cluster: {why}")
         return options, config
+
+    def _allowance(self, name: str | None, username: str, config: Any) -> tuple[int, str]:
+        """Workers cluster ``name`` (None: a new one) may have under its user's totals, and why."""
+        limits = self.limits.for_groups(config.get("user_groups") or [])
+        others = usage(
+            (c.count, c.config) for c in self.db.list_clusters(username=username) if c.name != name
+        )
+        most, bound = allowance(
+            limits, others, int(config.get("worker_cores", 1)), int(config.get("worker_gpus", 0))
+        )
+        return most, explain(limits, others, most, bound)
+
+    async def forward_message_to_scheduler(self, cluster: Any, msg: dict[str, Any]) -> Any:
+        """Cap ``scale``/``adapt`` requests to the user's totals; the note reaches the client."""
+        record = self.db.get_cluster(cluster.name)
+        if record is not None and msg.get("op") in ("scale", "adapt"):
+            most, why = self._allowance(record.name, record.username, record.config)
+            if msg["op"] == "scale" and msg["count"] > most:
+                note(f"Scaling to {most} workers instead of {msg['count']}: {why}.")
+                msg = {**msg, "count": most}
+            elif (
+                msg["op"] == "adapt"
+                and msg.get("active", True)
+                and (msg.get("maximum") is None or msg["maximum"] > most)
+            ):
+                low = min(msg.get("minimum") or 0, most)
+                note(f"Adapting between {low} and {most} workers: {why}.")
+                msg = {**msg, "minimum": low, "maximum": most}
+        return await super().forward_message_to_scheduler(cluster, msg)
+
+    async def on_cluster_heartbeat(self, cluster_name: str, msg: dict[str, Any]) -> None:
+        """Cap the worker count a scheduler asks for (adaptive scaling) to the user's totals."""
+        record = self.db.get_cluster(cluster_name)
+        if record is not None and record.is_active() and "count" in msg:
+            most, why = self._allowance(record.name, record.username, record.config)
+            if msg["count"] > most:
+                self.log.info("Cluster %s asks for %d workers: %s", cluster_name, msg["count"], why)
+                msg = {**msg, "count": most}
+        await super().on_cluster_heartbeat(cluster_name, msg)
 
     async def start_cluster(self, user: Any, cluster_options: dict[str, Any]) -> str:
         """Refuse a cluster beyond the user's ``max_clusters``, then create it."""
@@ -122,6 +170,7 @@ class SiteSlurmBackend(SiteJobs):
     async def setup(self, app: Any) -> None:
         """Start the backend and add the dashboard routes to the gateway's web application."""
         await super().setup(app)
+        app.middlewares.append(notes_middleware)  # before the app freezes (runner setup)
         secret = self._cookie_secret()
         DashboardProxy(self, self.proxy.prefix, secret, self.dashboard_session_seconds).install(app)
 

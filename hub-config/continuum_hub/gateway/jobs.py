@@ -70,6 +70,12 @@ class SiteClusterConfig(SlurmClusterConfig):
     adaptive_maximum = Integer(
         0, min=0, config=True, help="Adaptive scaling: most workers; 0 means scaled by hand."
     )
+    user_groups = List(
+        Unicode(),
+        config=True,
+        help="""JupyterHub groups of the cluster's creator when it was created: their per-user
+        totals (GatewayLimits) bound its scaling.  Set by the backend, not by users.""",
+    )
 
 
 class SiteJobs(SlurmBackend):

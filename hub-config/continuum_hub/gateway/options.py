@@ -2,11 +2,12 @@
 
 The options a user sees (``Gateway().cluster_options()``) are dask-gateway ``Options`` built for
 that user: the sites and partitions their groups may use, worker cores/memory/GPUs bounded by the
-largest partition offered, the site's software environments, and adaptive bounds.  dask-gateway
-validates each field (unknown fields, types, bounds); :func:`resolve` then checks what depends on
-the choice of site and partition (the partition's own maxima, GPUs only on GPU partitions) and
-on the user's :class:`Limits`, and turns the choice into ``SiteClusterConfig`` overrides.  Every
-refusal is a ``ValueError`` whose message the user sees (HTTP 422 from the gateway).
+largest partition offered, the site's software environments, adaptive bounds, and an idle
+timeout up to the gateway's.  dask-gateway validates each field (unknown fields, types, bounds);
+:func:`resolve` then checks what depends on the choice of site and partition (the partition's
+own maxima, GPUs only on GPU partitions) and on the user's :class:`Limits`, and turns the choice
+into ``SiteClusterConfig`` overrides.  Every refusal is a ``ValueError`` whose message the user
+sees (HTTP 422 from the gateway).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dask_gateway_server.options import Integer, Options, Select
+from dask_gateway_server.options import Float, Integer, Options, Select
 from traitlets import Dict, validate
 from traitlets.config import Configurable
 
@@ -24,15 +25,22 @@ from continuum_spawners.sites import Site, SiteRegistry
 #: a Select value meaning "the site's default partition / environment"
 DEFAULT = "default"
 LIMIT_NAMES = ("max_clusters", "max_workers", "max_cores", "max_gpus")
+#: limits on the sum over all of a user's active clusters (their workers; schedulers are bounded
+#: by ``max_clusters``); unset: ``max_clusters`` times the per-cluster limit, i.e. no extra bound
+TOTAL_NAMES = ("max_total_workers", "max_total_cores", "max_total_gpus")
 GIB = 2**30
+#: shortest idle timeout a user may choose (minutes): the scheduler checks every quarter of it
+MIN_IDLE_MINUTES = 0.25
 
 
 @dataclass(frozen=True)
 class Limits:
     """What one user may run through the gateway.
 
-    ``max_clusters`` counts the user's active clusters; the other limits apply to each cluster
-    (its workers, the workers' cores and GPUs together; the scheduler is not counted).
+    ``max_clusters`` counts the user's active clusters; ``max_workers``, ``max_cores`` and
+    ``max_gpus`` apply to each cluster (its workers, the workers' cores and GPUs together; the
+    scheduler is not counted); the ``max_total_*`` limits apply to the sum over all the user's
+    active clusters (``None``: ``max_clusters`` times the per-cluster limit, see :meth:`total`).
     ``source`` says, for each limit, which group granted it (``"default"`` otherwise).
     """
 
@@ -41,13 +49,25 @@ class Limits:
     max_cores: int
     max_gpus: int
     source: Mapping[str, str]
+    max_total_workers: int | None = None
+    max_total_cores: int | None = None
+    max_total_gpus: int | None = None
+
+    def total(self, what: str) -> int:
+        """The user's total of ``what`` (``"workers"``, ``"cores"``, ``"gpus"``)."""
+        value = getattr(self, f"max_total_{what}")
+        return self.max_clusters * getattr(self, f"max_{what}") if value is None else value
 
     def why(self, name: str) -> str:
         """``"your limit of N <what> (group G)"`` for messages."""
-        what = {"max_gpus": "GPUs"}.get(name, name.removeprefix("max_"))
+        key = name.removeprefix("max_").removeprefix("total_")
+        what = {"gpus": "GPUs"}.get(key, key)
+        value = getattr(self, name)
+        if name.startswith("max_total_"):
+            what, value = f"{what} over all your clusters", self.total(key)
         origin = self.source.get(name, "default")
         granted = "the default" if origin == "default" else f"group {origin}"
-        return f"your limit of {getattr(self, name)} {what} ({granted})"
+        return f"your limit of {value} {what} ({granted})"
 
 
 class GatewayLimits(Configurable):
@@ -58,15 +78,19 @@ class GatewayLimits(Configurable):
         config=True,
         help="""Limits of users whose groups set none: ``max_clusters`` (active clusters per
         user), ``max_workers``, ``max_cores`` and ``max_gpus`` (per cluster, its workers
-        together).  Missing keys keep these defaults: 2, 4, 8 and 0.""",
+        together), and ``max_total_workers``, ``max_total_cores`` and ``max_total_gpus`` (per
+        user: the workers of all their active clusters together; schedulers are bounded by
+        ``max_clusters``).  Missing keys keep these defaults: 2, 4, 8 and 0; a missing total is
+        ``max_clusters`` times the per-cluster limit (no extra bound).""",
     )
 
     groups = Dict(
         {},
         config=True,
-        help="""Limits by JupyterHub group, e.g. ``{"vo.radio.example": {"max_gpus": 2}}``.
-        For each limit a user gets the largest value among their groups, or ``default`` when
-        none of their groups sets it.  Default: no group limits.""",
+        help="""Limits by JupyterHub group, e.g. ``{"vo.radio.example": {"max_gpus": 2,
+        "max_total_gpus": 4}}`` (same names as ``default``).  For each limit a user gets the
+        largest value among their groups, or ``default`` when none of their groups sets it.
+        Default: no group limits.""",
     )
 
     @staticmethod
@@ -74,8 +98,9 @@ class GatewayLimits(Configurable):
         if not isinstance(values, dict):
             raise ValueError(f"{where} must be a mapping of limit names to integers")
         for key, value in values.items():
-            if key not in LIMIT_NAMES:
-                raise ValueError(f"{where}: unknown limit {key!r} (known: {LIMIT_NAMES})")
+            if key not in LIMIT_NAMES + TOTAL_NAMES:
+                known = LIMIT_NAMES + TOTAL_NAMES
+                raise ValueError(f"{where}: unknown limit {key!r} (known: {known})")
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{where}.{key} must be a non-negative integer")
         return dict(values)
@@ -95,8 +120,8 @@ class GatewayLimits(Configurable):
 
     def for_groups(self, user_groups: Iterable[str]) -> Limits:
         """The limits of a member of ``user_groups``."""
-        values = dict(self.default)
-        source = dict.fromkeys(LIMIT_NAMES, "default")
+        values: dict[str, int | None] = {**dict.fromkeys(TOTAL_NAMES), **self.default}
+        source = dict.fromkeys(LIMIT_NAMES + TOTAL_NAMES, "default")
         best: dict[str, int] = {}
         for group in sorted(set(user_groups)):
             for name, value in self.groups.get(group, {}).items():
@@ -104,11 +129,18 @@ class GatewayLimits(Configurable):
                     best[name] = value
                     source[name] = group
         values.update(best)
-        return Limits(**{name: values[name] for name in LIMIT_NAMES}, source=source)
+        return Limits(**values, source=source)  # type: ignore[arg-type]
 
 
-def cluster_options(registry: SiteRegistry, groups: Iterable[str], limits: Limits) -> Options:
-    """The ``Options`` offered to a member of ``groups`` (sites from the registry)."""
+def cluster_options(
+    registry: SiteRegistry, groups: Iterable[str], limits: Limits, idle_timeout: float = 0
+) -> Options:
+    """The ``Options`` offered to a member of ``groups`` (sites from the registry).
+
+    ``idle_timeout`` (seconds, the gateway's ``SiteClusterConfig.idle_timeout``; 0: never)
+    bounds the field ``idle_timeout_minutes``: users may shut an idle cluster down sooner, not
+    later.  No such field when it is 0.
+    """
     groups = set(groups)
     sites = gateway_sites(registry, groups)
     if not sites:
@@ -133,6 +165,10 @@ def cluster_options(registry: SiteRegistry, groups: Iterable[str], limits: Limit
         Integer("adaptive_maximum", 0, min=0, max=limits.max_workers,
                 label="Adaptive: maximum workers (0: scale by hand)"),
     ]  # fmt: skip
+    if idle_timeout > 0:
+        most = idle_timeout / 60
+        fields.append(Float("idle_timeout_minutes", most, min=MIN_IDLE_MINUTES, max=most,
+                            label="Shut down after idle for (minutes)"))  # fmt: skip
 
     def handler(options: Mapping[str, Any]) -> dict[str, Any]:
         return resolve(options, registry, groups, limits)
@@ -205,7 +241,7 @@ def resolve(
             f"adaptive maximum of {high} workers exceeds the {max_workers} workers of "
             f"{cores} cores and {gpus} GPUs that your limits allow"
         )
-    return {
+    config = {
         "site": site.name,
         "partition": part.name,
         "account": site.account or "",
@@ -219,6 +255,9 @@ def resolve(
         "adaptive_maximum": high,
         "cluster_max_workers": max_workers,
     }
+    if "idle_timeout_minutes" in options:  # offered when the gateway has an idle timeout
+        config["idle_timeout"] = options["idle_timeout_minutes"] * 60
+    return config
 
 
 def _max_workers(cores: int, gpus: int, limits: Limits) -> int:
