@@ -34,12 +34,10 @@ from traitlets import Float, List, Type, Unicode, default
 
 from . import api
 from .accounts import AccountResolver, NoAccountError, checked_passwd, shared_resolver
+from .estimates import EstimatesMixin
 from .form import render_form
 from .jobs import (
-    ESTIMATE_SCRIPT,
-    LATEST,
     build_job_spec,
-    estimate_model,
     iso_utc,
     job_environment,
     parse_start_time,
@@ -50,11 +48,10 @@ from .options import (
     SOONEST,
     JobRequest,
     OptionsError,
-    candidates,
     options_from_form,
     validate_options,
 )
-from .schedulers.base import Estimate, JobSpec, JobState, JobStatus, SchedulerAdapter
+from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
 from .schedulers.slurm import SlurmAdapter
 from .sites import Environment, Site, SiteRegistry, format_walltime
 from .transport import Transport, transport_for
@@ -64,7 +61,7 @@ ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
 
 
-class SiteSpawner(BatchSpawnerBase):
+class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
     registry_path = Unicode(
@@ -214,53 +211,6 @@ class SiteSpawner(BatchSpawnerBase):
             raise web.HTTPError(exc.status, str(exc)) from None
 
     # -- pieces of a submission ----------------------------------------------------------------
-
-    # -- queue-wait estimates ------------------------------------------------------------------
-
-    async def estimate(self, request: JobRequest) -> Estimate:
-        """When ``request`` would start now (``sbatch --test-only`` as the user)."""
-        site = self.registry.get(request.site)
-        if site is None:
-            raise OptionsError(f"unknown site {request.site!r}")
-        account = self.unix_account(site)
-        spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
-        adapter = self.adapter(site)
-        try:
-            result = await self.transport(site).run(
-                adapter.estimate_argv(spec), user=account.pw_name, stdin=ESTIMATE_SCRIPT
-            )
-        except Exception as exc:  # an unreachable site has no estimate, it is no error
-            return Estimate(None, f"site {site.name} did not answer: {exc}")
-        return adapter.parse_estimate(result.returncode, result.stdout, result.stderr)
-
-    async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
-        """Candidates of a ``soonest`` request with their estimates, earliest start first."""
-        unavailable = self.unavailable_sites()
-        options = candidates(request, self.registry, self.user_groups, unavailable)
-        estimates = await asyncio.gather(*(self.estimate(option) for option in options))
-        ranked = list(zip(options, estimates, strict=True))
-
-        def rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
-            option, estimate = pair
-            part = self.registry.sites[option.site].partition(option.partition)
-            # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
-            spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
-            return (estimate.start is None, estimate.start or LATEST, spares_gpus)
-
-        ranked.sort(key=rank)  # stable: ties keep registry order
-        return ranked
-
-    async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
-        request = self.check_options(options)
-        if request.site != SOONEST:
-            estimate = await self.estimate(request)
-            return estimate_model(request, estimate, self.registry.get(request.site))
-        ranked = [
-            estimate_model(option, estimate, self.registry.get(option.site))
-            for option, estimate in await self.soonest(request)
-        ]
-        return {**ranked[0], "candidates": ranked}
 
     @property
     def site(self) -> Site:

@@ -118,3 +118,21 @@ def local_gateway_fixture(max_workers: int) -> Callable[..., Iterator[LocalGatew
             yield running
 
     return gateway
+
+
+def call(server: LabServer, method: str, path: str, body: Any = None) -> requests.Response:
+    """A request to ``server``'s ``continuum/<path>`` routes as its owner."""
+    return requests.request(
+        method,
+        f"{server.url}continuum/{path}",
+        json=body,
+        headers={"Authorization": f"token {server.token}"},
+        timeout=60,
+    )
+
+
+def listed(server: LabServer) -> dict[str, dict[str, Any]]:
+    """The clusters ``GET continuum/clusters`` lists, by name."""
+    response = call(server, "GET", "clusters")
+    assert response.status_code == 200, response.text
+    return {c["name"]: c for c in response.json()["clusters"]}

@@ -18,7 +18,9 @@ import requests
 from lab_support import (
     JOB_ENV,
     LabServer,
+    call,
     isolated_jupyter_env,
+    listed,
     local_gateway_fixture,
     start_lab_server,
 )
@@ -46,22 +48,6 @@ def server(gateway: LocalGateway, tmp_path_factory: pytest.TempPathFactory) -> I
         yield lab
     finally:
         lab.process.stop()
-
-
-def call(server: LabServer, method: str, path: str, body: Any = None) -> requests.Response:
-    return requests.request(
-        method,
-        f"{server.url}continuum/{path}",
-        json=body,
-        headers={"Authorization": f"token {server.token}"},
-        timeout=30,
-    )
-
-
-def listed(server: LabServer) -> dict[str, dict[str, Any]]:
-    response = call(server, "GET", "clusters")
-    assert response.status_code == 200, response.text
-    return {c["name"]: c for c in response.json()["clusters"]}
 
 
 @pytest.fixture

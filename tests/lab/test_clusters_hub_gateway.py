@@ -12,12 +12,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 import xarray as xr
-from lab_support import JOB_ENV, LabServer, isolated_jupyter_env, start_lab_server
+from lab_support import (
+    JOB_ENV,
+    LabServer,
+    call,
+    isolated_jupyter_env,
+    listed,
+    start_lab_server,
+)
 
 from continuum_widgets.analysis import array_module_name, rfi_statistics, synthetic_visibilities
 from fixtures.gateway import HubGateway, gateway_jobs
@@ -46,22 +51,6 @@ def server(
         yield lab
     finally:
         lab.process.stop()
-
-
-def call(server: LabServer, method: str, path: str, body: Any = None) -> requests.Response:
-    return requests.request(
-        method,
-        f"{server.url}continuum/{path}",
-        json=body,
-        headers={"Authorization": f"token {server.token}"},
-        timeout=60,
-    )
-
-
-def listed(server: LabServer) -> dict[str, dict[str, Any]]:
-    response = call(server, "GET", "clusters")
-    assert response.status_code == 200, response.text
-    return {c["name"]: c for c in response.json()["clusters"]}
 
 
 def test_a_slurm_cluster_made_in_code_is_listed_scaled_and_stopped(

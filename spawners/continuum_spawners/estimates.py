@@ -1,0 +1,77 @@
+"""Queue-wait estimates of a spawner: when would a request start, and where soonest.
+
+:class:`EstimatesMixin` is part of :class:`~continuum_spawners.spawner.SiteSpawner`: it asks the
+site's scheduler (``sbatch --test-only`` as the user's account) for one request, ranks every
+fitting partition of the user's sites for a ``soonest`` request, and answers the hub's
+``GET /hub/api/continuum/estimate``.  It uses the spawner's registry, account resolver,
+adapters and transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from .jobs import ESTIMATE_SCRIPT, LATEST, build_job_spec, estimate_model
+from .options import SOONEST, JobRequest, OptionsError, candidates
+from .schedulers.base import Estimate
+
+
+class EstimatesMixin:
+    """Estimates for :class:`~continuum_spawners.spawner.SiteSpawner` (see the module)."""
+
+    # provided by SiteSpawner
+    registry: Any
+    job_name: str
+    user_groups: list[str]
+    unix_account: Any
+    adapter: Any
+    transport: Any
+    unavailable_sites: Any
+    check_options: Any
+
+    async def estimate(self, request: JobRequest) -> Estimate:
+        """When ``request`` would start now (``sbatch --test-only`` as the user)."""
+        site = self.registry.get(request.site)
+        if site is None:
+            raise OptionsError(f"unknown site {request.site!r}")
+        account = self.unix_account(site)
+        spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
+        adapter = self.adapter(site)
+        try:
+            result = await self.transport(site).run(
+                adapter.estimate_argv(spec), user=account.pw_name, stdin=ESTIMATE_SCRIPT
+            )
+        except Exception as exc:  # an unreachable site has no estimate, it is no error
+            return Estimate(None, f"site {site.name} did not answer: {exc}")
+        return adapter.parse_estimate(result.returncode, result.stdout, result.stderr)
+
+    async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
+        """Candidates of a ``soonest`` request with their estimates, earliest start first."""
+        unavailable = self.unavailable_sites()
+        options = candidates(request, self.registry, self.user_groups, unavailable)
+        estimates = await asyncio.gather(*(self.estimate(option) for option in options))
+        ranked = list(zip(options, estimates, strict=True))
+
+        def rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
+            option, estimate = pair
+            part = self.registry.sites[option.site].partition(option.partition)
+            # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
+            spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
+            return (estimate.start is None, estimate.start or LATEST, spares_gpus)
+
+        ranked.sort(key=rank)  # stable: ties keep registry order
+        return ranked
+
+    async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
+        request = self.check_options(options)
+        if request.site != SOONEST:
+            estimate = await self.estimate(request)
+            return estimate_model(request, estimate, self.registry.get(request.site))
+        ranked = [
+            estimate_model(option, estimate, self.registry.get(option.site))
+            for option, estimate in await self.soonest(request)
+        ]
+        return {**ranked[0], "candidates": ranked}
