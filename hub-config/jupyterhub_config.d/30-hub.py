@@ -4,3 +4,8 @@ c.JupyterHub.bind_url = "http://127.0.0.1:8000"
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:8001"
 c.JupyterHub.shutdown_on_logout = False
+
+from continuum_hub.logscrub import install_log_scrubber  # noqa: E402 - after the defaults
+
+# tornado's warnings for refused requests print the URI: keep ?token=, code and state out
+install_log_scrubber()
