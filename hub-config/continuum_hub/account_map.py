@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from traitlets import Dict, Float, TraitError, Unicode, validate
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
@@ -51,7 +50,7 @@ from continuum_spawners.accounts import (
     PolicyError,
     build_policy,
 )
-from continuum_spawners.registry_schema import locate
+from continuum_spawners.registry_schema import locate, read_yaml
 from continuum_spawners.sites import Site, SiteRegistry
 
 DEFAULT_POLICY = AccountPolicy("pattern", pattern="{username}")
@@ -70,16 +69,7 @@ def load_account_map(path: str | os.PathLike[str]) -> dict[str, str | None]:
         Naming the file, line and column of the first problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise AccountMapError(f"cannot read account map {path}: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise AccountMapError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    text, data = read_yaml(path, AccountMapError, "account map")
     if data is None:
         return {}
 

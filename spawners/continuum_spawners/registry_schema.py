@@ -9,6 +9,7 @@ data has lost its positions, the composed node tree keeps them.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -177,3 +178,24 @@ def locate(text: str, where: Where, at_key: bool = False) -> yaml.Mark | None:
         key_node, node = found
         mark = key_node.start_mark if at_key and depth == len(where) else node.start_mark
     return mark
+
+
+def read_yaml(path: Path, error: type[Exception], what: str) -> tuple[str, Any]:
+    """The text of the YAML file ``path`` and its data.
+
+    Raises
+    ------
+    error
+        ``cannot read <what> PATH: …`` or ``FILE:LINE:COL: not valid YAML: …``.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc}") from exc
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or exc
+        raise error(f"{where}: not valid YAML: {problem}") from exc

@@ -52,10 +52,18 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from .accounts import AccountPolicy, PolicyError, build_policy
-from .registry_schema import NAME, SCHEMA, SSH_FIELDS, WALLTIME, Where, locate, unexpected_key
+from .registry_schema import (
+    NAME,
+    SCHEMA,
+    SSH_FIELDS,
+    WALLTIME,
+    Where,
+    locate,
+    read_yaml,
+    unexpected_key,
+)
 
 __all__ = [
     "NAME",
@@ -264,17 +272,7 @@ class SiteRegistry:
             first problem; the line and column are left out where there is no such place.
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise RegistryError(f"cannot read site registry {path}: {exc}") from exc
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-            problem = getattr(exc, "problem", None) or exc
-            raise RegistryError(f"{where}: not valid YAML: {problem}") from exc
+        text, data = read_yaml(path, RegistryError, "site registry")
         try:
             return cls.from_dict(data, environ)
         except RegistryError as exc:
