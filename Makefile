@@ -14,7 +14,7 @@ setup-test:
 	bash images/setup.sh --test
 
 demo: setup
-	$(VENV)/bin/continuum-hub demo
+	$(VENV)/bin/python -m continuum_federation demo
 
 lint: setup-test
 	$(VENV)/bin/ruff check .

@@ -50,16 +50,16 @@ sys.path.insert(0, str(REPO / "tests"))  # the tests' hub, gateway and local-gat
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from continuum_hub.federation.accounts import ensure_unix_user  # noqa: E402
-from continuum_hub.federation.idp import (  # noqa: E402
+from continuum_federation.accounts import ensure_unix_user  # noqa: E402
+from continuum_federation.idp import (  # noqa: E402
     DEMO_USERS,
     OpenIDProvider,
     hub_client,
     with_passwords,
 )
-from continuum_hub.federation.munge import MungeDaemon  # noqa: E402
-from continuum_hub.federation.process import free_port  # noqa: E402
-from continuum_hub.federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
+from continuum_federation.munge import MungeDaemon  # noqa: E402
+from continuum_federation.process import free_port  # noqa: E402
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
 from fixtures.gateway import HubGateway  # noqa: E402
 from fixtures.hub import admin_hub  # noqa: E402
 from fixtures.local_gateway import local_gateway  # noqa: E402

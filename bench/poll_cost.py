@@ -4,8 +4,9 @@ Starts a private munge and a real Slurm cluster (64 declared cores) on this mach
 long-running jobs as a demo user, then polls each job once — as the hub does for every server
 in one poll interval — two ways, side by side in one run:
 
-* **ours**: every poll goes through the site's :class:`~continuum_spawners.monitor.SiteMonitor`
-  (one batched ``squeue`` for all jobs);
+* **ours**: every poll goes through the site's
+  :class:`~continuum_spawners.schedulers.monitor.SiteMonitor` (one batched ``squeue`` for all
+  jobs);
 * **batchspawner 1.3**: every poll runs that spawner's own per-job query, its stock
   ``exec_prefix`` + ``batch_query_cmd`` through a shell, as ``BatchSpawnerBase.run_command`` does.
 
@@ -28,12 +29,11 @@ from pathlib import Path
 from batchspawner import SlurmSpawner
 from batchspawner.batchspawner import format_template
 
-from continuum_hub.federation.accounts import ensure_unix_user
-from continuum_hub.federation.munge import MungeDaemon
-from continuum_hub.federation.slurm import LocalSlurmCluster, load_cluster_specs
-from continuum_spawners.monitor import SiteMonitor
-from continuum_spawners.schedulers.slurm import SlurmAdapter
-from continuum_spawners.transport import LocalTransport
+from continuum_federation.accounts import ensure_unix_user
+from continuum_federation.munge import MungeDaemon
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs
+from continuum_spawners.schedulers import monitor_for
+from continuum_spawners.sites import Site
 
 REPO = Path(__file__).resolve().parent.parent
 USER = "alice"
@@ -88,7 +88,7 @@ def submit_jobs(cluster: LocalSlurmCluster, count: int) -> list[str]:
 
 
 async def ours(cluster: LocalSlurmCluster, ids: list[str]) -> tuple[int, float]:
-    monitor = SiteMonitor("bench", SlurmAdapter(), LocalTransport(cluster.env()))
+    monitor = monitor_for(Site("bench", "slurm", partitions=(), env=cluster.env()))
     for job_id in ids:  # the servers of a hub that has been running for a while
         monitor.watch(job_id)
     started = time.perf_counter()

@@ -26,16 +26,16 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the tests' browser-like sign-in helpers
 
-from continuum_hub.federation.accounts import ensure_unix_user  # noqa: E402
-from continuum_hub.federation.idp import (  # noqa: E402
+from continuum_federation.accounts import ensure_unix_user  # noqa: E402
+from continuum_federation.idp import (  # noqa: E402
     DEMO_USERS,
     OpenIDProvider,
     hub_client,
     with_passwords,
 )
-from continuum_hub.federation.munge import MungeDaemon  # noqa: E402
-from continuum_hub.federation.process import free_port  # noqa: E402
-from continuum_hub.federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
+from continuum_federation.munge import MungeDaemon  # noqa: E402
+from continuum_federation.process import free_port  # noqa: E402
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
 from fixtures.hub import admin_hub, api, hub_login, stop_server, wait_for_server  # noqa: E402
 
 USER = "alice"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from continuum_hub.config import check_site_registry, layer_files, load_json_layer
 from continuum_hub.gateway.service import add_gateway_service
+from continuum_hub.identity.token_api import add_token_scopes
 from continuum_hub.services import add_managed_services
-from continuum_hub.token_api import add_token_scopes
 
 for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(path))

@@ -110,4 +110,10 @@ else
   log "checkout not readable by other users: installing a copy of the project into $VENV"
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT"
 fi
+
+# --- the local federation (continuum_federation): importable from the checkout, not in the wheel
+# Rewritten on every run, like the editable install, so a checkout elsewhere (a CI clone) points
+# the environment at itself; the demo, the tests and bench/ run as root and read the checkout.
+site_packages=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n' "$ROOT/images/federation" > "$site_packages/continuum_federation.pth"
 log "ready (Python environment $VENV)"

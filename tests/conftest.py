@@ -1,6 +1,7 @@
 """Shared fixtures of the Continuum Hub test suite.
 
-Fixture index (the local federation's pieces live in ``tests/fixtures/``):
+Fixture index (the local federation's pieces live in ``tests/fixtures/``, built on the package
+``continuum_federation`` in ``images/federation/``, which pytest's ``pythonpath`` lists):
 
 ``federation_root`` (session)
     A world-traversable scratch folder under /tmp for the local federation's state (munge socket,
@@ -25,6 +26,10 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``):
     ``attacker_factory``: a man in the middle of the hub's back channel (a rewriting proxy in
     front of a provider's token and userinfo endpoints, and the attacker's web site);
     ``attacker_key``.  Used by ``tests/security/``.
+``fixtures.fake_idp`` (not a plugin: imported)
+    ``fake_idp()``: a small fake OpenID provider on 127.0.0.1 (discovery, keys, refresh grants,
+    userinfo, revocation; chosen answers per endpoint) and ``hub_authenticator``: the unit
+    tests' HTTP boundary of the provider client and the token refresher.
 ``fixtures.local_gateway`` (not a plugin: imported)
     ``local_gateway(state)``: a throwaway ``dask-gateway-server`` with its ``LocalBackend`` and
     simple authentication on free 127.0.0.1 ports (the Clusters routes' and notebook widgets'

@@ -1,7 +1,8 @@
 """HTTP routes of ``continuum_lab``: thin, authenticated handlers over the managers.
 
 Every route lives below ``{base_url}continuum/``; every method requires the user's login
-(``tests/lab/test_routes_auth.py`` walks :data:`ROUTES` without credentials and expects 403).
+(``tests/lab/test_server_extension.py`` walks :data:`ROUTES` without credentials and
+expects 403).
 """
 
 from __future__ import annotations

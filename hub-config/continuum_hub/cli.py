@@ -1,108 +1,44 @@
-"""``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation)."""
+"""``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation).
+
+The local federation (package ``continuum_federation``, ``images/federation/``) ships with the
+source checkout, not in the wheel: ``demo`` imports it only when it runs and hands it its
+arguments; a site's install, which lacks it, gets a message saying where the demo lives.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import time
-from pathlib import Path
 
-from .federation.process import ProcessError
-
-
-def _find_repo(start: Path) -> Path:
-    for folder in (start, *start.parents):
-        if (folder / "hub-config" / "jupyterhub_config.py").is_file():
-            return folder
-    raise SystemExit(
-        "continuum-hub demo runs from a Continuum Hub checkout (no hub-config/ found above "
-        f"{start}); pass --repo"
-    )
+NO_FEDERATION = (
+    "continuum-hub demo: the local federation ships with the source checkout, not with this "
+    "installation: run `make demo` in a Continuum Hub checkout"
+)
 
 
-def demo(args: argparse.Namespace) -> int:
-    """Start the local federation, print where to log in, and run until interrupted."""
-    from .federation.stack import Federation, default_state_dir
-
-    if os.geteuid() != 0:
-        print("continuum-hub demo needs root (it starts Slurm and creates demo accounts)")
+def demo(argv: list[str]) -> int:
+    """Run ``continuum_federation``'s ``demo`` command with ``argv``; 2 when it is not here."""
+    try:
+        from continuum_federation.cli import main as federation_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "continuum_federation":
+            raise
+        print(NO_FEDERATION, file=sys.stderr)
         return 2
-    repo = args.repo or _find_repo(Path.cwd())
-    state = args.state_dir or default_state_dir()
-    started = time.monotonic()
-    federation = Federation(
-        repo, state, hub_port=args.port, idp_port=args.idp_port, partner_port=args.partner_port
-    )
-    print(f"Starting the local federation (state in {state}) …", flush=True)
-    try:
-        federation.start()
-    except ProcessError as exc:
-        print(f"Could not start the federation:\n{exc}", file=sys.stderr)
-        return 1
-    assert federation.hub is not None and federation.idp is not None
-    assert federation.partner is not None
-    print(
-        f"\nContinuum Hub is running ({time.monotonic() - started:.1f} s to start).\n\n"
-        f"  Open  {federation.hub.url}/hub/  and choose a provider on its sign-in page.\n\n"
-        "  Continuum demo IdP (primary):\n"
-    )
-    for name, password in federation.passwords.items():
-        print(f"    {name:<8} password {password}")
-    print("\n  Partner University proxy (second provider, another issuer):\n")
-    for name, password in federation.partner_passwords.items():
-        print(f"    {name:<8} password {password}")
-    print(
-        "\n  alice: VOs vo.hep.example + vo.radio.example (sites alpha and beta)\n"
-        "  bob:   vo.hep.example (site alpha)\n"
-        "  carol: no VO (sign-in is refused: no allowed group)\n"
-        "  dave:  admin + vo.radio.example (sites alpha and beta)\n"
-        "  partner alice:   another person (hub user alice-partner, vo.hep.example,\n"
-        "                   no account on the sites)\n"
-        "  partner bbrown:  Bob, linked by voperson_id to hub user bob once Bob has signed in\n"
-        "                   at home\n"
-        "  partner erin:    vo.radio.example; mallory: vo.hep.example (forged admin ignored)\n\n"
-        f"  Identity providers: {federation.idp.issuer} (primary), "
-        f"{federation.partner.issuer} (partner)\n"
-        f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
-        f"  Dask Gateway: {federation.hub.url}/services/dask-gateway/ (hub service; in a "
-        "server, Gateway() needs no arguments)\n"
-        f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
-        flush=True,
-    )
-    stop = False
-
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop:
-            if federation.hub.process is not None and not federation.hub.process.running:
-                print("The hub exited; its log:\n" + federation.hub.log(), file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-    finally:
-        print("Stopping the federation …", flush=True)
-        federation.stop()
-        print("Stopped.")
-    return 0
+    return federation_main(["demo", *argv], prog="continuum-hub")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__)
+    """Run the ``continuum-hub`` command line and exit with its status."""
+    parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="run the local federation (hub, IdP, two Slurm sites)")
-    p_demo.add_argument("--port", type=int, default=8000, help="hub port on 127.0.0.1 (8000)")
-    p_demo.add_argument("--idp-port", type=int, default=5556, help="IdP port on 127.0.0.1 (5556)")
-    p_demo.add_argument(
-        "--partner-port", type=int, default=5557, help="partner IdP port on 127.0.0.1 (5557)"
+    # its options (ports, state folder, checkout) belong to the federation's parser
+    sub.add_parser(
+        "demo",
+        help="run the local federation (hub, IdP, two Slurm sites); options: demo --help",
+        add_help=False,
     )
-    p_demo.add_argument("--state-dir", type=Path, help="state folder (/var/lib/continuum-hub/demo)")
-    p_demo.add_argument("--repo", type=Path, help="the Continuum Hub checkout (found from cwd)")
-    p_demo.set_defaults(func=demo)
-    args = parser.parse_args(argv)
-    sys.exit(args.func(args))
+    # parse_known_args: whatever follows `demo` is the federation's to parse
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        sys.exit(demo(rest))

@@ -33,9 +33,8 @@ def load_json_layer(c: Config, environ: Mapping[str, str] | None = None) -> None
 def check_site_registry(c: Config) -> None:
     """Load the configured site registry once at start-up: a mistake stops the hub with a clear
     message instead of failing users' spawns later."""
+    from continuum_spawners.account_map import check_account_policies
     from continuum_spawners.sites import RegistryError, SiteRegistry
-
-    from .account_map import check_account_policies
 
     section = c.SiteSpawner
     path = section.registry_path if "registry_path" in section else None

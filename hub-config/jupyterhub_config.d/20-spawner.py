@@ -3,8 +3,9 @@
 from continuum_spawners.api import install_api_handlers
 
 c.JupyterHub.spawner_class = "continuum-site"
-# hub username → POSIX account per site (the registry's user_accounts policies)
-c.SiteSpawner.account_resolver_class = "continuum_hub.account_map.AccountMapper"
+# (hub username → POSIX account per site: SiteSpawner's default account_resolver_class,
+# continuum_spawners.account_map.AccountMapper, applies the registry's user_accounts policies)
+
 # the job's port report (replacing batchspawner's unsafe handler) and job info for the Lab
 install_api_handlers()
 c.Spawner.default_url = "/lab"

@@ -7,7 +7,7 @@
 // hub is a first-party client of the proxy).
 //
 // Usage: node images/idp/server.mjs CONFIG.json
-// CONFIG.json (mode 0600, written by continuum_hub.federation.idp.OpenIDProvider) holds issuer,
+// CONFIG.json (mode 0600, written by continuum_federation.idp.OpenIDProvider) holds issuer,
 // host, port, state_dir, clients, users (optionally with voperson_id), ttl and display_name
 // (the name on its pages; the demo runs two providers).  Keys are kept in state_dir; everything
 // else (sessions, grants, tokens) lives in memory and is gone after a restart.

@@ -1,1 +1,23 @@
-"""Continuum Hub package."""
+"""Continuum Hub, the site side: the site registry and everything that runs work on a site.
+
+* :mod:`.sites` — the site registry (:class:`~.sites.Site`, partitions, environments, access
+  rules, power data), validated as a whole against :mod:`.registry_schema` with ``FILE:LINE:COL``
+  errors;
+* :mod:`.schedulers` — the one site-access path: ``adapter_for`` (argv builders and parsers per
+  scheduler kind), ``transport_for`` (local ``sudo`` or SSH) and ``monitor_for`` (one batched
+  status query per site per interval); every caller goes through it;
+* :mod:`.options` — user options validated into a typed :class:`~.options.JobRequest`;
+  :mod:`.choices` — the registry as it stands, accounts, the form and one validation per spawn;
+  :mod:`.form` — the spawn form;
+* :mod:`.accounts` — :class:`~.accounts.AccountResolver` (hub user → POSIX account at a site);
+  :mod:`.account_map` — :class:`~.account_map.AccountMapper`, its default (pattern, map file,
+  pool);
+* :mod:`.jobs` — a server job's script, options, environment and progress messages;
+  :mod:`.estimates` — queue-wait estimates and the soonest site;
+* :mod:`.spawner` — :class:`~.spawner.SiteSpawner` (entry point ``continuum-site``);
+* :mod:`.api` — hub API handlers for servers (port report, job information);
+* :mod:`.launcher` — ``continuum-singleuser``, the in-job launcher.
+
+This package imports no hub package: access rules name JupyterHub groups, so the spawner needs
+only ``user.groups``.
+"""

@@ -15,10 +15,11 @@ it is handed to ``sudo -u`` / ``ssh -l`` and its home directory becomes the job'
 directory.
 
 This base class is the classic behaviour: the account is the hub username.  The configurable
-mapping (``pattern``, ``map`` file, ``pool`` of accounts) is
-:class:`continuum_hub.account_map.AccountMapper`; a site whose registry entry sets
-``user_accounts`` is refused here rather than silently run as the hub username.  The registry's
-``user_accounts`` entries are parsed by :func:`build_policy` into :class:`AccountPolicy`.
+mapping (``pattern``, ``map`` file, ``pool`` of accounts), and the default of the spawner and
+the gateway, is :class:`continuum_spawners.account_map.AccountMapper`; a site whose registry
+entry sets ``user_accounts`` is refused here rather than silently run as the hub username.  The
+registry's ``user_accounts`` entries are parsed by :func:`build_policy` into
+:class:`AccountPolicy`.
 """
 
 from __future__ import annotations
@@ -243,8 +244,8 @@ class AccountResolver(LoggingConfigurable):
         """
         if site.user_accounts is not None:
             self.log.error(
-                "Site %s sets user_accounts, which %s does not implement: set "
-                "SiteSpawner.account_resolver_class = 'continuum_hub.account_map.AccountMapper'",
+                "Site %s sets user_accounts, which %s does not implement: use "
+                "continuum_spawners.account_map.AccountMapper (the default) or a subclass",
                 site.name,
                 type(self).__name__,
             )

@@ -35,7 +35,6 @@ PORT_ROUTE = r"/api/batchspawner"
 JOB_ROUTE = r"/api/continuum/job"
 ESTIMATE_ROUTE = r"/api/continuum/estimate"
 ROUTES = (PORT_ROUTE, JOB_ROUTE, ESTIMATE_ROUTE)
-ROUTE = PORT_ROUTE  # batchspawner's route, kept for compatibility
 
 
 def own_spawner(spawners: Iterable[Any], token: str) -> Any | None:

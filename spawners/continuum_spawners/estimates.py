@@ -3,8 +3,8 @@
 :class:`EstimatesMixin` is part of :class:`~continuum_spawners.spawner.SiteSpawner`: it asks the
 site's scheduler (``sbatch --test-only`` as the user's account) for one request, ranks every
 fitting partition of the user's sites for a ``soonest`` request, and answers the hub's
-``GET /hub/api/continuum/estimate``.  It uses the spawner's registry, account resolver,
-adapters and transports.
+``GET /hub/api/continuum/estimate``.  It uses the spawner's registry, account resolver and
+transports, and the sites' adapters (:func:`~continuum_spawners.schedulers.adapter_for`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from .jobs import ESTIMATE_SCRIPT, LATEST, build_job_spec, estimate_model
 from .options import SOONEST, JobRequest, OptionsError, candidates
+from .schedulers import adapter_for
 from .schedulers.base import Estimate
 
 
@@ -26,19 +27,18 @@ class EstimatesMixin:
     job_name: str
     user_groups: list[str]
     unix_account: Any
-    adapter: Any
     transport: Any
     unavailable_sites: Any
     check_options: Any
 
     async def estimate(self, request: JobRequest) -> Estimate:
         """When ``request`` would start now (``sbatch --test-only`` as the user)."""
-        site = self.registry.get(request.site)
+        site = request.site_entry or self.registry.get(request.site)
         if site is None:
             raise OptionsError(f"unknown site {request.site!r}")
         account = self.unix_account(site)
         spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
-        adapter = self.adapter(site)
+        adapter = adapter_for(site)
         try:
             result = await self.transport(site).run(
                 adapter.estimate_argv(spec), user=account.pw_name, stdin=ESTIMATE_SCRIPT
@@ -56,7 +56,7 @@ class EstimatesMixin:
 
         def rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
             option, estimate = pair
-            part = self.registry.sites[option.site].partition(option.partition)
+            part = option.partition_entry
             # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
             spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
             return (estimate.start is None, estimate.start or LATEST, spares_gpus)
@@ -69,9 +69,9 @@ class EstimatesMixin:
         request = self.check_options(options)
         if request.site != SOONEST:
             estimate = await self.estimate(request)
-            return estimate_model(request, estimate, self.registry.get(request.site))
+            return estimate_model(request, estimate, request.site_entry)
         ranked = [
-            estimate_model(option, estimate, self.registry.get(option.site))
+            estimate_model(option, estimate, option.site_entry)
             for option, estimate in await self.soonest(request)
         ]
         return {**ranked[0], "candidates": ranked}

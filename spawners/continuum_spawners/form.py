@@ -167,7 +167,11 @@ FORM_SCRIPT = """
   function limits() {
     var o = target.options[target.selectedIndex];
     [["cores", "maxCores"], ["memory_gb", "maxMemory"], ["gpus", "maxGpus"]].forEach(function (f) {
-      if (o.dataset[f[1]] !== undefined) { form.elements[f[0]].max = o.dataset[f[1]]; }
+      var el = form.elements[f[0]], max = o.dataset[f[1]];
+      if (max === undefined) { return; }
+      el.max = max;
+      // a value kept from the last spawn (GPUs on a GPU partition) may exceed the new limit
+      if (Number(el.value) > Number(max)) { el.value = max; }
     });
   }
   var envs = form.elements.environment;

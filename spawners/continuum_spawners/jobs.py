@@ -1,4 +1,5 @@
-"""What a server job is made of: its script, its ``sbatch`` options, its environment, its times.
+"""What a server job is made of: its script, its ``sbatch`` options, its environment, its times,
+and how the hub describes it (the job information of the Lab, the spawn's progress messages).
 
 Pure functions of validated values (a :class:`~continuum_spawners.options.JobRequest` and the
 :class:`~continuum_spawners.sites.Site`), so that a property test can drive user input all the
@@ -10,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .options import JobRequest
-from .schedulers.base import Estimate, JobSpec
-from .sites import Site
+from .schedulers.base import Estimate, JobSpec, JobState, JobStatus
+from .sites import Environment, Site, format_walltime
 
 # what sbatch --test-only is given: nothing runs, the scheduler only plans
 ESTIMATE_SCRIPT = "#!/bin/bash\ntrue\n"
@@ -77,7 +78,9 @@ def build_job_spec(
     site: Site, request: JobRequest, home: str, job_name: str, env_names: list[str]
 ) -> JobSpec:
     """The submission of ``request`` on ``site``: validated values only, nothing else."""
-    partition = site.partition(request.partition)
+    partition = request.partition_entry
+    if partition is None or request.site_entry is not site:
+        partition = site.partition(request.partition)
     if partition is None:
         raise RuntimeError(f"site {site.name} has no partition {request.partition!r}")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job_name):
@@ -115,3 +118,61 @@ def estimate_model(request: JobRequest, estimate: Estimate, site: Site | None) -
         "energy_kwh_max": None if energy is None else round(energy, 3),
         "gco2e_max": None if emissions is None else round(emissions, 1),
     }
+
+
+def chosen_environment(site: Site, request: JobRequest | None) -> Environment:
+    """The software environment ``request`` chose at ``site`` (the site's default if none)."""
+    chosen = site.environment(request.environment) if request else None
+    return chosen or site.default_environment
+
+
+def job_info(
+    request: JobRequest | None, site: Site | None, job_id: str, status: JobStatus | None
+) -> dict[str, Any]:
+    """A server's job as the hub sees it (``GET /hub/api/continuum/job``)."""
+    start = end = None
+    if status is not None and status.state is JobState.RUNNING:
+        start = parse_start_time(status.start_time)
+    if start is not None and request is not None:
+        end = start + timedelta(minutes=request.walltime_minutes)
+    remaining = None
+    if end is not None:
+        remaining = max(0, int((end - datetime.now(UTC)).total_seconds()))
+    return {
+        "site": request.site if request else None,
+        "site_label": site.label if site else None,
+        "partition": request.partition if request else None,
+        "job_id": job_id or None,
+        "state": status.state.value if status else "unknown",
+        "node": status.node if status and status.node else None,
+        "cores": request.cores if request else None,
+        "memory_gb": request.memory_gb if request else None,
+        "gpus": request.gpus if request else None,
+        "walltime_minutes": request.walltime_minutes if request else None,
+        "environment": chosen_environment(site, request).label if request and site else None,
+        "start_time": iso_utc(start),
+        "end_time": iso_utc(end),
+        "remaining_seconds": remaining,
+    }
+
+
+def progress_message(request: JobRequest, site: str, job_id: str, status: JobStatus | None) -> str:
+    """What the spawn-pending page says of a starting job at the site labelled ``site``."""
+    if not job_id:
+        return (
+            f"Submitting to {site}, partition {request.partition} "
+            f"({request.cores} cores, {request.memory_gb} GB, "
+            f"{format_walltime(request.walltime_minutes)} h)…"
+        )
+    if status is None:
+        return f"Job {job_id} submitted to {site}"
+    if status.state is JobState.PENDING:
+        reason = f" ({status.reason})" if status.reason else ""
+        start = f", expected start {status.start_time}" if status.start_time else ""
+        return f"Job {job_id} waiting in the queue of {site}{reason}{start}"
+    if status.state is JobState.RUNNING:
+        node = f" on node {status.node}" if status.node else ""
+        return f"Job {job_id} running{node} at {site}; JupyterLab is starting…"
+    if status.state is JobState.UNKNOWN:
+        return f"Job {job_id}: the scheduler of {site} is not answering, retrying…"
+    return f"Job {job_id} has ended ({status.raw_state or 'gone'})"

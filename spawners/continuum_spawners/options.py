@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .sites import NAME, Partition, Site, SiteRegistry, format_walltime, parse_walltime
@@ -38,7 +38,13 @@ class OptionsError(ValueError):
 
 @dataclass(frozen=True)
 class JobRequest:
-    """Validated resources of one server job."""
+    """Validated resources of one server job.
+
+    ``site_entry`` and ``partition_entry`` are the registry's objects the request was validated
+    against (the site as the user may use it: only their partitions), carried so that nothing
+    downstream looks them up again; they are neither saved (:meth:`values`) nor compared.  A
+    request read back from a server's saved state, and a :data:`SOONEST` one, has none.
+    """
 
     site: str
     partition: str
@@ -48,12 +54,22 @@ class JobRequest:
     walltime_minutes: int
     # "" (saved by earlier versions) means the site's default environment
     environment: str = ""
+    site_entry: Site | None = field(default=None, compare=False, repr=False)
+    partition_entry: Partition | None = field(default=None, compare=False, repr=False)
+
+    def values(self) -> dict[str, Any]:
+        """The validated values, as a server's state saves them (``JobRequest(**values)``)."""
+        return {name: getattr(self, name) for name in VALUES}
 
     def as_user_options(self) -> dict[str, Any]:
         """The canonical ``user_options`` form (what the REST API accepts)."""
-        options = asdict(self)
+        options = self.values()
         options["walltime"] = format_walltime(options.pop("walltime_minutes"))
         return options
+
+
+#: the fields of a :class:`JobRequest` that are its values (the rest are registry objects)
+VALUES = tuple(f.name for f in fields(JobRequest) if f.compare)
 
 
 def _integer(name: str, value: Any, low: int, high: int) -> int:
@@ -142,6 +158,8 @@ def validate_options(
             options.get("walltime", partition.default_walltime_minutes), partition
         ),
         environment=environment,
+        site_entry=site,
+        partition_entry=partition,
     )
 
 
@@ -208,6 +226,8 @@ def candidates(
             site=site.name,
             partition=part.name,
             environment=request.environment or site.default_environment.name,
+            site_entry=site,
+            partition_entry=part,
         )
         for site in _usable(registry, set(user_groups), unavailable or {})
         if not request.environment or site.environment(request.environment)

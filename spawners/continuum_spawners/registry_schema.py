@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from .accounts import POLICY_SCHEMA
+from .schedulers import ADAPTERS
 
 Where = tuple[str | int, ...]
 
@@ -54,7 +55,8 @@ SCHEMA: dict[str, Any] = {
                     "name": {"type": "string", "pattern": NAME},
                     "display_name": {"type": "string", "maxLength": 100},
                     "description": {"type": "string", "maxLength": 500},
-                    "scheduler": {"enum": ["slurm"]},
+                    # the kinds there is an adapter for: adding one is adding its adapter
+                    "scheduler": {"enum": sorted(ADAPTERS)},
                     "connection": {
                         "type": "object",
                         "additionalProperties": False,
@@ -146,6 +148,26 @@ def unexpected_key(error: jsonschema.ValidationError) -> str | None:
         return None
     known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
     return next((str(key) for key in error.instance if key not in known), None)
+
+
+def schema_problem(error: jsonschema.ValidationError) -> tuple[str, Where, bool]:
+    """What a schema error says and where: ``("at a/0/b: message", place, at_key)``.
+
+    ``place`` points at the unknown key itself for an ``additionalProperties`` error
+    (``at_key``), else at the offending value.
+    """
+    where: Where = tuple(error.absolute_path)
+    text = "/".join(str(p) for p in where) or "(top level)"
+    extra = unexpected_key(error)
+    place = where if extra is None else (*where, extra)
+    return f"at {text}: {error.message}", place, extra is not None
+
+
+def position(path: Path | str, text: str, where: Where | None, at_key: bool = False) -> str:
+    """``FILE:LINE:COL`` of the place ``where`` in the YAML ``text`` read from ``path``, or
+    just ``FILE`` when the place cannot be found (or is ``None``)."""
+    mark = None if where is None else locate(text, where, at_key)
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
 
 
 def locate(text: str, where: Where, at_key: bool = False) -> yaml.Mark | None:

@@ -22,7 +22,7 @@ String values under ``connection.env`` may name environment variables of the hub
 ``${NAME}`` (e.g. a state directory known only at start-up).
 
 A site reached through its login node says so in ``connection`` (see
-:mod:`continuum_spawners.ssh`)::
+:mod:`continuum_spawners.schedulers.ssh`)::
 
         connection:
           transport: ssh
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,9 +61,9 @@ from .registry_schema import (
     SSH_FIELDS,
     WALLTIME,
     Where,
-    locate,
+    position,
     read_yaml,
-    unexpected_key,
+    schema_problem,
 )
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "Site",
     "SiteRegistry",
     "format_walltime",
+    "load_registry",
     "parse_walltime",
 ]
 
@@ -276,8 +278,7 @@ class SiteRegistry:
         try:
             return cls.from_dict(data, environ)
         except RegistryError as exc:
-            mark = None if exc.where is None else locate(text, exc.where, exc.at_key)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            where = position(path, text, exc.where, exc.at_key)
             raise RegistryError(f"{where}: {exc}", exc.where, exc.at_key) from exc
 
     @classmethod
@@ -287,17 +288,30 @@ class SiteRegistry:
             jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: e.path
         )
         if errors:
-            first = errors[0]
-            where: Where = tuple(first.absolute_path)
-            text = "/".join(str(p) for p in where) or "(top level)"
-            extra = unexpected_key(first)
-            raise RegistryError(
-                f"at {text}: {first.message}",
-                where if extra is None else (*where, extra),
-                at_key=extra is not None,
-            )
+            message, where, at_key = schema_problem(errors[0])
+            raise RegistryError(message, where, at_key=at_key)
         environ = os.environ if environ is None else environ
         return cls(_build_site(i, entry, environ) for i, entry in enumerate(data["sites"]))
+
+
+# path → (when its modification time was last looked at, that time, the registry loaded)
+_loaded: dict[str, tuple[float, float, SiteRegistry]] = {}
+
+
+def load_registry(path: str, max_age: float = 0.0) -> SiteRegistry:
+    """The registry in ``path``, one for the whole process, loaded again when the file changed
+    (its modification time, looked at when the last look is ``max_age`` seconds old or more;
+    0: at every call).  An invalid file raises :class:`RegistryError` as ``from_file`` does."""
+    now = time.monotonic()
+    cached = _loaded.get(path)
+    if cached is not None and now - cached[0] < max_age:
+        return cached[2]
+    mtime = os.stat(path).st_mtime
+    registry = cached[2] if cached is not None and cached[1] == mtime else None
+    if registry is None:
+        registry = SiteRegistry.from_file(path)
+    _loaded[path] = (now, mtime, registry)
+    return registry
 
 
 def _expand(value: str, environ: Mapping[str, str], where: Where) -> str:

@@ -3,12 +3,14 @@
 Built on batchspawner's ``BatchSpawnerBase`` for its lifecycle (submit, wait for the job to run,
 wait for the port report, poll, cancel) while replacing its shell-string mechanics:
 
-* user options are validated into a :class:`~continuum_spawners.options.JobRequest` against the
-  site registry and the user's groups (``apply_user_options``: 400/403 with a clear message);
-* scheduler commands are argument lists from a :mod:`scheduler adapter
-  <continuum_spawners.schedulers>`, run by a :mod:`transport <continuum_spawners.transport>` as
-  the user's account at the site (:mod:`~continuum_spawners.accounts`: sites where the user has
-  none are shown as unavailable and refused with 403);
+* user options are validated once into a :class:`~continuum_spawners.options.JobRequest`
+  against the site registry and the user's groups (400/403 with a clear message), which carries
+  the registry's site and partition from then on (:mod:`~continuum_spawners.choices`);
+* scheduler commands are argument lists from the site's adapter, run by its transport as the
+  user's account at the site, and status comes from the site's shared monitor — all through
+  :mod:`continuum_spawners.schedulers` (``adapter_for``, ``transport_for``, ``monitor_for``);
+  accounts come from :mod:`~continuum_spawners.account_map` (sites where the user has none are
+  shown as unavailable and refused with 403);
 * the job script is a fixed text whose only variable part is the shell-quoted launcher command;
   resources go on the ``sbatch`` command line as validated integers and names, and secrets
   (the server's API token) travel in the environment only.
@@ -18,14 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pwd
 import shlex
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from batchspawner import BatchSpawnerBase
 from batchspawner import JobStatus as BatchJobStatus
@@ -33,42 +32,47 @@ from tornado import web
 from traitlets import Float, List, Type, Unicode, default
 
 from . import api
-from .accounts import AccountResolver, NoAccountError, checked_passwd, shared_resolver
+from .account_map import AccountMapper
+from .accounts import AccountResolver
+from .choices import ChoicesMixin
 from .estimates import EstimatesMixin
-from .form import render_form
 from .jobs import (
     build_job_spec,
+    chosen_environment,
     iso_utc,
     job_environment,
-    parse_start_time,
+    job_info,
+    progress_message,
     render_job_script,
 )
-from .monitor import SiteMonitor
-from .options import (
-    SOONEST,
-    JobRequest,
-    OptionsError,
-    options_from_form,
-    validate_options,
-)
-from .schedulers.base import JobSpec, JobState, JobStatus, SchedulerAdapter
-from .schedulers.slurm import SlurmAdapter
-from .sites import Environment, Site, SiteRegistry, format_walltime
-from .transport import Transport, transport_for
+from .options import SOONEST, JobRequest
+from .schedulers import adapter_for, monitor_for, transport_for
+from .schedulers.base import JobSpec, JobState, JobStatus
+from .schedulers.monitor import SiteMonitor
+from .schedulers.transport import Transport
+from .sites import Environment, Site
 
-ADAPTERS: dict[str, type[SchedulerAdapter]] = {"slurm": SlurmAdapter}
 # environment of the job beyond what JupyterHub provides
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
 
 
-class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
+class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
     registry_path = Unicode(
         config=True,
         help="""Path of the site registry (YAML); see ``continuum_spawners.sites``.
 
-        Read at first use and again whenever the file changes.
+        Read at first use and again when the file changes (see ``registry_check_interval``).
+        """,
+    )
+
+    registry_check_interval = Float(
+        10.0,
+        config=True,
+        help="""Seconds between looks at whether the registry file changed (its modification
+        time), for estimates and other reads.  Spawns and the spawn form always look; a running
+        server keeps the site and partition it was started with.
         """,
     )
 
@@ -118,19 +122,16 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
     )
 
     account_resolver_class = Type(
-        AccountResolver,
+        AccountMapper,
         klass=AccountResolver,
         config=True,
         help="""Maps hub usernames to POSIX accounts per site (class or import string).
 
-        The default runs everything as the hub username.  The hub's configuration sets
-        ``continuum_hub.account_map.AccountMapper``, which applies each site's
-        ``user_accounts`` policy (pattern, map file, pool) of the registry.
+        The default, ``continuum_spawners.account_map.AccountMapper``, applies each site's
+        ``user_accounts`` policy (pattern, map file, pool) of the registry; sites without one
+        follow ``AccountMapper.default_policy`` (the hub username).
         """,
     )
-
-    _registry_cache: ClassVar[dict[str, tuple[float, SiteRegistry]]] = {}
-    _monitors: ClassVar[dict[tuple[Any, ...], SiteMonitor]] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -143,110 +144,23 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
         # the account the job was submitted as, kept for status and cancel
         self.site_account = ""
 
-    # -- registry and options ----------------------------------------------------------------
-
-    @property
-    def registry(self) -> SiteRegistry:
-        """The site registry, reloaded when its file changes."""
-        if not self.registry_path:
-            raise RuntimeError("SiteSpawner.registry_path is not set")
-        mtime = os.stat(self.registry_path).st_mtime
-        cached = self._registry_cache.get(self.registry_path)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, SiteRegistry.from_file(self.registry_path))
-            self._registry_cache[self.registry_path] = cached
-        return cached[1]
-
-    @property
-    def user_groups(self) -> list[str]:
-        return [group.name for group in self.user.groups]
-
-    @property
-    def accounts(self) -> AccountResolver:
-        """The hub-wide account resolver."""
-        return shared_resolver(self.account_resolver_class, self.config, log=self.log)
-
-    def unavailable_sites(self) -> dict[str, str]:
-        """Sites the user's groups allow but where they have no account: name → message."""
-        sites = self.registry.for_groups(self.user_groups)
-        return self.accounts.unavailable(self.user.name, sites)
-
-    def check_options(self, options: dict[str, Any]) -> JobRequest:
-        """:func:`validate_options` for this user: their groups, and sites they have accounts at."""
-        unavailable = self.unavailable_sites()
-        return validate_options(options, self.registry, self.user_groups, unavailable)
-
     @default("options_form")
     def _options_form_default(self):  # type: ignore[no-untyped-def]
         return type(self)._render_options_form
-
-    def _render_options_form(self) -> str:
-        last = None
-        if self.user_options:
-            try:
-                last = self.check_options(self.user_options)
-            except OptionsError:
-                last = None  # the old choice is no longer allowed: offer the defaults
-        sites = self.registry.for_groups(self.user_groups)
-        return render_form(sites, last, self.unavailable_sites())
-
-    def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, Any]:
-        try:
-            options = options_from_form(form_data)
-            # check now so that the form is shown again with the message
-            self.check_options(options)
-        except OptionsError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from None
-        return options
 
     @default("apply_user_options")
     def _apply_user_options_default(self):  # type: ignore[no-untyped-def]
         return type(self)._apply_options
 
-    def _apply_options(self, user_options: dict[str, Any]) -> None:
-        try:
-            self.request = self.check_options(user_options or {})
-        except OptionsError as exc:
-            self.log.warning("Refused options of %s: %s", self._log_name, exc)
-            raise web.HTTPError(exc.status, str(exc)) from None
-
     # -- pieces of a submission ----------------------------------------------------------------
 
-    @property
-    def site(self) -> Site:
-        if self.request is None:
-            raise RuntimeError("no validated request")
-        site = self.registry.get(self.request.site)
-        if site is None:
-            raise RuntimeError(f"site {self.request.site!r} is no longer in the registry")
-        return site
-
-    def adapter(self, site: Site) -> SchedulerAdapter:
-        return ADAPTERS[site.scheduler]()
-
     def monitor(self, site: Site) -> SiteMonitor:
-        """The hub-wide status monitor of ``site`` (a new one if its connection changed)."""
-        key = (site.name, site.scheduler, site.ssh, tuple(sorted(site.env.items())))
-        monitor = self._monitors.get(key)
-        if monitor is None:
-            monitor = SiteMonitor(site.name, self.adapter(site), self.transport(site))
-            self._monitors[key] = monitor
-        return monitor
+        """The shared status monitor of ``site`` (:func:`~.schedulers.monitor_for`)."""
+        return monitor_for(site, timeout=self.command_timeout)
 
     def transport(self, site: Site) -> Transport:
-        """How ``site``'s commands run: locally through sudo, or over SSH on its login node."""
+        """How ``site``'s commands run (:func:`~.schedulers.transport_for`)."""
         return transport_for(site, timeout=self.command_timeout)
-
-    def unix_account(self, site: Site | None = None, allocate: bool = False) -> pwd.struct_passwd:
-        """The user's POSIX account at ``site`` (default: the job's, as submitted); 403 with a
-        clear message if there is none."""
-        try:
-            if site is None and self.site_account:
-                return checked_passwd(self.site_account)
-            name = self.accounts.require(self.user.name, site or self.site, allocate=allocate)
-            return checked_passwd(name)
-        except NoAccountError as exc:
-            raise web.HTTPError(403, str(exc)) from None
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -272,9 +186,7 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
 
         (Not ``environment``: that is JupyterHub's trait for extra environment variables.)
         """
-        site = self.site
-        chosen = site.environment(self.request.environment) if self.request else None
-        return chosen or site.default_environment
+        return chosen_environment(self.site, self.request)
 
     def job_script(self) -> str:
         environment = self.software_environment
@@ -331,7 +243,8 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
         site = self.site
         env = self.get_env()
         spec = self.job_spec(sorted(env))
-        argv = self.adapter(site).submit_argv(spec)
+        adapter = adapter_for(site)
+        argv = adapter.submit_argv(spec)
         account = self.unix_account().pw_name
         self.log.info(
             "Submitting %s on site %s as %s: %s",
@@ -347,7 +260,7 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
             message = result.stderr.strip() or result.stdout.strip()
             self.log.error("Submission on %s refused: %s", site.name, message)
             raise web.HTTPError(500, f"site {site.name} refused the job: {message[:300]}")
-        self.job_id = self.adapter(site).parse_submit(result.stdout)
+        self.job_id = adapter.parse_submit(result.stdout)
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
         return self.job_id
 
@@ -402,7 +315,7 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
         if not self.job_id or self.request is None:
             return
         site = self.site
-        argv = self.adapter(site).cancel_argv([self.job_id])
+        argv = adapter_for(site).cancel_argv([self.job_id])
         self.log.info("Cancelling job %s on %s for %s", self.job_id, site.name, self._log_name)
         # jobs saved before accounts were mapped ran as the hub username
         result = await self.transport(site).run(argv, user=self.site_account or self.user.name)
@@ -441,12 +354,12 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
         if self.job_id and self.request is not None:
-            state["request"] = asdict(self.request)
+            state["request"] = self.request.values()
             state["account"] = self.site_account
         return state
 
     def clear_state(self) -> None:
-        site = self.registry.get(self.request.site) if self.request else None
+        site = self.known_site()
         if self.job_id and site is not None:
             self.monitor(site).forget(self.job_id)
         super().clear_state()
@@ -457,32 +370,7 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
 
     def job_info(self) -> dict[str, Any]:
         """The server's job as the hub sees it (``GET /hub/api/continuum/job``)."""
-        request, status = self.request, self.status
-        site = self.registry.get(request.site) if request else None
-        start = end = None
-        if status is not None and status.state is JobState.RUNNING:
-            start = parse_start_time(status.start_time)
-        if start is not None and request is not None:
-            end = start + timedelta(minutes=request.walltime_minutes)
-        remaining = None
-        if end is not None:
-            remaining = max(0, int((end - datetime.now(UTC)).total_seconds()))
-        return {
-            "site": request.site if request else None,
-            "site_label": site.label if site else None,
-            "partition": request.partition if request else None,
-            "job_id": self.job_id or None,
-            "state": status.state.value if status else "unknown",
-            "node": status.node if status and status.node else None,
-            "cores": request.cores if request else None,
-            "memory_gb": request.memory_gb if request else None,
-            "gpus": request.gpus if request else None,
-            "walltime_minutes": request.walltime_minutes if request else None,
-            "environment": self.software_environment.label if request and site else None,
-            "start_time": iso_utc(start),
-            "end_time": iso_utc(end),
-            "remaining_seconds": remaining,
-        }
+        return job_info(self.request, self.known_site(), self.job_id, self.status)
 
     # -- progress --------------------------------------------------------------------------------
 
@@ -500,24 +388,4 @@ class SiteSpawner(EstimatesMixin, BatchSpawnerBase):
     def _progress_message(self) -> str:
         if self.request is None:
             return "Checking your choices…"
-        site = self.site.label
-        request = self.request
-        if not self.job_id:
-            return (
-                f"Submitting to {site}, partition {request.partition} "
-                f"({request.cores} cores, {request.memory_gb} GB, "
-                f"{format_walltime(request.walltime_minutes)} h)…"
-            )
-        status = self.status
-        if status is None:
-            return f"Job {self.job_id} submitted to {site}"
-        if status.state is JobState.PENDING:
-            reason = f" ({status.reason})" if status.reason else ""
-            start = f", expected start {status.start_time}" if status.start_time else ""
-            return f"Job {self.job_id} waiting in the queue of {site}{reason}{start}"
-        if status.state is JobState.RUNNING:
-            node = f" on node {status.node}" if status.node else ""
-            return f"Job {self.job_id} running{node} at {site}; JupyterLab is starting…"
-        if status.state is JobState.UNKNOWN:
-            return f"Job {self.job_id}: the scheduler of {site} is not answering, retrying…"
-        return f"Job {self.job_id} has ended ({status.raw_state or 'gone'})"
+        return progress_message(self.request, self.site.label, self.job_id, self.status)

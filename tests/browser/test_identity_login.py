@@ -13,7 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from continuum_hub.federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO
+from continuum_federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO
 from fixtures.browser import sign_in
 from fixtures.hub import api, hub_login
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from continuum_hub.federation.slurm import LocalSlurmCluster
+from continuum_federation.slurm import LocalSlurmCluster
 from fixtures.gateway import HubGateway, gateway_jobs
 from fixtures.hub import api, hub_login, server_environ, stop_server, wait_for_server
 from fixtures.slurm import wait_until

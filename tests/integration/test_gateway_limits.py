@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from dask_gateway import GatewayWarning
 
-from continuum_hub.federation.slurm import LocalSlurmCluster
+from continuum_federation.slurm import LocalSlurmCluster
 from fixtures.gateway import HubGateway, gateway_jobs
 from fixtures.slurm import wait_until
 

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from continuum_hub.idtoken import IDTokenError, IDTokenValidator
+from continuum_hub.identity.idtoken import IDTokenError, IDTokenValidator
 from fixtures.hub import api, hub_login
 from fixtures.idp import login_code_flow
 

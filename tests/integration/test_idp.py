@@ -12,7 +12,7 @@ import jwt
 import pytest
 import requests
 
-from continuum_hub.federation.idp import (
+from continuum_federation.idp import (
     ADMIN_GROUP,
     VO_HEP,
     VO_RADIO,
@@ -20,7 +20,7 @@ from continuum_hub.federation.idp import (
     entitlement,
     with_passwords,
 )
-from continuum_hub.federation.process import port_open
+from continuum_federation.process import port_open
 from fixtures.idp import (
     TIMEOUT,
     LoginFlowError,

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import requests
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import (
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import (
     ADMIN_GROUP,
     VO_RADIO,
     OpenIDProvider,
@@ -32,8 +32,8 @@ from continuum_hub.federation.idp import (
     make_password,
     with_passwords,
 )
-from continuum_hub.federation.process import free_port
-from continuum_hub.token_api import SCOPE
+from continuum_federation.process import free_port
+from continuum_hub.identity.token_api import SCOPE
 from fixtures.hub import (
     admin_hub,
     api,
@@ -280,7 +280,7 @@ def test_hub_refuses_to_start_without_crypt_key(federation_root, repo_root, shor
     """auth_state holds the tokens: without JUPYTERHUB_CRYPT_KEY the hub must not start."""
     hub = admin_hub(federation_root / "hub-no-key", repo_root, short_idp, slurm_sites)
     hub.state_dir.mkdir(parents=True, exist_ok=True)
-    from continuum_hub.federation.hub import write_private_json
+    from continuum_federation.hub import write_private_json
 
     write_private_json(hub.state_dir / "continuum_hub_config.json", hub.config())
     env = {k: v for k, v in hub.environment().items() if k != "JUPYTERHUB_CRYPT_KEY"}

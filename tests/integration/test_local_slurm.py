@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from continuum_hub.federation.munge import MungeDaemon
-from continuum_hub.federation.process import log_tail
-from continuum_hub.federation.slurm import LocalSlurmCluster, local_host_address
-from continuum_hub.federation.slurm_spec import ClusterSpecError, parse_cluster_spec
+from continuum_federation.munge import MungeDaemon
+from continuum_federation.process import log_tail
+from continuum_federation.slurm import LocalSlurmCluster, local_host_address
+from continuum_federation.slurm_spec import ClusterSpecError, parse_cluster_spec
 from fixtures.slurm import job_state, run_as, sbatch_as, wait_until
 
 pytestmark = pytest.mark.integration

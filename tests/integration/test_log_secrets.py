@@ -7,7 +7,7 @@ import secrets
 import pytest
 import requests
 
-from continuum_hub.federation.hub import LocalHub
+from continuum_federation.hub import LocalHub
 from fixtures.slurm import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import ADMIN_GROUP, VO_HEP, VO_RADIO
 from fixtures.hub import api, begin_login, hub_login
 from fixtures.idp import TIMEOUT
 

@@ -1,9 +1,9 @@
 """The SSH transport against a real OpenSSH server and the real Slurm site ``alpha``.
 
 The ``sshd`` fixture stands in for alpha's login node: commands go through
-:class:`~continuum_spawners.ssh.SSHTransport` exactly as the spawner sends them (argument lists
-from :class:`~continuum_spawners.schedulers.slurm.SlurmAdapter`), as ``alice`` for her jobs and
-as the service account ``bob`` for status.  Every wait is a bounded poll.
+:class:`~continuum_spawners.schedulers.ssh.SSHTransport` exactly as the spawner sends them
+(argument lists from :class:`~continuum_spawners.schedulers.slurm.SlurmAdapter`), as ``alice``
+for her jobs and as the service account ``bob`` for status.  Every wait is a bounded poll.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import TypeVar
 
 import pytest
 
-from continuum_hub.federation.process import free_port
-from continuum_hub.federation.slurm import LocalSlurmCluster
+from continuum_federation.process import free_port
+from continuum_federation.slurm import LocalSlurmCluster
 from continuum_spawners.schedulers.base import JobSpec, JobState
 from continuum_spawners.schedulers.slurm import SlurmAdapter
-from continuum_spawners.ssh import SSHTransport
-from continuum_spawners.transport import CommandResult, TransportError
+from continuum_spawners.schedulers.ssh import SSHTransport
+from continuum_spawners.schedulers.transport import CommandResult, TransportError
 from fixtures.sshd import LocalSSHD, keygen
 
 pytestmark = pytest.mark.integration

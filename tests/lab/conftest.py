@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from lab_support import JOB_ENV, TIMEOUT, FakeHub, LabServer, isolated_jupyter_env, start_lab_server
 
-from continuum_hub.federation.process import free_port
+from continuum_federation.process import free_port
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from continuum_hub.federation.process import ManagedProcess, free_port
+from continuum_federation.process import ManagedProcess, free_port
 from fixtures.local_gateway import LocalGateway, local_gateway
 
 TIMEOUT = 10.0

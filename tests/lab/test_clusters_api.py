@@ -25,7 +25,7 @@ from lab_support import (
     start_lab_server,
 )
 
-from continuum_hub.federation.process import free_port
+from continuum_federation.process import free_port
 from continuum_lab.clusters import ClusterManager, GatewayError
 from fixtures.local_gateway import LocalGateway
 from fixtures.slurm import wait_until

@@ -28,7 +28,7 @@ from lab_support import (
 )
 from playwright.sync_api import Page, expect
 
-from continuum_hub.federation.process import free_port
+from continuum_federation.process import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -115,6 +115,21 @@ def test_wheel_ships_the_prebuilt_extensions_and_the_server_config(install: Inst
         assert any(n.startswith(f"{data}share/jupyter/labextensions/{name}/static/") for n in names)
     # no sources, source maps or node_modules in the wheel
     assert not [n for n in names if n.endswith((".ts", ".map")) or "node_modules" in n]
+    # the local federation (demo and tests) stays in the checkout
+    assert not [
+        n for n in names if n.startswith(("continuum_federation", "continuum_hub/federation"))
+    ]
+
+
+def test_installed_continuum_hub_demo_points_to_the_checkout(install: Install) -> None:
+    found = install.run(
+        "-c", "import importlib.util as u; print(u.find_spec('continuum_federation'))"
+    )
+    assert found.stdout.strip() == "None", found.stdout + found.stderr
+    result = install.run(str(install.prefix / "bin" / "continuum-hub"), "demo")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "ships with the source checkout" in result.stderr
+    assert "make demo" in result.stderr
 
 
 def test_labextension_list_shows_them_ok(install: Install) -> None:

@@ -52,9 +52,9 @@ from security_support import (
     Target,
 )
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import OpenIDProvider, hub_client, with_passwords
-from continuum_hub.federation.process import free_port
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import OpenIDProvider, hub_client, with_passwords
+from continuum_federation.process import free_port
 from fixtures.attacker import BackChannelAttacker
 from fixtures.hub import admin_hub
 

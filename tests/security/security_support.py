@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import (
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import (
     ADMIN_GROUP,
     ENTITLEMENT_AUTHORITY,
     ENTITLEMENT_NAMESPACE,

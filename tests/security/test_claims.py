@@ -20,8 +20,8 @@ from security_support import (
     user_model,
 )
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import VO_HEP, OpenIDProvider
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import VO_HEP, OpenIDProvider
 from fixtures.attacker import BackChannelAttacker
 from fixtures.hub import api, begin_login, finish_login
 from fixtures.idp import TIMEOUT

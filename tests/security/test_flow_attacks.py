@@ -15,7 +15,7 @@ import pytest
 import requests
 from security_support import LOGIN_COOKIE, Target, signed_in
 
-from continuum_hub.federation.hub import LocalHub
+from continuum_federation.hub import LocalHub
 from fixtures.attacker import BackChannelAttacker
 from fixtures.hub import begin_login, finish_login
 from fixtures.idp import TIMEOUT, refresh_tokens, userinfo

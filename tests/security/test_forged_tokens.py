@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from security_support import Target
 
-from continuum_hub.federation.idp import OpenIDProvider
+from continuum_federation.idp import OpenIDProvider
 from fixtures.attacker import (
     DROP,
     BackChannelAttacker,

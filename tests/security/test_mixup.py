@@ -16,8 +16,8 @@ import pytest
 import requests
 from security_support import PARTNER, Target, signed_in
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import OpenIDProvider
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import OpenIDProvider
 from fixtures.attacker import (
     BackChannelAttacker,
     decode,

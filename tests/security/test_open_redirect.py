@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import Page
 from security_support import PRIMARY, LogWatch, Observation
 
-from continuum_hub.federation.hub import LocalHub
-from continuum_hub.federation.idp import OpenIDProvider
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import OpenIDProvider
 from fixtures.attacker import BackChannelAttacker
 from fixtures.hub import begin_login, finish_login
 

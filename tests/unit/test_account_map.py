@@ -1,4 +1,4 @@
-"""Account mapping policies (``continuum_hub.account_map``): pattern, map file, pool of accounts.
+"""Account mapping policies (``continuum_spawners.account_map``): pattern, map file, pool.
 
 This machine's user database is the boundary: :func:`passwd` replaces it with a fixed set of
 accounts, so that the tests do not depend on which Unix users exist here.
@@ -19,14 +19,14 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from continuum_hub.account_map import (
+from continuum_spawners import accounts
+from continuum_spawners.account_map import (
     AccountMapError,
     AccountMapper,
     LeaseStore,
     check_account_policies,
     load_account_map,
 )
-from continuum_spawners import accounts
 from continuum_spawners.accounts import AccountPolicy, AccountResolver, NoAccountError
 from continuum_spawners.sites import Partition, Site, SiteRegistry
 
@@ -190,7 +190,7 @@ def test_startup_check_names_the_broken_map_file(tmp_path):
     file = write(tmp_path / "alpha.yaml", "bob: carol\ndave: Dave\n")
     registry = SiteRegistry([site(policy=AccountPolicy("map", file=str(file)))])
     config = Config(
-        {"SiteSpawner": {"account_resolver_class": "continuum_hub.account_map.AccountMapper"}}
+        {"SiteSpawner": {"account_resolver_class": "continuum_spawners.account_map.AccountMapper"}}
     )
     with pytest.raises(
         SystemExit, match=rf"Invalid account mapping: {file}:2:7: account of 'dave'"
@@ -198,9 +198,13 @@ def test_startup_check_names_the_broken_map_file(tmp_path):
         check_account_policies(config, registry)
     write(file, "bob: carol\n")
     check_account_policies(config, registry)  # fixed: no complaint
-    check_account_policies(
-        Config(), SiteRegistry([site(policy=AccountPolicy("map", file="/nope"))])
-    )
+    nope = SiteRegistry([site(policy=AccountPolicy("map", file="/nope"))])
+    # AccountMapper is SiteSpawner's default: checked with nothing configured
+    with pytest.raises(SystemExit, match="cannot read account map /nope"):
+        check_account_policies(Config(), nope)
+    # a resolver that reads no map files has nothing to check
+    plain = "continuum_spawners.accounts.AccountResolver"
+    check_account_policies(Config({"SiteSpawner": {"account_resolver_class": plain}}), nope)
 
 
 # -- pool --------------------------------------------------------------------------------------
@@ -332,6 +336,6 @@ def test_hub_start_up_check_reads_the_registrys_map_files(tmp_path):
     )
     c = Config()
     c.SiteSpawner.registry_path = str(registry)
-    c.SiteSpawner.account_resolver_class = "continuum_hub.account_map.AccountMapper"
+    c.SiteSpawner.account_resolver_class = "continuum_spawners.account_map.AccountMapper"
     with pytest.raises(SystemExit, match=rf"{broken}:2:3: account of 'bob' must be a POSIX"):
         check_site_registry(c)

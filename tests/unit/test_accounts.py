@@ -28,9 +28,9 @@ from continuum_spawners.options import (
     candidates,
     validate_options,
 )
+from continuum_spawners.schedulers.transport import LocalTransport, TransportError
 from continuum_spawners.sites import RegistryError, SiteRegistry
 from continuum_spawners.spawner import SiteSpawner
-from continuum_spawners.transport import LocalTransport, TransportError
 
 DEMO = Path(__file__).resolve().parents[2] / "hub-config" / "sites.demo.yaml"
 ENV = {"CONTINUUM_SLURM_CONF_ALPHA": "/a", "CONTINUUM_SLURM_CONF_BETA": "/b"}
@@ -221,7 +221,7 @@ def spawner(tmp_path):
         {
             "SiteSpawner": {
                 "registry_path": str(registry),
-                "account_resolver_class": "continuum_hub.account_map.AccountMapper",
+                "account_resolver_class": "continuum_spawners.account_map.AccountMapper",
             },
             "AccountMapper": {"lease_db": str(tmp_path / "leases.sqlite")},
         }

@@ -2,7 +2,7 @@
 
 import pytest
 
-from continuum_hub.entitlements import (
+from continuum_hub.identity.entitlements import (
     Entitlement,
     EntitlementError,
     group_name,

@@ -1,4 +1,4 @@
-"""The demo hub keeps its Dask Gateway ports across restarts (``federation.hub.gateway_ports``)."""
+"""The demo hub keeps its Dask Gateway ports across restarts (``continuum_federation.hub``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum_hub.federation.hub import (
+from continuum_federation.hub import (
     GATEWAY_PORT_NAMES,
     GATEWAY_PORTS_FILE,
     LocalHub,

@@ -7,6 +7,7 @@ import os
 import shlex
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from continuum_hub.gateway.backend import SiteSlurmBackend
 from continuum_hub.gateway.dashboard import Signer
 from continuum_hub.gateway.jobs import SiteClusterConfig
 from continuum_hub.gateway.service import add_gateway_service
+from continuum_spawners.schedulers import clear_monitors
 
 pytestmark = pytest.mark.gateway
 
@@ -114,7 +116,7 @@ def test_what_the_deployment_set_is_kept(registry: Path) -> None:
         GatewayLimits={"groups": {"vo.x": {"max_gpus": 1}}},
         AccountMapper={"default_policy": {"policy": "pattern", "pattern": "{username}"}},
     )
-    c.SiteSpawner.account_resolver_class = "continuum_hub.account_map.AccountMapper"
+    c.SiteSpawner.account_resolver_class = "continuum_spawners.account_map.AccountMapper"
     c.JupyterHub.load_roles = [{"name": "server", "scopes": ["users:activity!user"]}]
     add_gateway_service(c)
     assert c.Spawner.environment["LANG"] == "C.UTF-8"
@@ -126,7 +128,7 @@ def test_what_the_deployment_set_is_kept(registry: Path) -> None:
     assert config["GatewayLimits"] == {"groups": {"vo.x": {"max_gpus": 1}}}
     assert config["AccountMapper"]["default_policy"]["policy"] == "pattern"
     resolver = config["SiteSlurmBackend"]["account_resolver_class"]
-    assert resolver == "continuum_hub.account_map.AccountMapper"
+    assert resolver == "continuum_spawners.account_map.AccountMapper"
     # loading the config twice adds nothing twice
     add_gateway_service(c)
     assert len(c.JupyterHub.services) == 1
@@ -139,7 +141,7 @@ def test_disabled_adds_nothing(registry: Path) -> None:
 
 
 def test_token_scope_is_the_token_apis() -> None:
-    from continuum_hub.token_api import SCOPE
+    from continuum_hub.identity.token_api import SCOPE
 
     assert TOKEN_SCOPE == SCOPE
 
@@ -280,7 +282,7 @@ class FakeTransport:
         self.calls: list[list[str]] = []
 
     async def run(self, argv: list[str], **kwargs: Any) -> Any:
-        from continuum_spawners.transport import CommandResult
+        from continuum_spawners.schedulers.transport import CommandResult
 
         self.calls.append(list(argv))
         ids = next(a for a in argv if a.startswith("--jobs=")).removeprefix("--jobs=").split(",")
@@ -290,7 +292,15 @@ class FakeTransport:
         return CommandResult(0, out, "")
 
 
-async def test_one_status_query_per_site_for_all_jobs(registry: Path) -> None:
+@pytest.fixture
+def monitors() -> Iterator[None]:
+    """The process's shared site monitors: none at the start, the test's forgotten after it."""
+    clear_monitors()
+    yield
+    clear_monitors()
+
+
+async def test_one_status_query_per_site_for_all_jobs(registry: Path, monitors: None) -> None:
     gw = backend(registry, token_agent=[])
     sites = {name: FakeTransport(running={"11", "12", "21"}) for name in ("alpha", "beta")}
     for name, transport in sites.items():

@@ -14,13 +14,17 @@ from types import SimpleNamespace
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jupyterhub import apihandlers
+from jupyterhub import handlers as page_handlers
+from jupyterhub.app import JupyterHub
 from jwt.algorithms import RSAAlgorithm
 from traitlets.config import Config
 
-from continuum_hub.auth import FederatedAuthenticator
-from continuum_hub.identities import IdentityError, IdentityStore, sanitize_username
-from continuum_hub.idtoken import IDTokenError, IDTokenValidator
-from continuum_hub.login import login_buttons, nonce_for
+from continuum_hub.identity.auth import FederatedAuthenticator
+from continuum_hub.identity.identities import IdentityError, IdentityStore, sanitize_username
+from continuum_hub.identity.idtoken import IDTokenError, IDTokenValidator
+from continuum_hub.identity.login import login_buttons, nonce_for
+from continuum_hub.identity.token_api import SignInAgainHandler, TokenHandler
 
 pytestmark = pytest.mark.identity
 
@@ -265,12 +269,37 @@ def test_providers_without_a_primary_one(tmp_path):
         auth.provider_for({})
     third = auth.providers_by_name["third"]
     assert auth.provider_callback_url(third) == "https://hub.example/hub/oauth_callback/third"
-    assert len(auth.get_handlers(None)) == 6
+    assert len(auth.get_handlers(None)) == 9
     auth.auto_login = True  # nowhere to send people automatically
     with pytest.raises(ValueError, match="auto_login"):
         auth.get_handlers(None)
     c.FederatedAuthenticator.providers = {"partner": partner()}
     assert FederatedAuthenticator(config=c).primary_provider.name == "partner"
+
+
+def test_identity_routes_come_from_the_authenticator(tmp_path):
+    """The token API and the sign-in-again page are the authenticator's routes, below /hub/."""
+    auth = authenticator(tmp_path)
+    handlers = JupyterHub.add_url_prefix("/hub/", auth.get_handlers(None))
+    routes = {route[0]: route[1:] for route in handlers}
+    assert list(routes) == [
+        "/hub/login",
+        "/hub/oauth_login",
+        "/hub/oauth_login/([a-z0-9-]{1,32})",
+        "/hub/oauth_callback",
+        "/hub/oauth_callback/([a-z0-9-]{1,32})",
+        "/hub/logout",
+        "/hub/api/continuum/token",
+        "/hub/api/continuum/token/([^/]+)",
+        "/hub/continuum/sign-in-again",
+    ]
+    refresher = auth.token_refresher()
+    assert routes["/hub/api/continuum/token"] == (TokenHandler, {"refresher": refresher})
+    assert routes["/hub/api/continuum/token/([^/]+)"] == (TokenHandler, {"refresher": refresher})
+    assert routes["/hub/continuum/sign-in-again"] == (SignInAgainHandler,)
+    # nothing of identity's is added to JupyterHub's own handler lists any more
+    assert not any("continuum/token" in h[0] for h in apihandlers.default_handlers)
+    assert not any("sign-in-again" in h[0] for h in page_handlers.default_handlers)
 
 
 @pytest.mark.parametrize(

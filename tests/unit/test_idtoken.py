@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from continuum_hub.idtoken import IDTokenError, IDTokenValidator
+from continuum_hub.identity.idtoken import IDTokenError, IDTokenValidator
 
 ISSUER, CLIENT = "https://aai.example.org", "continuum-hub"
 

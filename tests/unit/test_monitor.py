@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from continuum_spawners.monitor import SiteMonitor
 from continuum_spawners.schedulers.base import JobState
+from continuum_spawners.schedulers.monitor import SiteMonitor
 from continuum_spawners.schedulers.slurm import SlurmAdapter
-from continuum_spawners.transport import CommandResult, TransportError
+from continuum_spawners.schedulers.transport import CommandResult, TransportError
 
 
 class FakeSqueue:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from continuum_hub.federation.process import ManagedProcess, ProcessError, free_port, port_open
+from continuum_federation.process import ManagedProcess, ProcessError, free_port, port_open
 
 
 def test_start_ready_reports_death_with_log_tail(tmp_path):

@@ -105,6 +105,14 @@ def test_cancel_argv():
         SlurmAdapter().cancel_argv(["-u alice"])
 
 
+def test_cancel_by_name_argv():
+    name = "dg-0123456789abcdef0123456789abcdef"
+    assert SlurmAdapter().cancel_name_argv(name) == ["scancel", f"--name={name}"]
+    for bad in ("a,b", "x y", "", "n" * 65):
+        with pytest.raises(ValueError, match="not a job name"):
+            SlurmAdapter().cancel_name_argv(bad)
+
+
 def test_estimate_is_a_test_only_submission():
     argv = SlurmAdapter().estimate_argv(SPEC)
     assert argv[:2] == ["sbatch", "--test-only"] and "--parsable" not in argv

@@ -1,30 +1,29 @@
 """Living tokens, unit level: refresh policy, serialized refreshes, token file writer, keeper.
 
-The identity provider and the hub are replaced at their HTTP boundary (a fake HTTP client for
-the refresher, a local ``http.server`` for the keeper); the end-to-end behaviour against the
-real provider, hub and Slurm is in ``tests/integration/test_living_tokens.py``.
+The identity provider and the hub are replaced at their HTTP boundary (a fake provider on
+127.0.0.1, ``fixtures.fake_idp``, for the refresher of a real ``FederatedAuthenticator``; a local
+``http.server`` for the keeper); the end-to-end behaviour against the real provider, hub and
+Slurm is in ``tests/integration/test_living_tokens.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
 import os
 import stat
 import threading
+import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
-from tornado.httpclient import HTTPRequest, HTTPResponse
 from traitlets.config import Config
 
-from continuum_hub.token_api import SCOPE, add_token_scopes
-from continuum_hub.tokens import RefreshPolicy, TokenRefresher
+from continuum_hub.identity.token_api import SCOPE, add_token_scopes
+from continuum_hub.identity.tokens import RefreshPolicy, TokenRefresher
 from continuum_lab.token_agent import read_private_token
 from continuum_lab.tokens import (
     HubTokenError,
@@ -35,6 +34,7 @@ from continuum_lab.tokens import (
     write_token_file,
 )
 from continuum_spawners.launcher import token_file_path
+from fixtures.fake_idp import SUBJECT, FakeIdP, entitlement, fake_idp, hub_authenticator
 
 pytestmark = pytest.mark.identity
 
@@ -92,90 +92,17 @@ def test_refresh_policy_refreshes_tokens_of_unknown_age(state):
 # ---- the refresher, with a fake provider at the HTTP boundary ---------------------------
 
 
-class FakeProvider:
-    name = "demo"
-    issuer = "https://idp.example"
-    client_id = "hub"
-    client_secret = "s3cret:/"
-    token_url = "https://idp.example/token"
-    userdata_url = "https://idp.example/me"
-    revocation_url = "https://idp.example/revoke"
-
-    def __init__(self) -> None:
-        self.refresh_token = "rt-1"
-        self.generation = 1
-        self.refreshes = 0
-        self.revoked: list[str] = []
-        self.entitlements = ["hep", "radio"]
-        self.down = False
-        self.userinfo_down = False
-
-    async def validate_id_token(self, id_token: str, nonce: str | None = None) -> dict:
-        return {"sub": "sub-alice"}
-
-    def answer(self, request: HTTPRequest) -> tuple[int, dict[str, Any]]:
-        if self.down:
-            return 503, {"error": "temporarily_unavailable"}
-        if request.url == self.token_url:
-            params = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-            self.refreshes += 1
-            if params.get("refresh_token") != self.refresh_token:
-                return 400, {"error": "invalid_grant"}
-            self.generation += 1
-            # rotate, like oidc-provider late in a refresh token's life
-            self.refresh_token = f"rt-{self.generation}"
-            return 200, {
-                "access_token": f"at-{self.generation}",
-                "refresh_token": self.refresh_token,
-                "id_token": "id",
-                "expires_in": 60,
-                "token_type": "Bearer",
-            }
-        if request.url == self.userdata_url:
-            if self.userinfo_down:
-                return 502, {}
-            token = request.headers["Authorization"].removeprefix("Bearer ")
-            if token != f"at-{self.generation}":
-                return 401, {"error": "invalid_token"}
-            return 200, {"sub": "sub-alice", "groups": list(self.entitlements)}
-        if request.url == self.revocation_url:
-            self.revoked.append(parse_qs(request.body.decode())["token"][0])
-            return 200, {}
-        return 404, {}
+@pytest.fixture(scope="module")
+def idp() -> Iterator[FakeIdP]:
+    with fake_idp() as provider:
+        yield provider
 
 
-class FakeHTTP:
-    def __init__(self, provider: FakeProvider) -> None:
-        self.provider = provider
-
-    async def fetch(self, request: HTTPRequest, raise_error: bool = True) -> HTTPResponse:
-        await asyncio.sleep(0.01)  # let concurrent callers interleave
-        code, body = self.provider.answer(request)
-        return HTTPResponse(request, code, buffer=io.BytesIO(json.dumps(body).encode()))
-
-
-class FakeAuthenticator:
-    user_auth_state_key = "oauth_user"
-    admin_users: set[str] = set()
-    admin_groups = {"admins"}
-    allowed_groups = {"hep", "radio"}
-    basic_auth = True
-
-    def __init__(self, provider: FakeProvider) -> None:
-        self.provider = provider
-        self.http_client = FakeHTTP(provider)
-        self.log = logging.getLogger("test-tokens")
-
-    def provider_for(self, auth_state: dict[str, Any]) -> FakeProvider:
-        if auth_state.get("provider") != "demo":
-            raise KeyError(auth_state.get("provider"))
-        return self.provider
-
-    def groups_from_user_info(self, provider: FakeProvider, user_info: dict) -> set[str]:
-        return set(user_info.get("groups", []))
-
-    async def check_allowed(self, name: str, model: dict[str, Any]) -> bool:
-        return bool(set(model["groups"]) & self.allowed_groups)
+@pytest.fixture
+def provider(idp: FakeIdP) -> FakeIdP:
+    """The module's fake provider, reset to its first tokens."""
+    idp.reset()
+    return idp
 
 
 class FakeUser:
@@ -193,100 +120,122 @@ class FakeUser:
         self.state = json.loads(json.dumps(state))
 
 
-def stale_state(**extra: Any) -> dict[str, Any]:
-    import time
-
+def stale_state(idp: FakeIdP, **extra: Any) -> dict[str, Any]:
     return {
         "provider": "demo",
-        "issuer": FakeProvider.issuer,
+        "issuer": idp.issuer,
         "access_token": "at-1",
         "refresh_token": "rt-1",
         "id_token": "id",
         "expires_at": int(time.time()) + 5,
         "token_response": {"expires_in": 60},
-        "oauth_user": {"sub": "sub-alice", "groups": ["hep", "radio"]},
+        "oauth_user": {"sub": SUBJECT, "eduperson_entitlement": [entitlement("hep")]},
         **extra,
     }
 
 
-def refresher() -> tuple[TokenRefresher, FakeProvider]:
-    provider = FakeProvider()
-    return TokenRefresher(FakeAuthenticator(provider), RefreshPolicy(0.5, 10)), provider
+@pytest.fixture
+def refresher(provider: FakeIdP, tmp_path: Path) -> TokenRefresher:
+    """The refresher of a real ``FederatedAuthenticator`` whose provider is the fake one."""
+    auth = hub_authenticator(
+        provider, tmp_path, token_refresh_fraction=0.5, token_refresh_min_seconds=10
+    )
+    refresher = auth.token_refresher()
+    assert refresher.policy == RefreshPolicy(0.5, 10)
+    return refresher
 
 
-async def test_concurrent_refreshes_spend_the_refresh_token_once():
-    tokens, provider = refresher()
-    user = FakeUser(stale_state())
-    results = await asyncio.gather(*(tokens.refresh_user(user, reread=False) for _ in range(5)))
-    assert provider.refreshes == 1
+async def test_concurrent_refreshes_spend_the_refresh_token_once(refresher, provider):
+    user = FakeUser(stale_state(provider))
+    results = await asyncio.gather(*(refresher.refresh_user(user, reread=False) for _ in range(5)))
+    assert provider.refreshes == 1 and refresher.refresh_count == 1
     assert isinstance(results[0], dict) and results[1:] == [True] * 4
     assert user.state["access_token"] == "at-2" and user.state["refresh_token"] == "rt-2"
     assert user.state["expires_at"] > user.state["token_response"]["expires_in"]
+    assert user.state["id_token"] == user.state["token_response"]["id_token"] != "id"
 
 
-async def test_refresh_rereads_entitlements_and_groups_follow():
-    tokens, provider = refresher()
-    user = FakeUser(stale_state())
+async def test_refresh_rereads_entitlements_and_groups_follow(refresher, provider):
+    user = FakeUser(stale_state(provider))
     provider.entitlements = ["hep"]
-    model = await tokens.refresh_user(user)
+    model = await refresher.refresh_user(user)
     assert model["groups"] == ["hep"] and model["admin"] is False
-    assert user.state["oauth_user"]["groups"] == ["hep"]
+    assert user.state["oauth_user"]["eduperson_entitlement"] == [entitlement("hep")]
 
 
-async def test_fresh_token_is_not_refreshed_but_userinfo_is_reread():
-    tokens, provider = refresher()
-    state = stale_state(expires_at=stale_state()["expires_at"] + 55)
+async def test_fresh_token_is_not_refreshed_but_userinfo_is_reread(refresher, provider):
+    state = stale_state(provider, expires_at=int(time.time()) + 60)
     user = FakeUser(state)
-    assert await tokens.refresh_user(user, reread=False) is True
+    assert await refresher.refresh_user(user, reread=False) is True
     # the hub's periodic refresh re-reads userinfo (the access token at-1 is current there)
     provider.generation = 1
     provider.entitlements = ["radio"]
-    model = await tokens.refresh_user(user)
+    model = await refresher.refresh_user(user)
     assert provider.refreshes == 0 and model["groups"] == ["radio"]
 
 
-async def test_refused_refresh_token_ends_the_session_and_removes_the_tokens():
-    tokens, _provider = refresher()
-    user = FakeUser(stale_state(refresh_token="rt-revoked"))
-    assert await tokens.refresh_user(user) is False
+async def test_access_token_dropped_early_is_refreshed_once(refresher, provider):
+    state = stale_state(
+        provider, expires_at=stale_state(provider)["expires_at"] + 55
+    )  # fresh by its expiry
+    provider.generation = 7  # … yet the provider no longer accepts at-1
+    provider.refresh_token = "rt-1"
+    model = await refresher.refresh_user(FakeUser(state))
+    assert isinstance(model, dict) and provider.refreshes == 1
+
+
+async def test_refused_refresh_token_ends_the_session_and_removes_the_tokens(refresher, provider):
+    user = FakeUser(stale_state(provider, refresh_token="rt-revoked"))
+    assert await refresher.refresh_user(user) is False
     assert set(user.state) == {"provider", "issuer", "signed_out"}
     assert "refused the refresh token" in user.state["signed_out"]["reason"]
-    assert await tokens.refresh_user(user) is False  # nothing left to refresh with
+    assert await refresher.refresh_user(user) is False  # nothing left to refresh with
 
 
-async def test_lost_last_allowed_entitlement_ends_the_session_and_revokes():
-    tokens, provider = refresher()
-    user = FakeUser(stale_state())
+async def test_lost_last_allowed_entitlement_ends_the_session_and_revokes(refresher, provider):
+    user = FakeUser(stale_state(provider))
     provider.entitlements = []
-    assert await tokens.refresh_user(user) is False
+    assert await refresher.refresh_user(user) is False
     assert "access_token" not in user.state and "refresh_token" not in user.state
     assert provider.revoked == ["rt-2"]
 
 
-async def test_unreachable_provider_keeps_the_session():
-    tokens, provider = refresher()
-    state = stale_state()
+@pytest.mark.parametrize(
+    "answer",
+    [(503, {"error": "temporarily_unavailable"}), (400, {"error": "invalid_client"})],
+    ids=["unavailable", "client-refused"],
+)
+async def test_unreachable_or_misconfigured_provider_keeps_the_session(refresher, provider, answer):
+    state = stale_state(provider)
     user = FakeUser(state)
-    provider.down = True
-    assert await tokens.refresh_user(user) is True
-    assert user.state == state
+    provider.replace["/token"] = answer
+    assert await refresher.refresh_user(user) is True
+    assert user.state == state and provider.revoked == []
 
 
-async def test_rotated_refresh_token_is_kept_when_userinfo_fails_after_the_refresh():
-    tokens, provider = refresher()
-    user = FakeUser(stale_state())
+async def test_rotated_refresh_token_is_kept_when_userinfo_fails_after_the_refresh(
+    refresher, provider
+):
+    user = FakeUser(stale_state(provider))
     provider.userinfo_down = True
-    assert await tokens.refresh_user(user) is True  # retried at the next request
+    assert await refresher.refresh_user(user) is True  # retried at the next request
     assert user.state["refresh_token"] == "rt-2" and user.state["access_token"] == "at-2"
     provider.userinfo_down = False
-    assert isinstance(await tokens.refresh_user(user), dict)
+    assert isinstance(await refresher.refresh_user(user), dict)
     assert provider.refreshes == 1  # the saved token was fresh: no second refresh
 
 
-async def test_unknown_provider_ends_the_session():
-    tokens, _provider = refresher()
-    user = FakeUser(stale_state(provider="gone"))
-    assert await tokens.refresh_user(user) is False
+async def test_refreshed_id_token_of_another_subject_ends_the_session(refresher, provider):
+    user = FakeUser(stale_state(provider))
+    provider.id_token_claims = {"sub": "someone-else"}
+    assert await refresher.refresh_user(user) is False
+    assert "another subject" in user.state["signed_out"]["reason"]
+    assert provider.revoked == ["rt-2"]  # the rotated refresh token is the one revoked
+
+
+async def test_unknown_provider_ends_the_session(refresher, provider):
+    user = FakeUser(stale_state(provider, provider="gone"))
+    assert await refresher.refresh_user(user) is False
     assert "refresh_token" not in user.state
 
 
@@ -389,8 +338,6 @@ def fake_hub():
 
 
 def test_keeper_writes_then_keeps_the_file_through_failures(fake_hub, tmp_path: Path):
-    import time
-
     path = tmp_path / "bt"
     keeper = TokenKeeper(path, fake_hub, "server-token", min_delay=5)
     expires = time.time() + 600
@@ -431,8 +378,6 @@ def test_agent_refuses_a_token_file_others_can_read(tmp_path: Path):
 def test_agent_once_writes_the_token_without_it_on_the_command_line(
     fake_hub, tmp_path: Path, monkeypatch
 ):
-    import time
-
     from continuum_lab.token_agent import main
 
     token_file = tmp_path / "hub-token"

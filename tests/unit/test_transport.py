@@ -6,9 +6,10 @@ import shlex
 
 import pytest
 
+from continuum_spawners.schedulers import transport_for
+from continuum_spawners.schedulers.ssh import PROLOGUE, SSHTransport
+from continuum_spawners.schedulers.transport import LocalTransport, TransportError
 from continuum_spawners.sites import SiteRegistry, SSHConnection
-from continuum_spawners.ssh import PROLOGUE, SSHTransport
-from continuum_spawners.transport import LocalTransport, TransportError, transport_for
 
 ME = pwd.getpwuid(os.getuid()).pw_name
 

@@ -1,4 +1,5 @@
-import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
 import { listIcon } from '@jupyterlab/ui-components';
 
@@ -35,12 +36,8 @@ const plugin: JupyterFrontEndPlugin<IClustersModel> = {
   description: "Lists all the user's Dask Gateway clusters, to scale, open and shut them down.",
   autoStart: true,
   provides: IClustersModel,
-  optional: [ILabShell, ICommandPalette],
-  activate: (
-    app: JupyterFrontEnd,
-    labShell: ILabShell | null,
-    palette: ICommandPalette | null
-  ): IClustersModel => {
+  optional: [ICommandPalette],
+  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null): IClustersModel => {
     const model = new ClustersModel();
     const panel = new ClustersPanel(model, {
       create: async () => {
@@ -59,35 +56,34 @@ const plugin: JupyterFrontEndPlugin<IClustersModel> = {
         }
       }
     });
-    panel.id = PANEL_ID;
-    panel.title.icon = listIcon;
-    app.shell.add(panel, 'right', { rank: 910 });
-
-    app.commands.addCommand(CommandIDs.openPanel, {
-      label: 'Show Dask Clusters',
-      caption: 'All your Dask Gateway clusters: scale, dashboard, shut down',
-      execute: () => {
-        if (labShell) {
-          labShell.activateById(PANEL_ID);
-        } else {
-          app.shell.activateById(PANEL_ID);
+    addSidePanel(
+      app,
+      panel,
+      {
+        id: PANEL_ID,
+        icon: listIcon,
+        rank: 910,
+        command: CommandIDs.openPanel,
+        label: 'Show Dask Clusters',
+        caption: 'All your Dask Gateway clusters: scale, dashboard, shut down'
+      },
+      { palette }
+    );
+    registerContinuumCommand(
+      app.commands,
+      CommandIDs.create,
+      {
+        label: 'New Dask Cluster',
+        execute: async () => {
+          try {
+            await model.create();
+          } catch (error) {
+            Notification.error(`Could not start a cluster: ${String(error)}`);
+          }
         }
-      }
-    });
-    app.commands.addCommand(CommandIDs.create, {
-      label: 'New Dask Cluster',
-      execute: async () => {
-        try {
-          await model.create();
-        } catch (error) {
-          Notification.error(`Could not start a cluster: ${String(error)}`);
-        }
-      }
-    });
-    if (palette) {
-      palette.addItem({ command: CommandIDs.openPanel, category: 'Continuum Hub' });
-      palette.addItem({ command: CommandIDs.create, category: 'Continuum Hub' });
-    }
+      },
+      { palette }
+    );
     void app.restored.then(() => model.start());
     return model;
   }

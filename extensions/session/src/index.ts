@@ -1,4 +1,5 @@
-import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -104,11 +105,10 @@ const plugin: JupyterFrontEndPlugin<ISessionModel> = {
   description: 'Shows the batch job behind this JupyterLab and warns before its walltime ends.',
   autoStart: true,
   provides: ISessionModel,
-  optional: [IStatusBar, ILabShell, ICommandPalette],
+  optional: [IStatusBar, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
-    labShell: ILabShell | null,
     palette: ICommandPalette | null
   ): ISessionModel => {
     const model = new SessionModel();
@@ -116,29 +116,25 @@ const plugin: JupyterFrontEndPlugin<ISessionModel> = {
       controlPanel: () => void openControlPanel(app),
       stopServer: () => void app.commands.execute(CommandIDs.stopServer)
     });
-    panel.id = PANEL_ID;
-    panel.title.icon = historyIcon;
-    app.shell.add(panel, 'right', { rank: 900 });
-
-    app.commands.addCommand(CommandIDs.openPanel, {
-      label: 'Show Session Job Details',
-      caption: 'Site, job, resources and walltime of this session',
-      execute: () => {
-        if (labShell) {
-          labShell.activateById(PANEL_ID);
-        } else {
-          app.shell.activateById(PANEL_ID);
-        }
-      }
-    });
-    app.commands.addCommand(CommandIDs.stopServer, {
-      label: 'Stop Server (end the batch job)…',
-      execute: () => stopServer(app)
-    });
-    if (palette) {
-      palette.addItem({ command: CommandIDs.openPanel, category: 'Continuum Hub' });
-      palette.addItem({ command: CommandIDs.stopServer, category: 'Continuum Hub' });
-    }
+    addSidePanel(
+      app,
+      panel,
+      {
+        id: PANEL_ID,
+        icon: historyIcon,
+        rank: 900,
+        command: CommandIDs.openPanel,
+        label: 'Show Session Job Details',
+        caption: 'Site, job, resources and walltime of this session'
+      },
+      { palette }
+    );
+    registerContinuumCommand(
+      app.commands,
+      CommandIDs.stopServer,
+      { label: 'Stop Server (end the batch job)…', execute: () => stopServer(app) },
+      { palette }
+    );
     if (statusBar) {
       const item = new SessionStatusItem(model, () => {
         void app.commands.execute(CommandIDs.openPanel);

@@ -1,48 +1,16 @@
+import { requestAPI } from '@continuum-hub/common';
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-/**
- * The namespace of the `continuum_lab` server extension's routes.
- */
-export const NAMESPACE = 'continuum';
+import { IJobInfo } from './tokens';
 
 /**
- * Call a route of the `continuum_lab` server extension.
+ * The job behind this server, as the `continuum_lab` server extension reports it.
  *
- * @param endPoint - the route below `{baseUrl}continuum/`
- * @param init - the request's options
- * @param settings - the server connection (defaults to the page's)
- * @returns the parsed JSON answer
+ * @returns the answer of `GET {baseUrl}continuum/session`
  */
-export async function requestAPI<T>(
-  endPoint = '',
-  init: RequestInit = {},
-  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, NAMESPACE, endPoint);
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (error) {
-    throw new ServerConnection.NetworkError(error as TypeError);
-  }
-  const text = await response.text();
-  let data: unknown = text;
-  if (text.length > 0) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      console.error('continuum_lab: not a JSON answer', text);
-    }
-  }
-  if (!response.ok) {
-    const message =
-      typeof data === 'object' && data !== null && 'message' in data
-        ? String((data as { message: unknown }).message)
-        : text;
-    throw new ServerConnection.ResponseError(response, message);
-  }
-  return data as T;
+export function fetchJobInfo(): Promise<IJobInfo> {
+  return requestAPI<IJobInfo>('session');
 }
 
 /**

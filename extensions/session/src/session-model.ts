@@ -1,6 +1,6 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { requestAPI } from './request';
+import { fetchJobInfo } from './request';
 import { IJobInfo, ISessionModel, IWalltimeWarning } from './tokens';
 import { dueWarning, endInBrowserClock, secondsLeft } from './walltime';
 
@@ -17,10 +17,7 @@ export class SessionModel implements ISessionModel {
    * @param fetcher - how to get the job information (defaults to the server extension)
    * @param clock - the current time in ms (defaults to `Date.now`)
    */
-  constructor(
-    fetcher: JobInfoFetcher = () => requestAPI<IJobInfo>('session'),
-    clock: () => number = Date.now
-  ) {
+  constructor(fetcher: JobInfoFetcher = fetchJobInfo, clock: () => number = Date.now) {
     this._fetch = fetcher;
     this._clock = clock;
   }

@@ -68,8 +68,8 @@ export interface ISessionModel {
 }
 
 /**
- * The session model token: later extensions (clusters, promote to batch) use it to know
- * the job and how long it has left.
+ * The session model token, for extensions that need to know the job and how long it has
+ * left (a later promote-to-batch panel, say).
  */
 export const ISessionModel = new Token<ISessionModel>(
   '@continuum-hub/session:ISessionModel',

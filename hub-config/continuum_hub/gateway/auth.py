@@ -21,8 +21,8 @@ from aiohttp import web
 from dask_gateway_server.auth import JupyterHubAuthenticator, unauthorized
 from dask_gateway_server.models import User
 
-#: the scope of the hub's access-token API (``continuum_hub.token_api.SCOPE``; not imported,
-#: which would load the hub's request handlers into the gateway)
+#: the scope of the hub's access-token API (``continuum_hub.identity.token_api.SCOPE``; not
+#: imported, which would load the hub's request handlers into the gateway)
 TOKEN_SCOPE = "custom:continuum-token:read"  # noqa: S105 - a scope name
 
 

@@ -13,10 +13,13 @@ standard input — never on a command line.  What this class adds:
 * per-user totals over all of a user's clusters (:mod:`.totals`): creation refused, ``scale``,
   ``adapt`` and heartbeats capped, with the reason in the answer the client sees;
 * status: one ``squeue`` per site per interval for all pending schedulers and workers of all
-  clusters (:class:`~continuum_spawners.monitor.SiteMonitor`, shared by both status loops), with
-  the site's ``SLURM_CONF``;
+  clusters (the site's :func:`~continuum_spawners.schedulers.monitor_for`, shared by both status
+  loops, and by anything else of the process that watches the site), with the site's
+  ``SLURM_CONF``;
 * stopping a cluster is one ``scancel --name=dg-<cluster>`` as the user, which also catches a
   job whose id was never recorded;
+* every scheduler command comes from the site's adapter
+  (:func:`~continuum_spawners.schedulers.adapter_for`);
 * dashboards are not routed by the proxy but served through :mod:`.dashboard` (owner only);
 * adaptive bounds from the options are set on the scheduler as soon as it runs.
 """
@@ -32,11 +35,11 @@ from dask_gateway_server.backends.db_base import Cluster
 from dask_gateway_server.traitlets import Type
 from traitlets import Float, Instance, Integer, Unicode, default
 
-from continuum_spawners.monitor import SiteMonitor
+from continuum_spawners.schedulers import adapter_for, monitor_for
 from continuum_spawners.schedulers.base import JobState
-from continuum_spawners.schedulers.slurm import SlurmAdapter
+from continuum_spawners.schedulers.monitor import SiteMonitor
+from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
-from continuum_spawners.transport import SAFE_PATH, LocalTransport
 
 from .dashboard import DashboardProxy
 from .jobs import HUB_TOKEN_FILE, SiteJobs
@@ -64,10 +67,11 @@ class SiteSlurmBackend(SiteJobs):
         3600, config=True, help="Seconds a browser's dashboard sign-in lasts (default 3600)."
     )
 
-    status_max_age = Float(
+    status_interval = Float(
         10.0,
         config=True,
-        help="Seconds a site's batched squeue answer is reused by the cluster and worker checks.",
+        help="""Seconds a site's batched status answer (``squeue``) is reused by the cluster and
+        worker checks (as ``SiteSpawner.status_interval`` for servers).  Default 10.""",
     )
 
     limits = Instance(GatewayLimits)
@@ -84,12 +88,10 @@ class SiteSlurmBackend(SiteJobs):
 
     # -- registry, options, accounts ---------------------------------------------------------
 
-    _monitors: dict[tuple[Any, ...], SiteMonitor]
     _hub_tokens: dict[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._monitors = {}
         self._hub_tokens = {}  # cluster name → the creator's hub token, until submission
 
     def options_for(self, user: Any) -> Any:
@@ -199,7 +201,7 @@ class SiteSlurmBackend(SiteJobs):
         site = self.site_of(cluster)
         if code != 0:
             raise PublicException(f"site {site.name} refused the job: {stderr.strip()[:300]}")
-        job_id = SlurmAdapter().parse_submit(stdout)
+        job_id = adapter_for(site).parse_submit(stdout)
         self.monitor(site).watch(job_id)
         return job_id
 
@@ -234,9 +236,10 @@ class SiteSlurmBackend(SiteJobs):
 
     async def do_stop_cluster(self, cluster: Cluster) -> None:
         # every job of the cluster carries its name: one scancel ends scheduler and workers
-        argv = ["scancel", f"--name={self.job_name(cluster)}"]
+        site = self.site_of(cluster)
+        argv = adapter_for(site).cancel_name_argv(self.job_name(cluster))
         await self._cancel(cluster, argv, cluster.state.get("staging_dir"))
-        monitor = self.monitor(self.site_of(cluster))
+        monitor = self.monitor(site)
         for job in [cluster.state.get("job_id")] + [
             w.state.get("job_id") for w in cluster.workers.values()
         ]:
@@ -251,17 +254,16 @@ class SiteSlurmBackend(SiteJobs):
     async def do_stop_worker(self, worker: Any) -> None:
         job_id = worker.state.get("job_id")
         if job_id is not None:
-            await self._cancel(worker.cluster, SlurmAdapter().cancel_argv([job_id]), None)
-            self.monitor(self.site_of(worker.cluster)).forget(job_id)
+            site = self.site_of(worker.cluster)
+            await self._cancel(worker.cluster, adapter_for(site).cancel_argv([job_id]), None)
+            self.monitor(site).forget(job_id)
 
     # -- status ----------------------------------------------------------------------------------
 
     def monitor(self, site: Site) -> SiteMonitor:
-        """The batched status of ``site`` (squeue as the gateway's account, with the site's env)."""
-        key = (site.name, tuple(sorted(site.env.items())))
-        if key not in self._monitors:
-            self._monitors[key] = SiteMonitor(site.name, SlurmAdapter(), LocalTransport(site.env))
-        return self._monitors[key]
+        """The batched status of ``site`` (squeue as the gateway's account, with the site's env):
+        the process's one monitor of the site."""
+        return monitor_for(site)
 
     async def _do_check(self, objs: list[Any]) -> list[bool]:
         """Whether each scheduler/worker job is still queued or running: one squeue per site."""
@@ -280,7 +282,7 @@ class SiteSlurmBackend(SiteJobs):
             for _, job_id in jobs:
                 monitor.watch(job_id)
             for index, job_id in jobs:
-                status = await monitor.status(job_id, self.status_max_age)
+                status = await monitor.status(job_id, self.status_interval)
                 # a scheduler that does not answer is no reason to fail a cluster
                 found[index] = status.state is not JobState.GONE
         return [found.get(i, False) for i in range(len(objs))]

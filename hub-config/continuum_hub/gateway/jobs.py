@@ -1,7 +1,8 @@
 """How a gateway cluster's scheduler and workers become Slurm jobs (base of the backend).
 
 :class:`SiteJobs` builds, from the site registry and a cluster's :class:`SiteClusterConfig`,
-what one job is: the ``sbatch`` argv (the spawner's :class:`SlurmAdapter`, so both submit the same
+what one job is: the ``sbatch`` argv (the site's adapter from
+:func:`~continuum_spawners.schedulers.adapter_for`, as the spawner's, so both submit the same
 way), the job's whole environment (exported by name; secrets travel there only) and its script
 (fixed text: the environment's modules, the token setup step, the quoted Dask command).
 
@@ -34,10 +35,10 @@ from dask_gateway_server.traitlets import Type
 from traitlets import Integer, List, Unicode, default
 
 from continuum_spawners.accounts import AccountResolver, NoAccountError, shared_resolver
+from continuum_spawners.schedulers import adapter_for
 from continuum_spawners.schedulers.base import JobSpec
-from continuum_spawners.schedulers.slurm import SlurmAdapter
-from continuum_spawners.sites import Site, SiteRegistry
-from continuum_spawners.transport import SAFE_PATH
+from continuum_spawners.schedulers.transport import SAFE_PATH
+from continuum_spawners.sites import Site, SiteRegistry, load_registry
 
 CLUSTER_NAME = re.compile(r"^[0-9a-f]{32}$")
 GIB = 2**30
@@ -86,11 +87,12 @@ class SiteJobs(SlurmBackend):
     )
 
     account_resolver_class = Type(
-        "continuum_spawners.accounts.AccountResolver",
+        "continuum_spawners.account_map.AccountMapper",
         klass="continuum_spawners.accounts.AccountResolver",
         config=True,
         help="""Maps hub usernames to POSIX accounts per site, as ``SiteSpawner``'s (the hub
-        passes its setting on).  Default: the account is the hub username.""",
+        passes its setting on).  Default: ``AccountMapper``, the registry's ``user_accounts``
+        policies, as the spawner's default.""",
     )
 
     python_prefix = Unicode(
@@ -124,15 +126,10 @@ class SiteJobs(SlurmBackend):
         # sudo's secure_path does not include our environment: name it absolutely
         return str(Path(sys.prefix) / "bin" / "dask-gateway-jobqueue-launcher")
 
-    _registry: tuple[float, SiteRegistry] | None = None
-
     @property
     def registry(self) -> SiteRegistry:
-        """The site registry, reloaded when its file changes."""
-        mtime = os.stat(self.registry_path).st_mtime
-        if self._registry is None or self._registry[0] != mtime:
-            self._registry = (mtime, SiteRegistry.from_file(self.registry_path))
-        return self._registry[1]
+        """The site registry, reloaded when its file changes (looked at on every use)."""
+        return load_registry(self.registry_path)
 
     @property
     def accounts(self) -> AccountResolver:
@@ -295,4 +292,5 @@ class SiteJobs(SlurmBackend):
             account=config.account or None,
             env_names=sorted(env),
         )
-        return SlurmAdapter().submit_argv(spec), env, self.job_script(role, command, cluster)
+        argv = adapter_for(self.site_of(cluster)).submit_argv(spec)
+        return argv, env, self.job_script(role, command, cluster)

@@ -1,9 +1,10 @@
 """The scheduler adapter interface.
 
 An adapter is pure: it builds argument lists (never shell strings) for submit, status, cancel
-and parses what those commands print.  Running them (locally through ``sudo``, later over SSH)
-is the transport's job, so an adapter for another batch system (HTCondor, PBS) is a small
-subclass tested with recorded command transcripts.
+and estimate, and parses what those commands print.  Running them is a transport's job
+(:mod:`.transport`: locally through ``sudo``; :mod:`.ssh`: on the site's login node), so an
+adapter for another batch system (HTCondor, PBS) is one small subclass, tested with recorded
+command transcripts, plus its entry in :data:`continuum_spawners.schedulers.ADAPTERS`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import datetime
 
 # Job ids are passed as arguments and shown to people: accept the schedulers' plain forms only.
 JOB_ID = re.compile(r"^[0-9]+(?:[._][0-9]+)?$")
+# job names are passed as arguments too: no option, no blank, no separator
+JOB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class JobState(enum.Enum):
@@ -101,6 +104,11 @@ class SchedulerAdapter(ABC):
         """Command that cancels ``job_ids``."""
 
     @abstractmethod
+    def cancel_name_argv(self, name: str) -> list[str]:
+        """Command that cancels every job of the calling user named ``name`` (checked against
+        :data:`JOB_NAME`), including jobs whose ids were never recorded."""
+
+    @abstractmethod
     def estimate_argv(self, spec: JobSpec) -> list[str]:
         """Command that asks when ``spec`` would start, without submitting (script on stdin)."""
 
@@ -116,3 +124,10 @@ def checked_job_ids(job_ids: Iterable[str]) -> list[str]:
         if not JOB_ID.match(job_id):
             raise ValueError(f"not a job id: {job_id!r}")
     return ids
+
+
+def checked_job_name(name: str) -> str:
+    """``name``, checked against :data:`JOB_NAME`."""
+    if not JOB_NAME.match(name):
+        raise ValueError(f"not a job name: {name[:80]!r}")
+    return name

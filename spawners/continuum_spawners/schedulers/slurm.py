@@ -18,6 +18,7 @@ from .base import (
     SchedulerAdapter,
     SubmitError,
     checked_job_ids,
+    checked_job_name,
 )
 
 # squeue fields: job id, state (long form), reason, first node, expected/actual start time
@@ -108,6 +109,10 @@ class SlurmAdapter(SchedulerAdapter):
 
     def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
         return ["scancel", *checked_job_ids(job_ids)]
+
+    def cancel_name_argv(self, name: str) -> list[str]:
+        # scancel run as a user cancels only that user's jobs of the name
+        return ["scancel", f"--name={checked_job_name(name)}"]
 
     def estimate_argv(self, spec: JobSpec) -> list[str]:
         argv = self.submit_argv(spec)

@@ -1,0 +1,112 @@
+"""``SiteMonitor``: one batched status query per site per interval, shared by all its callers.
+
+batchspawner runs one ``squeue`` per server per poll: with hundreds of servers that is hundreds
+of scheduler calls every poll interval, a load site admins notice.  Here every spawner of a site
+(and, in its own process, the Dask Gateway) asks the site's one monitor
+(:func:`continuum_spawners.schedulers.monitor_for`); the monitor answers from its last query
+while that is fresh enough and otherwise runs *one* status command for all the jobs it watches.
+Callers that arrive while a query is in flight wait for that query instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from .base import JobState, JobStatus, SchedulerAdapter
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+class SiteMonitor:
+    """Job status of one site, from batched queries.
+
+    Parameters
+    ----------
+    name
+        The site's name (for messages).
+    adapter
+        Builds the status command and parses its output.
+    transport
+        Runs it (as the hub's own account: status needs no user identity).
+    clock
+        Monotonic clock, replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        adapter: SchedulerAdapter,
+        transport: Transport,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.adapter = adapter
+        self.transport = transport
+        self.clock = clock
+        self.watched: set[str] = set()
+        self.statuses: dict[str, JobStatus] = {}
+        self.fetched_at = float("-inf")
+        self.queries = 0  # status commands run so far (exposed for metrics and benchmarks)
+        self._inflight: asyncio.Future[None] | None = None
+
+    def watch(self, job_id: str) -> None:
+        """Include ``job_id`` in the batched queries from now on."""
+        self.watched.add(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Stop following ``job_id`` (its server stopped)."""
+        self.watched.discard(job_id)
+        self.statuses.pop(job_id, None)
+
+    async def status(self, job_id: str, max_age: float) -> JobStatus:
+        """Status of ``job_id``, from a query no older than ``max_age`` seconds.
+
+        A job not seen by the last query (just submitted) triggers a new one.
+        """
+        self.watch(job_id)
+        fresh = self.clock() - self.fetched_at < max_age
+        if not (fresh and job_id in self.statuses):
+            await self.refresh()
+            if job_id not in self.statuses:  # the query in flight began before we watched it
+                await self.refresh()
+        return self.statuses.get(job_id) or JobStatus(job_id, JobState.UNKNOWN)
+
+    async def refresh(self) -> None:
+        """Query all watched jobs in one command (or wait for the query in flight)."""
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
+            return
+        self._inflight = asyncio.get_running_loop().create_future()
+        try:
+            await self._query()
+        finally:
+            self._inflight.set_result(None)
+            self._inflight = None
+
+    async def _query(self) -> None:
+        ids = sorted(self.watched)
+        if not ids:
+            return
+        self.queries += 1
+        try:
+            result = await self.transport.run(self.adapter.status_argv(ids))
+            statuses = self.adapter.parse_status(
+                result.returncode, result.stdout, result.stderr, ids
+            )
+        except Exception as exc:  # a dead scheduler must not take the hub down
+            log.warning("Status query on site %s failed: %s", self.name, exc)
+            statuses = {i: JobStatus(i, JobState.UNKNOWN, reason=str(exc)[:200]) for i in ids}
+        unknown = [s for s in statuses.values() if s.state is JobState.UNKNOWN]
+        if unknown:
+            log.warning(
+                "Scheduler of site %s is not answering (%s); keeping %d servers",
+                self.name,
+                unknown[0].reason or "no reason",
+                len(unknown),
+            )
+        self.statuses = dict(statuses)
+        self.fetched_at = self.clock()
