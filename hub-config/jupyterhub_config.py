@@ -2,8 +2,8 @@
 
 Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
 by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one); then the
-site registry is checked, the managed services (idle culler, Dask Gateway) are added and the
-living-tokens scope is granted.
+site registry is checked, the managed services (idle culler, Dask Gateway, workflows) are added
+and the living-tokens scope is granted.
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ from continuum_hub.config import check_site_registry, layer_files, load_json_lay
 from continuum_hub.gateway.service import add_gateway_service
 from continuum_hub.identity.token_api import add_token_scopes
 from continuum_hub.services import add_managed_services
+from continuum_hub.workflows.service import add_workflows_service
 
 for path in layer_files(Path(__file__).parent / "jupyterhub_config.d"):
     load_subconfig(str(path))
@@ -19,4 +20,5 @@ load_json_layer(c)
 check_site_registry(c)
 add_managed_services(c)
 add_gateway_service(c)
+add_workflows_service(c)
 add_token_scopes(c)

@@ -26,6 +26,8 @@ APT_PACKAGES=(slurm-wlm munge sudo python3 python3-venv python3-dev ca-certifica
               iproute2 git openssh-client)
 # sshd: the tests run their own on 127.0.0.1 as a site's login node
 (( WITH_TEST )) && APT_PACKAGES+=(chromium fonts-liberation openssh-server)
+# PostgreSQL: the workflow service's database test runs a throwaway cluster (initdb, pg_ctl)
+(( WITH_TEST )) && APT_PACKAGES+=(postgresql)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -26,6 +26,15 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
     ``attacker_factory``: a man in the middle of the hub's back channel (a rewriting proxy in
     front of a provider's token and userinfo endpoints, and the attacker's web site);
     ``attacker_key``.  Used by ``tests/security/``.
+``fixtures.crates``
+    ``validator_cache``: an offline cache for ``roc-validator``; ``validate(folder, cache)`` checks
+    a provenance crate against the Workflow Run Crate 0.5 profile (level *required*).
+``fixtures.workflows``
+    ``workflow_service``: the workflow service's real application on 127.0.0.1 with fakes at its
+    edges (HubAuth, the hub's API, the site executor), for the unit tests of its REST API,
+    manager and tracking loop; ``run_body()`` a valid run request.
+``fixtures.workflow_runs`` (not a plugin: imported)
+    a small parameterised notebook, the demo registry and batch-run plans for the site executor.
 ``fixtures.fake_idp`` (not a plugin: imported)
     ``fake_idp()``: a small fake OpenID provider on 127.0.0.1 (discovery, keys, refresh grants,
     userinfo, revocation; chosen answers per endpoint) and ``hub_authenticator``: the unit
@@ -53,6 +62,8 @@ pytest_plugins = [
     "fixtures.sshd",
     "fixtures.gateway",
     "fixtures.attacker",
+    "fixtures.crates",
+    "fixtures.workflows",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

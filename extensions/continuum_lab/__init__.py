@@ -35,11 +35,15 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     from .config import ContinuumLab
     from .handlers import setup_handlers
     from .job import JobInfoManager
+    from .workflows import WorkflowsManager
 
     lab = ContinuumLab(parent=serverapp)
     manager = JobInfoManager(parent=lab, log=serverapp.log)
     clusters = ClusterManager(parent=lab, log=serverapp.log)
-    setup_handlers(serverapp.web_app, lab=lab, job_info=manager, clusters=clusters)
+    workflows = WorkflowsManager(parent=lab, log=serverapp.log)
+    setup_handlers(
+        serverapp.web_app, lab=lab, job_info=manager, clusters=clusters, workflows=workflows
+    )
     serverapp.log.info(
         "continuum_lab: routes below %scontinuum/ (warnings at %s min)",
         serverapp.base_url,

@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import HTTPRequest
 from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
+
+from .remote import ServiceError, fetch_json
 
 #: gateway cluster names: uuid hex, optionally prefixed by a namespace and a dot
 CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -32,13 +34,8 @@ CLUSTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_WORKERS = 10_000
 
 
-class GatewayError(Exception):
+class GatewayError(ServiceError):
     """A request about clusters failed; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,17 +105,11 @@ def check_count(value: object, what: str) -> int:
     return value
 
 
-def gateway_reason(error: HTTPClientError) -> str:
-    """What the gateway said was wrong: its JSON ``{"error": …}`` body, else the HTTP reason."""
-    response = error.response
-    if response is not None and response.body:
-        try:
-            said = json.loads(response.body).get("error")
-        except (ValueError, AttributeError):
-            said = None
-        if isinstance(said, str) and said:
-            return said
-    return response.reason if response is not None else str(error.message)
+def gateway_refusal(code: int, reason: str) -> tuple[int, str]:
+    """The status and message answering the gateway's error ``code`` with ``reason``."""
+    # the gateway's 422 means "invalid options/values": the user's request, hence 400
+    status = {422: 400, 401: 403}.get(code, code if code < 500 else 502)
+    return status, f"Dask Gateway: {reason}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,27 +186,13 @@ class ClusterManager(LoggingConfigurable):
             request_timeout=timeout,
             follow_redirects=False,
         )
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-        except HTTPClientError as exc:
-            if exc.code == 599:  # tornado's code for "no HTTP answer" (refused, timeout)
-                raise GatewayError(
-                    502, f"The Dask Gateway at {endpoint.address} cannot be reached: {exc.message}"
-                ) from None
-            reason = gateway_reason(exc)
-            # the gateway's 422 means "invalid options/values": the user's request, hence 400
-            status = {422: 400, 401: 403}.get(exc.code, exc.code if exc.code < 500 else 502)
-            raise GatewayError(status, f"Dask Gateway: {reason}") from None
-        except OSError as exc:
-            raise GatewayError(
-                502, f"The Dask Gateway at {endpoint.address} cannot be reached: {exc}"
-            ) from None
-        if not response.body:
-            return None
-        try:
-            return json.loads(response.body)
-        except ValueError:
-            raise GatewayError(502, "The Dask Gateway did not answer JSON") from None
+        return await fetch_json(
+            request,
+            what=f"The Dask Gateway at {endpoint.address}",
+            key="error",
+            refusal=gateway_refusal,
+            error=GatewayError,
+        )
 
     async def _scheduler_load(self, summary: ClusterSummary) -> ClusterSummary:
         """The summary with its workers, threads and memory from the scheduler's dashboard."""

@@ -59,6 +59,41 @@ class ContinuumLab(Configurable):
         help="""Seconds between two refreshes of the Clusters panel's list (default 10).""",
     )
 
+    workflows_url = Unicode(
+        "",
+        config=True,
+        help="""URL of the hub's ``workflows`` service that the *Batch runs* panel and the *Run as
+        batch job…* dialog talk to: its prefix (``…/services/workflows/``) or its API
+        (``…/services/workflows/api/v1/``). Default ``""``: the server's
+        ``CONTINUUM_WORKFLOWS_URL``, else the hub's base taken from ``JUPYTERHUB_API_URL``
+        followed by ``services/workflows/``.""",
+    )
+
+    workflows_timeout = Float(
+        60.0,
+        config=True,
+        help="""Seconds to wait for the workflows service (a submission prepares the run's folder
+        on the site and submits its job) before reporting it unreachable (default 60).""",
+    )
+
+    workflows_refresh_seconds = Int(
+        10,
+        config=True,
+        help="""Seconds between two refreshes of the *Batch runs* panel's list (default 10).""",
+    )
+
+    @validate("workflows_timeout")
+    def _validate_workflows_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("ContinuumLab.workflows_timeout must be positive")
+        return float(proposal["value"])
+
+    @validate("workflows_refresh_seconds")
+    def _validate_workflows_refresh_seconds(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 2:
+            raise TraitError("ContinuumLab.workflows_refresh_seconds must be at least 2")
+        return int(proposal["value"])
+
     @validate("gateway_timeout")
     def _validate_gateway_timeout(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:

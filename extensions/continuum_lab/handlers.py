@@ -8,6 +8,7 @@ expects 403).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -17,6 +18,8 @@ from tornado import web
 from .clusters import ClusterManager, GatewayError
 from .config import ContinuumLab
 from .job import JobInfoManager
+from .remote import ServiceError
+from .workflows import WorkflowsManager
 
 NAMESPACE = "continuum"
 
@@ -29,12 +32,17 @@ class ContinuumHandler(APIHandler):
     """
 
     def initialize(
-        self, lab: ContinuumLab, job_info: JobInfoManager, clusters: ClusterManager
+        self,
+        lab: ContinuumLab,
+        job_info: JobInfoManager,
+        clusters: ClusterManager,
+        workflows: WorkflowsManager,
     ) -> None:
         """Receive the managers (tornado calls this with the route's keyword arguments)."""
         self.lab = lab
         self.job_info = job_info
         self.clusters = clusters
+        self.workflows = workflows
 
     def reply(self, body: Any, status: int = 200) -> None:
         """Answer JSON, never cached."""
@@ -42,9 +50,9 @@ class ContinuumHandler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
 
-    def refuse(self, error: GatewayError) -> None:
-        """Answer a failed cluster request with its status and message."""
-        self.log.info("continuum_lab: clusters: %s %s", error.status, error.message)
+    def refuse(self, error: ServiceError) -> None:
+        """Answer a failed request with its status and message."""
+        self.log.info("continuum_lab: %s: %s %s", self.request.path, error.status, error.message)
         self.reply({"message": error.message}, status=error.status)
 
     def json_object(self) -> dict[str, Any]:
@@ -153,6 +161,121 @@ class ClusterStopHandler(ContinuumHandler):
         self.reply({"name": body["name"], "stopped": True})
 
 
+class WorkflowsHandler(ContinuumHandler):
+    """Base of the batch-run routes: :meth:`forward` answers a manager call or its refusal."""
+
+    async def forward(self, call: Callable[[], Awaitable[Any]], status: int = 200) -> None:
+        """Answer what ``call()`` returns as JSON (``status``), or the error it raises."""
+        try:
+            body = await call()
+        except ServiceError as error:
+            self.refuse(error)
+            return
+        if body is None:
+            self.set_status(204)
+            self.finish()
+        else:
+            self.reply(body, status=status)
+
+
+class WorkflowOptionsHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/options``: sites, partitions, environments and limits."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.forward(self.workflows.options)
+
+
+class WorkflowParametersHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/parameters?path=``: the notebook's parameters cell."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "")
+        await self.forward(lambda: self.workflows.parameters(self.contents_manager, path))
+
+
+class WorkflowRunsHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/runs``: the user's runs; ``POST`` ``{"path", …}``: submit."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        query = {k: self.get_query_argument(k, "") for k in ("state", "workflow")}
+
+        async def listing() -> dict[str, Any]:
+            runs = await self.workflows.list_runs(query)
+            return {"runs": runs, "refresh_seconds": self.lab.workflows_refresh_seconds}
+
+        await self.forward(listing)
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(
+            lambda: self.workflows.submit(self.contents_manager, self.json_object()), status=201
+        )
+
+
+class WorkflowRunHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/run?id=``: one run with its members' progress."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        run_id = self.get_query_argument("id", "")
+        await self.forward(lambda: self.workflows.run(run_id))
+
+
+class WorkflowCancelHandler(WorkflowsHandler):
+    """``POST /continuum/workflows/runs/cancel`` ``{"id"}``: cancel the run."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(lambda: self.workflows.cancel(self.json_object().get("id")))
+
+
+class WorkflowRerunHandler(WorkflowsHandler):
+    """``POST /continuum/workflows/runs/rerun`` ``{"id", "parameters"?}``: run it again."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        async def rerun() -> Any:
+            body = self.json_object()
+            return await self.workflows.rerun(body.get("id"), body.get("parameters"))
+
+        await self.forward(rerun, status=201)
+
+
+class WorkflowOpenHandler(WorkflowsHandler):
+    """``POST /continuum/workflows/runs/open`` ``{"id", "member"?}``: save the executed
+    notebook into ``continuum-runs/<id>/`` and answer ``{"path"}`` for Lab to open."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        async def save() -> dict[str, str]:
+            body = self.json_object()
+            cm = self.contents_manager
+            return {
+                "path": await self.workflows.save_output(cm, body.get("id"), body.get("member"))
+            }
+
+        await self.forward(save)
+
+
+class WorkflowCredentialsHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/credentials``: the user's run credentials."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.forward(self.workflows.credentials)
+
+
+class WorkflowRevokeHandler(WorkflowsHandler):
+    """``POST /continuum/workflows/credentials/revoke`` ``{"id"}``: revoke a run credential."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(lambda: self.workflows.revoke(self.json_object().get("id")))
+
+
 # (path below {base_url}continuum/, handler class); the auth test walks this table
 ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("session", SessionHandler),
@@ -161,6 +284,15 @@ ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("clusters/scale", ClusterScaleHandler),
     ("clusters/adapt", ClusterAdaptHandler),
     ("clusters/stop", ClusterStopHandler),
+    ("workflows/options", WorkflowOptionsHandler),
+    ("workflows/parameters", WorkflowParametersHandler),
+    ("workflows/runs", WorkflowRunsHandler),
+    ("workflows/run", WorkflowRunHandler),
+    ("workflows/runs/cancel", WorkflowCancelHandler),
+    ("workflows/runs/rerun", WorkflowRerunHandler),
+    ("workflows/runs/open", WorkflowOpenHandler),
+    ("workflows/credentials", WorkflowCredentialsHandler),
+    ("workflows/credentials/revoke", WorkflowRevokeHandler),
 ]
 
 
@@ -172,7 +304,8 @@ def setup_handlers(web_app: web.Application, **managers: Any) -> None:
     web_app
         The Jupyter server's tornado application.
     **managers
-        Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``).
+        Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``,
+        ``workflows``).
     """
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(

@@ -1,4 +1,5 @@
-"""``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation).
+"""``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation,
+``continuum-hub run NOTEBOOK`` submits a batch run to the hub's workflow service).
 
 The local federation (package ``continuum_federation``, ``images/federation/``) ships with the
 source checkout, not in the wheel: ``demo`` imports it only when it runs and hands it its
@@ -28,6 +29,13 @@ def demo(argv: list[str]) -> int:
     return federation_main(["demo", *argv], prog="continuum-hub")
 
 
+def run(argv: list[str]) -> int:
+    """``continuum-hub run``: see :mod:`continuum_hub.workflows.command`."""
+    from continuum_hub.workflows.command import main as run_main
+
+    return run_main(argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the ``continuum-hub`` command line and exit with its status."""
     parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__.splitlines()[0])
@@ -38,7 +46,14 @@ def main(argv: list[str] | None = None) -> None:
         help="run the local federation (hub, IdP, two Slurm sites); options: demo --help",
         add_help=False,
     )
-    # parse_known_args: whatever follows `demo` is the federation's to parse
+    sub.add_parser(
+        "run",
+        help="run a notebook as a batch job on a site; options: run --help",
+        add_help=False,
+    )
+    # parse_known_args: whatever follows the command is its own to parse
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         sys.exit(demo(rest))
+    if args.command == "run":
+        sys.exit(run(rest))

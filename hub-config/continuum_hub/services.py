@@ -2,17 +2,26 @@
 
 Added by :func:`add_managed_services` after all configuration layers are loaded, so a
 deployment's own ``JupyterHub.services`` / ``load_roles`` (which replace lists, not extend them)
-keep them.  Configured through the ``CullerService`` section.
+keep them.  Configured through the ``CullerService`` section.  The helpers below serve every
+service added that way (the Dask Gateway's and the workflow service's ``add_*_service``): the
+service entry, the servers' environment, the hub's public URL, and
+:func:`grant_service_access` (users and servers' tokens may call a service).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Int
 from traitlets.config import Config, Configurable
 
+#: a ``${VAR}`` reference in the site registry
+ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 CULLER = "idle-culler"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 
@@ -69,3 +78,79 @@ def add_managed_services(c: Config) -> None:
         roles.append({"name": CULLER, "scopes": CULLER_SCOPES, "services": [CULLER]})
     hub.services = services
     hub.load_roles = roles
+
+
+def add_service_entry(c: Config, entry: dict[str, Any]) -> bool:
+    """Append a managed service to ``JupyterHub.services``; ``False`` if one of its name is
+    there already (the configuration loaded twice)."""
+    hub = c.JupyterHub
+    services = list(hub.services) if "services" in hub else []
+    if any(s.get("name") == entry["name"] for s in services):
+        return False
+    hub.services = [*services, entry]
+    return True
+
+
+def add_server_environment(c: Config, environment: dict[str, str]) -> None:
+    """Variables for every server's environment (the deployment's own values win)."""
+    current = dict(c.Spawner.environment) if "environment" in c.Spawner else {}
+    c.Spawner.environment = {**environment, **current}
+
+
+def resolver_name(c: Config) -> str | None:
+    """``SiteSpawner.account_resolver_class`` as an import string (a service's process maps
+    hub users to site accounts as the hub's spawner does), or ``None`` where it is not set."""
+    resolver = c.SiteSpawner.get("account_resolver_class")
+    if resolver is not None and not isinstance(resolver, str):
+        resolver = f"{resolver.__module__}.{resolver.__qualname__}"
+    return resolver
+
+
+def copied_sections(c: Config, names: tuple[str, ...]) -> dict[str, Any]:
+    """The sections ``names`` of ``c`` that are set, as JSON-able dicts for a process."""
+    return {name: json.loads(json.dumps(dict(c[name]))) for name in names if name in c}
+
+
+def registry_environment(c: Config) -> dict[str, str]:
+    """The values of the site registry's ``${VAR}`` references (e.g. each local site's
+    ``SLURM_CONF``), which a service's process needs to read the same registry."""
+    text = Path(c.SiteSpawner.registry_path).read_text()
+    names = sorted(set(ENV_REFERENCE.findall(text)))
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def hub_public_url(hub: Config) -> str:
+    """The hub's public URL from its config section: ``public_url``, else ``bind_url``."""
+    base = hub.public_url if "public_url" in hub else hub.get("bind_url", "")
+    return str(base or "").rstrip("/")
+
+
+#: JupyterHub's `server` role, which a deployment's Spawner.server_token_scopes replaces
+SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def grant_service_access(c: Config, scope: str) -> None:
+    """Let every user, and the token in every server, use a service (``scope`` is its
+    ``access:services!service=NAME``).
+
+    Users get it through ``JupyterHub.extra_user_scopes``; servers' tokens through the
+    ``server`` role and ``Spawner.server_token_scopes`` (whichever decides; a callable
+    ``server_token_scopes`` is the deployment's own and left alone).
+    """
+    hub = c.JupyterHub
+    scopes = set(hub.extra_user_scopes) if "extra_user_scopes" in hub else set()
+    hub.extra_user_scopes = scopes | {scope}
+    roles = [dict(r) for r in hub.load_roles] if "load_roles" in hub else []
+    server = next((r for r in roles if r.get("name") == "server"), None)
+    if server is None:
+        roles.append({"name": "server", "scopes": [*SERVER_ROLE_SCOPES, scope]})
+    elif scope not in server.get("scopes", []):
+        server["scopes"] = [*server.get("scopes", SERVER_ROLE_SCOPES), scope]
+    hub.load_roles = roles
+    spawner = c.Spawner
+    token_scopes = spawner.server_token_scopes if "server_token_scopes" in spawner else None
+    if not callable(token_scopes):
+        token_scopes = list(token_scopes or SERVER_ROLE_SCOPES)
+        if scope not in token_scopes:
+            token_scopes.append(scope)
+        spawner.server_token_scopes = token_scopes

@@ -36,11 +36,16 @@ def render_job_script(command: list[str], modules: tuple[str, ...] = ()) -> str:
     ``modules`` come from the site registry (validated names); ``command`` from the hub's
     configuration.  Nothing a user typed is in it.
     """
-    setup = ""
-    if modules:
-        # batch shells are no login shells: make the site's `module` command available
-        setup = "source /etc/profile\nmodule load " + shlex.join(modules) + "\n"
-    return JOB_SCRIPT.format(setup=setup, command=shlex.join(command))
+    return JOB_SCRIPT.format(setup=module_setup(modules), command=shlex.join(command))
+
+
+def module_setup(modules: tuple[str, ...]) -> str:
+    """Job script lines loading a software environment's ``modules`` (registry names), quoted;
+    empty without modules."""
+    if not modules:
+        return ""
+    # batch shells are no login shells: make the site's `module` command available
+    return "source /etc/profile\nmodule load " + shlex.join(modules) + "\n"
 
 
 def job_environment(site: Site, request: JobRequest | None) -> dict[str, str]:

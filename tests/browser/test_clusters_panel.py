@@ -14,7 +14,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from fixtures.browser import sign_in
+from fixtures.browser import start_lab
 from fixtures.gateway import HubGateway, gateway_jobs
 from fixtures.hub import stop_server
 
@@ -57,12 +57,8 @@ def cleanup_clusters(gateway: HubGateway, user: str) -> None:
 def test_a_cluster_made_in_code_is_scaled_and_shut_down_from_the_panel(
     page: Page, hub, idp, slurm_sites, gateway: HubGateway
 ) -> None:
-    sign_in(page, hub.url, "alice", idp.passwords["alice"])
-    page.wait_for_url(re.compile(r"/hub/spawn"))
-    page.select_option("select[name=target]", "alpha/interactive")
-    page.get_by_role("button", name="Start").click()
     try:
-        page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=240_000)
+        start_lab(page, hub.url, "alice", idp.passwords["alice"], "alpha/interactive")
         page.goto(f"{hub.url}/user/alice/lab?reset")
         expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_support import JOB_ENV, TIMEOUT, FakeHub, LabServer, isolated_jupyter_env, start_lab_server
+from lab_support import JOB_ENV, FakeHub, LabServer, isolated_jupyter_env, serving, start_lab_server
 
 from continuum_federation.process import free_port
 
@@ -53,15 +52,8 @@ def fake_hub() -> Iterator[FakeHub]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, port):
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,20 @@ class FakeHub:
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     answer: dict[str, Any] | None = None
     seen: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """Serve HTTP on ``127.0.0.1:port`` with ``handler`` (a thread) until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(TIMEOUT)
 
 
 def isolated_jupyter_env(home: Path, **extra: str) -> dict[str, str]:

@@ -90,3 +90,31 @@ async def test_callers_during_a_query_share_it(clock):
     await asyncio.gather(monitor.refresh(), monitor.refresh())
     await first
     assert len(squeue.calls) == 1
+
+
+class ArraySqueue(FakeSqueue):
+    """Answers with fixed lines (job arrays' tasks), counting calls."""
+
+    def __init__(self, lines):
+        super().__init__()
+        self.lines = lines
+
+    async def run(self, argv, **kwargs):
+        self.calls.append(list(argv))
+        return CommandResult(0, self.lines, "")
+
+
+async def test_statuses_for_reports_array_tasks_in_one_query(clock):
+    squeue = ArraySqueue("7_0|RUNNING|None|n1|N/A\n7_1|PENDING|JobArrayTaskLimit||N/A\n")
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    statuses = await monitor.statuses_for(["7", "8"], max_age=30)
+    assert sorted(statuses) == ["7", "7_0", "7_1", "8"]
+    assert statuses["7"].state is JobState.RUNNING
+    assert statuses["7_1"].reason == "JobArrayTaskLimit"
+    assert statuses["8"].state is JobState.GONE
+    # fresh enough: answered from the last query
+    await monitor.statuses_for(["7"], max_age=30)
+    assert len(squeue.calls) == 1
+    clock.now += 31
+    await monitor.statuses_for(["7"], max_age=30)
+    assert len(squeue.calls) == 2

@@ -1,100 +1,25 @@
 """Provenance crates of finished runs, checked by ``roc-validator`` against the Workflow Run
 Crate 0.5 profile at level *required*, offline — and shown to fail without a MUST item.
 
-The validator reads each crate's JSON-LD context over HTTP; offline it takes it from its HTTP
-cache only (a ``requests_cache`` SQLite file, ``<cache-path>.sqlite``).  The fixture
-``validator_cache`` fills such a cache from ``tests/data/ro-crate-1.1-context.jsonld`` through a
-transport adapter that serves local bytes, so nothing is fetched from the network.
+The validator runs offline, with the JSON-LD context from the cache of the fixture
+``validator_cache`` (``fixtures.crates``).
 """
 
-import io
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
-import requests_cache
-import urllib3
-from requests.adapters import BaseAdapter, HTTPAdapter
 
 from continuum_hub.workflows import snapshot
 from continuum_hub.workflows.crate import Attempt, InputFile, Person, RunRecord, write_crate
+from fixtures.crates import CONTEXT_URL, validate
 
 pytestmark = pytest.mark.workflows
 
-VALIDATOR = Path(sys.executable).with_name("rocrate-validator")
-CONTEXT_URL = "https://w3id.org/ro/crate/1.1/context"
-CONTEXT = Path(__file__).resolve().parents[1] / "data" / "ro-crate-1.1-context.jsonld"
 ORCID = "https://orcid.org/0000-0002-1825-0097"
 EARLIER = "https://hub.example.org/services/workflows/api/v1/runs/r-41/crate"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-class LocalFiles(BaseAdapter):
-    """A requests transport answering known URLs with local bytes, and nothing else."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        super().__init__()
-        self.files = files
-
-    def send(self, request, **kwargs):
-        if request.url not in self.files:
-            raise requests.ConnectionError(f"{request.url} is not served here")
-        raw = urllib3.HTTPResponse(
-            body=io.BytesIO(self.files[request.url]),
-            headers={"Content-Type": "application/ld+json"},
-            status=200,
-            preload_content=False,
-            request_url=request.url,
-        )
-        return HTTPAdapter().build_response(request, raw)
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture(scope="session")
-def validator_cache(tmp_path_factory) -> Path:
-    """roc-validator's ``--cache-path`` holding the RO-Crate 1.1 context."""
-    path = tmp_path_factory.mktemp("roc-validator") / "http"
-    session = requests_cache.CachedSession(str(path), backend="sqlite", expire_after=-1)
-    session.mount("https://", LocalFiles({CONTEXT_URL: CONTEXT.read_bytes()}))
-    session.mount("http://", LocalFiles({}))
-    assert session.get(CONTEXT_URL).status_code == 200
-    session.close()
-    return path
-
-
-def validate(folder: Path, cache: Path) -> tuple[int, dict]:
-    report = folder.parent / f"{folder.name}-report.json"
-    result = subprocess.run(
-        [
-            str(VALIDATOR),
-            "--no-interactive",
-            "--disable-color",
-            "validate",
-            "--offline",
-            "--cache-path",
-            str(cache),
-            "--profile-identifier",
-            "workflow-run-crate-0.5",
-            "--requirement-severity",
-            "required",
-            "--no-paging",
-            "--output-format",
-            "json",
-            "--output-file",
-            str(report),
-            str(folder),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result.returncode, json.loads(report.read_text())
 
 
 def run_folder(folder: Path) -> snapshot.Snapshot:

@@ -1,4 +1,4 @@
-import { Widget } from '@lumino/widgets';
+import { actionButton as button, ListPanel, tableWithHead } from '@continuum-hub/common';
 
 import { formatAge, formatResources, parseCount } from './format';
 import { IClusterInfo, IClustersModel } from './tokens';
@@ -37,43 +37,27 @@ const COLUMNS: [string, string][] = [
 /**
  * The side panel: every Dask Gateway cluster of the user, with scale, dashboard and shutdown.
  */
-export class ClustersPanel extends Widget {
+export class ClustersPanel extends ListPanel {
   /**
    * @param model - the clusters model shown
    * @param actions - what the buttons do
    */
   constructor(model: IClustersModel, actions: IClustersPanelActions) {
-    super();
+    super('jp-ContinuumClusters', 'Dask clusters');
     this._model = model;
     this._actions = actions;
-    this.addClass('jp-ContinuumClusters-panel');
-    this.title.caption = 'Dask clusters';
-
-    const heading = document.createElement('h2');
-    heading.textContent = 'Dask clusters';
-    const bar = document.createElement('div');
-    bar.className = 'jp-ContinuumClusters-bar';
-    bar.append(
+    this.bar.append(
       button('New cluster', 'jp-mod-styled jp-mod-accept', 'create', () =>
-        this._run(actions.create())
+        this.runAction(actions.create())
       ),
       button('Refresh', 'jp-mod-styled', 'refresh', () => void model.refresh())
     );
-    this._error = document.createElement('p');
-    this._error.className = 'jp-ContinuumClusters-error';
-    this._error.setAttribute('role', 'alert');
-    this._empty = document.createElement('p');
-    this._empty.className = 'jp-ContinuumClusters-empty';
-    const table = document.createElement('table');
-    table.className = 'jp-ContinuumClusters-table';
-    const head = table.createTHead().insertRow();
-    for (const [, label] of COLUMNS) {
-      const th = document.createElement('th');
-      th.textContent = label;
-      head.append(th);
-    }
-    this._body = table.createTBody();
-    this.node.append(heading, bar, this._error, this._empty, table);
+    const table = tableWithHead(
+      'jp-ContinuumClusters-table',
+      COLUMNS.map(([, label]) => label)
+    );
+    this._body = table.tBodies[0];
+    this.node.append(table);
     model.changed.connect(this.render, this);
     this.render();
   }
@@ -83,17 +67,12 @@ export class ClustersPanel extends Widget {
    */
   render(): void {
     const clusters = this._model.clusters;
-    const problem = this._model.error ?? this._actionError;
-    this._error.textContent = problem ?? '';
-    this._error.hidden = problem === null;
-    this._empty.textContent =
-      clusters === null
-        ? this._model.error
-          ? ''
-          : 'Asking the Dask Gateway…'
-        : clusters.length === 0
-          ? 'No clusters. Start one here or with dask_gateway.GatewayCluster() in a notebook.'
-          : '';
+    this.showState(
+      clusters,
+      this._model.error,
+      'Asking the Dask Gateway…',
+      'No clusters. Start one here or with dask_gateway.GatewayCluster() in a notebook.'
+    );
     const seen = new Set<string>();
     for (const cluster of clusters ?? []) {
       seen.add(cluster.name);
@@ -131,11 +110,11 @@ export class ClustersPanel extends Widget {
     const scale = button('Scale', 'jp-mod-styled', 'scale', () => {
       const wanted = parseCount(count.value);
       if (typeof wanted === 'string') {
-        this._actionError = wanted;
+        this.actionError = wanted;
         this.render();
         return;
       }
-      this._run(this._actions.scale(name, wanted));
+      this.runAction(this._actions.scale(name, wanted));
     });
     const dashboard = document.createElement('a');
     dashboard.textContent = 'Dashboard';
@@ -143,45 +122,16 @@ export class ClustersPanel extends Widget {
     dashboard.rel = 'noopener noreferrer';
     dashboard.dataset.action = 'dashboard';
     const stop = button('Shut down', 'jp-mod-styled jp-mod-warn', 'stop', () =>
-      this._run(this._actions.stop(name))
+      this.runAction(this._actions.stop(name))
     );
     cells.actions.append(count, scale, dashboard, stop);
     return { node, cells, count, dashboard };
   }
 
-  private _run(action: Promise<void>): void {
-    this._actionError = null;
-    action.then(
-      () => this.render(),
-      error => {
-        this._actionError = error instanceof Error ? error.message : String(error);
-        this.render();
-      }
-    );
-  }
-
   private _model: IClustersModel;
   private _actions: IClustersPanelActions;
-  private _error: HTMLParagraphElement;
-  private _empty: HTMLParagraphElement;
   private _body: HTMLTableSectionElement;
   private _rows = new Map<string, IRow>();
-  private _actionError: string | null = null;
-}
-
-function button(
-  label: string,
-  className: string,
-  action: string,
-  onClick: () => void
-): HTMLButtonElement {
-  const node = document.createElement('button');
-  node.type = 'button';
-  node.className = className;
-  node.textContent = label;
-  node.dataset.action = action;
-  node.addEventListener('click', onClick);
-  return node;
 }
 
 /**

@@ -1,28 +1,7 @@
 import { IClusterInfo } from './tokens';
 
-/**
- * A duration for the age column: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`; `–` when unknown.
- *
- * @param seconds - whole seconds, or null
- */
-export function formatAge(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds) || seconds < 0) {
-    return '–';
-  }
-  const s = Math.floor(seconds);
-  if (s < 60) {
-    return `${s} s`;
-  }
-  const minutes = Math.floor(s / 60);
-  if (minutes < 60) {
-    return `${minutes} min`;
-  }
-  const hours = Math.floor(minutes / 60);
-  if (hours < 24) {
-    return `${hours} h ${String(minutes % 60).padStart(2, '0')} min`;
-  }
-  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
-}
+// the age column: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`; `–` when unknown
+export { formatAge } from '@continuum-hub/common';
 
 /**
  * Bytes in binary units with one decimal: `512.0 MiB`, `2.0 GiB`; `–` when unknown.

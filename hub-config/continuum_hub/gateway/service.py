@@ -21,15 +21,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Dict, Float, Integer, Unicode
 from traitlets.config import Config, Configurable
 
+from ..services import (
+    add_server_environment,
+    add_service_entry,
+    copied_sections,
+    grant_service_access,
+    hub_public_url,
+    registry_environment,
+    resolver_name,
+)
 from . import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from .app import CONFIG_ENV
 
@@ -39,10 +46,6 @@ def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
-ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 
 
 class GatewayService(Configurable):
@@ -110,8 +113,7 @@ class GatewayService(Configurable):
     def public_address(self, hub: Any) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        base = hub.public_url if "public_url" in hub else hub.get("bind_url", "")
-        return (base or "").rstrip("/") + SERVICE_PREFIX
+        return hub_public_url(hub) + SERVICE_PREFIX
 
     def server_environment(self, hub: Any) -> dict[str, str]:
         """What makes ``Gateway()`` work with no arguments in a user's server."""
@@ -149,26 +151,17 @@ class GatewayService(Configurable):
             "SiteClusterConfig": {"idle_timeout": self.idle_timeout},
         }
         # the gateway maps hub users to site accounts as the hub's spawner does
-        resolver = c.SiteSpawner.get("account_resolver_class")
+        resolver = resolver_name(c)
         if resolver is not None:
-            if not isinstance(resolver, str):
-                resolver = f"{resolver.__module__}.{resolver.__qualname__}"
             config["SiteSlurmBackend"]["account_resolver_class"] = resolver
-        for section in ("GatewayLimits", "AccountResolver", "AccountMapper"):
-            if section in c:
-                config[section] = json.loads(json.dumps(dict(c[section])))
+        config.update(copied_sections(c, ("GatewayLimits", "AccountResolver", "AccountMapper")))
         for section, values in self.extra_gateway_config.items():
             config.setdefault(section, {}).update(values)
         return config
 
     def service(self, c: Config) -> dict[str, Any]:
         """The ``JupyterHub.services`` entry."""
-        environment = {CONFIG_ENV: json.dumps(self.gateway_config(c))}
-        # the registry's ${VAR} references (e.g. each local site's SLURM_CONF) must reach it
-        registry = Path(c.SiteSpawner.registry_path)
-        for name in sorted(set(ENV_REFERENCE.findall(registry.read_text()))):
-            if name in os.environ:
-                environment[name] = os.environ[name]
+        environment = {CONFIG_ENV: json.dumps(self.gateway_config(c)), **registry_environment(c)}
         return {
             "name": SERVICE_NAME,
             "url": self.url,
@@ -233,31 +226,10 @@ def add_gateway_service(c: Config) -> GatewayService | None:
     gateway = GatewayService(config=c)
     if not gateway.enabled:
         return None
-    hub = c.JupyterHub
-    services = list(hub.services) if "services" in hub else []
-    if any(s.get("name") == SERVICE_NAME for s in services):
+    if not add_service_entry(c, gateway.service(c)):
         return None  # already added (config loaded twice)
-    services.append(gateway.service(c))
-    hub.services = services
-    scopes = set(hub.extra_user_scopes) if "extra_user_scopes" in hub else set()
-    hub.extra_user_scopes = scopes | {ACCESS_SCOPE}
-    roles = [dict(r) for r in hub.load_roles] if "load_roles" in hub else []
-    server = next((r for r in roles if r.get("name") == "server"), None)
-    if server is None:
-        roles.append({"name": "server", "scopes": [*SERVER_ROLE_SCOPES, ACCESS_SCOPE]})
-    elif ACCESS_SCOPE not in server.get("scopes", []):
-        server["scopes"] = [*server.get("scopes", SERVER_ROLE_SCOPES), ACCESS_SCOPE]
-    hub.load_roles = roles
-    # servers' tokens carry server_token_scopes where set (else the server role's scopes)
-    spawner = c.Spawner
-    token_scopes = spawner.server_token_scopes if "server_token_scopes" in spawner else None
-    if not callable(token_scopes):
-        token_scopes = list(token_scopes or SERVER_ROLE_SCOPES)
-        if ACCESS_SCOPE not in token_scopes:
-            token_scopes.append(ACCESS_SCOPE)
-        spawner.server_token_scopes = token_scopes
-    environment = dict(c.Spawner.environment) if "environment" in c.Spawner else {}
-    c.Spawner.environment = {**gateway.server_environment(hub), **environment}
+    grant_service_access(c, ACCESS_SCOPE)
+    add_server_environment(c, gateway.server_environment(c.JupyterHub))
     if gateway.stop_with_server:
         _chain_post_stop_hook(c, gateway.stop_user_clusters)
     return gateway

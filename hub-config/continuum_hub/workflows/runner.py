@@ -1,5 +1,9 @@
 """The in-job entry point: ``continuum-workflow-run RUN_FOLDER [--member INDEX]``.
 
+(The same command's subcommands ``prepare``, ``report`` and ``cat``, which the workflow service
+runs as the user to make and read run folders, are in :mod:`.runfolder`; a folder literally
+named like one of them is given as ``./prepare``.)
+
 A run's Slurm job runs this command and nothing else of the user's choosing: everything it does
 is read from the run's folder, which the workflow service prepared at submit::
 
@@ -17,8 +21,9 @@ come only from those JSON files — never from the command line or the environme
 the notebook through papermill's injected cell, so any text arrives verbatim.  The notebook runs
 with its member's folder as working folder (declared outputs are relative to it), files are
 created 0600 and folders 0700 (umask 077), and progress goes to ``status.json``
-(:mod:`.progress`).  Exit status: 0 done, 1 the notebook failed (or could not start), 2 the run
-folder is unusable (nothing is executed).
+(:mod:`.progress`), with the Slurm job, task and node that ran it.  When the last member ends,
+the run's provenance crate is written (:mod:`.finish`).  Exit status: 0 done, 1 the notebook
+failed (or could not start), 2 the run folder is unusable (nothing is executed).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import finish, runfolder
 from .params import ParameterError, check_parameters
 from .paths import PathError, open_under, relative_path
 from .progress import ENGINE_NAME, ProgressEngine, StatusFile, now
@@ -169,7 +175,12 @@ def execute(spec: RunSpec) -> int:
     papermill_engines.register(ENGINE_NAME, ProgressEngine)
     status = StatusFile(spec.workdir / STATUS)
     status.update(
-        state="running", started=now(), ended=None, member=spec.member, environment=environment()
+        state="running",
+        started=now(),
+        ended=None,
+        member=spec.member,
+        environment=environment(),
+        job=finish.job_facts(),
     )
     try:
         papermill.execute_notebook(
@@ -207,6 +218,9 @@ def execute(spec: RunSpec) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one run (or sweep member) of the workflow service; see the module's docstring."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("prepare", "report", "cat"):
+        return runfolder.main(argv)
     parser = argparse.ArgumentParser(
         prog="continuum-workflow-run",
         description="Execute a batch run's notebook snapshot as its run folder describes.",
@@ -225,7 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     except RunFolderError as exc:
         print(f"continuum-workflow-run: {exc}", file=sys.stderr)
         return EXIT_BAD_FOLDER
-    return execute(spec)
+    result = execute(spec)
+    try:
+        finish.finish(spec.folder)
+    except Exception as exc:  # provenance must not turn a finished run into a failed one
+        print(f"continuum-workflow-run: no provenance crate written: {exc}", file=sys.stderr)
+    return result
 
 
 if __name__ == "__main__":

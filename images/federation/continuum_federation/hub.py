@@ -240,6 +240,8 @@ class LocalHub(Service):
             },
             "SiteSpawner": {"registry_path": str(self.registry_path)},
             "GatewayService": {**self.gateway_ports, "state_dir": str(self.state_dir / "gateway")},
+            # batch runs: the workflow service's database and notebook snapshots
+            "WorkflowService": {"state_dir": str(self.state_dir / "workflows")},
             # Dask clusters with GPUs for the radio VO (the GPU site's users), none for others
             "GatewayLimits": {"groups": {VO_RADIO: {"max_gpus": 2}}},
         }

@@ -20,6 +20,10 @@ from datetime import datetime
 JOB_ID = re.compile(r"^[0-9]+(?:[._][0-9]+)?$")
 # job names are passed as arguments too: no option, no blank, no separator
 JOB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# a job array's indices: "0-(N-1)", optionally with a cap on tasks at once ("%M")
+ARRAY = re.compile(r"^(\d{1,7})-(\d{1,7})(?:%(\d{1,7}))?$")
+#: most tasks of one job array (Slurm's own MaxArraySize default is 1001)
+MAX_ARRAY_TASKS = 1000
 
 
 class JobState(enum.Enum):
@@ -48,7 +52,10 @@ class JobSpec:
     """Everything needed to submit one job; all values already validated.
 
     ``env_names`` lists the environment variables handed to the job (their values travel in
-    the submitting process's environment, never on a command line).
+    the submitting process's environment, never on a command line).  ``array`` makes the job a
+    job array (``"0-9%3"``: ten tasks, at most three at once; see :func:`checked_array`);
+    ``dependency`` lists jobs that must all succeed first (the job is cancelled by the scheduler
+    when one of them fails).  Both are checked when the spec is made.
     """
 
     name: str
@@ -62,6 +69,15 @@ class JobSpec:
     gpu_type: str | None = None
     account: str | None = None
     env_names: Sequence[str] = field(default_factory=tuple)
+    array: str | None = None
+    dependency: Sequence[str] = field(default_factory=tuple)
+    #: file for the job's standard error; ``None``: with its output
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.array is not None:
+            checked_array(self.array)
+        object.__setattr__(self, "dependency", tuple(checked_job_ids(self.dependency)))
 
 
 @dataclass(frozen=True)
@@ -97,7 +113,9 @@ class SchedulerAdapter(ABC):
     def parse_status(
         self, returncode: int, stdout: str, stderr: str, job_ids: Iterable[str]
     ) -> Mapping[str, JobStatus]:
-        """Status of every one of ``job_ids`` (missing jobs are :attr:`JobState.GONE`)."""
+        """Status of every one of ``job_ids`` (missing jobs are :attr:`JobState.GONE`), and of
+        each task the scheduler lists of the job arrays among them (keys ``"<id>_<index>"``;
+        an array's own id has the state of its liveliest task)."""
 
     @abstractmethod
     def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
@@ -107,6 +125,11 @@ class SchedulerAdapter(ABC):
     def cancel_name_argv(self, name: str) -> list[str]:
         """Command that cancels every job of the calling user named ``name`` (checked against
         :data:`JOB_NAME`), including jobs whose ids were never recorded."""
+
+    def find_name_argv(self, name: str) -> list[str]:
+        """Command listing the ids of the calling user's jobs named ``name`` (checked against
+        :data:`JOB_NAME`), one per line; finished ones too while the scheduler lists them."""
+        raise NotImplementedError(f"{self.kind}: no lookup of jobs by name")
 
     @abstractmethod
     def estimate_argv(self, spec: JobSpec) -> list[str]:
@@ -124,6 +147,22 @@ def checked_job_ids(job_ids: Iterable[str]) -> list[str]:
         if not JOB_ID.match(job_id):
             raise ValueError(f"not a job id: {job_id!r}")
     return ids
+
+
+def checked_array(array: str, limit: int = MAX_ARRAY_TASKS) -> str:
+    """``array`` (``"FIRST-LAST"`` or ``"FIRST-LAST%MAX"``), checked: ascending, at most
+    ``limit`` tasks, a cap of at least one."""
+    match = ARRAY.match(array)
+    if match is None:
+        raise ValueError(f"not a job array: {array[:40]!r}")
+    first, last, cap = match.groups()
+    if int(last) < int(first):
+        raise ValueError(f"job array {array!r}: the last index is below the first")
+    if int(last) - int(first) + 1 > limit:
+        raise ValueError(f"job array {array!r} has more than {limit} tasks")
+    if cap is not None and int(cap) < 1:
+        raise ValueError(f"job array {array!r}: at most 0 tasks at once")
+    return array
 
 
 def checked_job_name(name: str) -> str:

@@ -75,6 +75,28 @@ class SiteMonitor:
                 await self.refresh()
         return self.statuses.get(job_id) or JobStatus(job_id, JobState.UNKNOWN)
 
+    async def statuses_for(self, job_ids: list[str], max_age: float) -> dict[str, JobStatus]:
+        """Status of each of ``job_ids`` and of their job arrays' tasks (``"<id>_<i>"``), from
+        one query no older than ``max_age`` seconds (batch runs ask for all of a site's jobs at
+        once)."""
+        for job_id in job_ids:
+            self.watch(job_id)
+        fresh = self.clock() - self.fetched_at < max_age
+        if not (fresh and all(job_id in self.statuses for job_id in job_ids)):
+            await self.refresh()
+            if not all(job_id in self.statuses for job_id in job_ids):
+                await self.refresh()  # the query in flight began before we watched them
+        wanted = set(job_ids)
+        return {
+            key: status
+            for key, status in self.statuses.items()
+            if key in wanted or key.partition("_")[0] in wanted
+        } | {
+            job_id: JobStatus(job_id, JobState.UNKNOWN)
+            for job_id in job_ids
+            if job_id not in self.statuses
+        }
+
     async def refresh(self) -> None:
         """Query all watched jobs in one command (or wait for the query in flight)."""
         if self._inflight is not None:

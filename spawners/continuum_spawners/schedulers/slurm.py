@@ -1,13 +1,16 @@
 """Slurm adapter: ``sbatch`` / ``squeue`` / ``scancel`` argument lists and output parsers.
 
 Status is one ``squeue`` call for any number of jobs, with a fixed ``|``-separated format, so
-the hub asks each site once per interval however many servers run there.
+the hub asks each site once per interval however many servers run there.  Job arrays (batch
+runs' sweeps) are reported task by task (``--array``: one line ``123_4`` per task, pending ones
+included); the array's own id ``123`` gets the state of its liveliest task, so a caller that
+watches only the array's id learns that it waits, runs, or is gone.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from .base import (
@@ -28,6 +31,26 @@ PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD"
 # sbatch --test-only: "sbatch: Job 7 to start at 2026-11-21T06:36:29 using 2 processors on …"
 TEST_ONLY = re.compile(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING"})
+# an array task "123_4", or a range squeue did not expand: "123_[5-9%2]", "123_[1,3-4]"
+ARRAY_TASK = re.compile(r"^(\d+)_(\d+)$")
+ARRAY_RANGE = re.compile(r"^(\d+)_\[([\d,-]+)(?:%\d+)?\]$")
+# which task's state an array's own id shows: the liveliest
+_RANK = {JobState.RUNNING: 3, JobState.PENDING: 2, JobState.UNKNOWN: 1, JobState.GONE: 0}
+
+
+def _task_ids(job_id: str) -> Iterator[str]:
+    """The ids a ``squeue`` id stands for: itself, or each task of an unexpanded range."""
+    match = ARRAY_RANGE.match(job_id)
+    if match is None:
+        yield job_id
+        return
+    base, ranges = match.groups()
+    for part in ranges.split(","):
+        first, _, last = part.partition("-")
+        if first.isdigit() and (not last or last.isdigit()):
+            # bounded: a range squeue prints never exceeds the site's MaxArraySize
+            for index in range(int(first), int(last or first) + 1)[:100_000]:
+                yield f"{base}_{index}"
 
 
 class SlurmAdapter(SchedulerAdapter):
@@ -51,6 +74,14 @@ class SlurmAdapter(SchedulerAdapter):
             # only the named variables reach the job, not the submitting environment
             "--export=" + (",".join(spec.env_names) or "NONE"),
         ]
+        if spec.error:
+            argv.append(f"--error={spec.error}")
+        if spec.array:
+            argv.append(f"--array={spec.array}")
+        if spec.dependency:
+            argv.append("--dependency=afterok:" + ":".join(spec.dependency))
+            # a failed dependency cancels the job instead of leaving it pending for ever
+            argv.append("--kill-on-invalid-dep=yes")
         if spec.gpus:
             gres = f"gpu:{spec.gpu_type}:{spec.gpus}" if spec.gpu_type else f"gpu:{spec.gpus}"
             argv.append(f"--gres={gres}")
@@ -74,6 +105,8 @@ class SlurmAdapter(SchedulerAdapter):
             "--states=all",
             f"--jobs={','.join(ids)}",
             f"--format={STATUS_FORMAT}",
+            # one line per array task, pending ones too (no "123_[5-9]" ranges)
+            "--array",
         ]
 
     def parse_status(
@@ -97,15 +130,35 @@ class SlurmAdapter(SchedulerAdapter):
                 state = JobState.RUNNING
             else:
                 state = JobState.GONE
-            seen[job_id] = JobStatus(
-                job_id,
-                state,
-                raw_state=raw,
-                reason="" if reason == "None" else reason,
-                node="" if node in ("", "(null)") else node.split(",")[0],
-                start_time="" if start in ("N/A", "Unknown") else start,
-            )
-        return {i: seen.get(i, JobStatus(i, JobState.GONE, reason="not in queue")) for i in ids}
+            for task_id in _task_ids(job_id):
+                seen[task_id] = JobStatus(
+                    task_id,
+                    state,
+                    raw_state=raw,
+                    reason="" if reason == "None" else reason,
+                    node="" if node in ("", "(null)") else node.split(",")[0],
+                    start_time="" if start in ("N/A", "Unknown") else start,
+                )
+        statuses = {**seen}
+        for task_id, status in seen.items():
+            match = ARRAY_TASK.match(task_id)
+            if match is None or match.group(1) not in ids:
+                continue
+            # the array's own id shows its liveliest task (running > pending > gone)
+            array_id = match.group(1)
+            current = statuses.get(array_id)
+            if current is None or _RANK[status.state] > _RANK[current.state]:
+                statuses[array_id] = JobStatus(
+                    array_id,
+                    status.state,
+                    raw_state=status.raw_state,
+                    reason=status.reason,
+                    node=status.node,
+                    start_time=status.start_time,
+                )
+        for job_id in ids:
+            statuses.setdefault(job_id, JobStatus(job_id, JobState.GONE, reason="not in queue"))
+        return statuses
 
     def cancel_argv(self, job_ids: Iterable[str]) -> list[str]:
         return ["scancel", *checked_job_ids(job_ids)]
@@ -113,6 +166,17 @@ class SlurmAdapter(SchedulerAdapter):
     def cancel_name_argv(self, name: str) -> list[str]:
         # scancel run as a user cancels only that user's jobs of the name
         return ["scancel", f"--name={checked_job_name(name)}"]
+
+    def find_name_argv(self, name: str) -> list[str]:
+        # %F: an array's own id (a plain job's id), so an array is listed once per task
+        return [
+            "squeue",
+            "--noheader",
+            "--me",
+            "--states=all",
+            f"--name={checked_job_name(name)}",
+            "--format=%F",
+        ]
 
     def estimate_argv(self, spec: JobSpec) -> list[str]:
         argv = self.submit_argv(spec)

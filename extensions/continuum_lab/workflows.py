@@ -1,0 +1,248 @@
+"""The user's batch runs, as the *Batch runs* lab panel and the *Run as batch job…* dialog use them.
+
+:class:`WorkflowsManager` forwards the lab extension's requests to the hub's ``workflows``
+service (REST below ``/services/workflows/api/v1/``) with the server's own
+``JUPYTERHUB_API_TOKEN``, which carries ``access:services!service=workflows``. It adds what only
+the user's server can do: read the notebook to submit (:mod:`continuum_lab.notebooks`: checked
+path, no symbolic links, size limit) and send its content along, describe its ``parameters``
+cell, and save an executed notebook into the user's files so that Lab opens it.
+
+Where the service is: ``ContinuumLab.workflows_url``, else the server's
+``CONTINUUM_WORKFLOWS_URL``, else the hub's base derived from ``JUPYTERHUB_API_URL``
+(``http://hub:8081/hub/api`` → ``http://hub:8081/services/workflows/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jupyter_core.utils import ensure_async
+from tornado import web
+from tornado.httpclient import HTTPRequest
+from traitlets import Any as AnyTrait
+from traitlets.config import LoggingConfigurable
+
+from .notebooks import notebook_parameters, read_notebook
+from .remote import ServiceError, fetch_json
+
+SERVICE_PATH = "services/workflows/"
+API_PATH = "api/v1/"
+#: run and credential ids (the service's are ``r-<hex>``/``c-<hex>``; anything safe in a URL)
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: what a submit request may carry to the service besides the notebook (the service validates)
+SUBMIT_FIELDS = (
+    "name",
+    "parameters",
+    "sweep",
+    "max_parallel",
+    "resources",
+    "inputs",
+    "outputs",
+    "retries",
+    "allow_move",
+)
+#: where executed notebooks are saved in the user's files
+RUNS_FOLDER = "continuum-runs"
+
+
+class WorkflowsError(ServiceError):
+    """A request about batch runs failed; ``status`` is the HTTP status to answer with."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceEndpoint:
+    """Where the service's API is and the headers that authenticate (never logged)."""
+
+    api: str
+    headers: Mapping[str, str] = dataclasses.field(repr=False)
+
+
+def service_endpoint(environ: Mapping[str, str], url: str = "") -> ServiceEndpoint:
+    """The ``workflows`` service of this server (see the module's docstring for the order).
+
+    Parameters
+    ----------
+    environ
+        The server's environment.
+    url
+        ``ContinuumLab.workflows_url``: the service's prefix (``…/services/workflows/``) or its
+        API (``…/api/v1/``); empty to use the environment.
+
+    Raises
+    ------
+    WorkflowsError
+        503 when neither names a service or there is no API token.
+    """
+    base = (url or environ.get("CONTINUUM_WORKFLOWS_URL", "")).strip()
+    if not base:
+        hub_api = environ.get("JUPYTERHUB_API_URL", "").strip().rstrip("/")
+        if hub_api.endswith("/hub/api"):
+            base = hub_api[: -len("hub/api")] + SERVICE_PATH
+    if not base.startswith(("http://", "https://")):
+        raise WorkflowsError(
+            503,
+            "No batch workflows service is configured for this server "
+            "(ContinuumLab.workflows_url, CONTINUUM_WORKFLOWS_URL or JUPYTERHUB_API_URL).",
+        )
+    base = base.rstrip("/") + "/"
+    api = base if base.endswith("/" + API_PATH) else base + API_PATH
+    token = environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not token:
+        raise WorkflowsError(503, "This server has no JupyterHub API token for the service.")
+    return ServiceEndpoint(api=api, headers={"Authorization": f"token {token}"})
+
+
+def identifier(value: object, what: str) -> str:
+    """A run or credential id from a request (400 unless it looks like one)."""
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise WorkflowsError(400, f"Not a {what} id: {value!r}")
+    return value
+
+
+def service_refusal(code: int, reason: str) -> tuple[int, str]:
+    """The status and message answering the service's error ``code`` with ``reason``.
+
+    The service's 4xx are the user's (not your run, invalid parameters): passed on as they
+    are; its own failures, redirects and a refused server token are a 502.
+    """
+    if code >= 500 or code in (301, 302, 401):
+        return 502, f"The batch workflows service failed: {reason}"
+    return code, reason
+
+
+class WorkflowsManager(LoggingConfigurable):
+    """Forwards the lab's batch-run requests to the ``workflows`` service.
+
+    Its parent is the :class:`~continuum_lab.config.ContinuumLab` whose ``workflows_url`` and
+    ``workflows_timeout`` apply.
+    """
+
+    environ = AnyTrait(help="The server's environment (a mapping); os.environ unless tests set it.")
+
+    def _environ_default(self) -> Mapping[str, str]:
+        return dict(os.environ)
+
+    @property
+    def endpoint(self) -> ServiceEndpoint:
+        """The service this server uses (raises :class:`WorkflowsError` when there is none)."""
+        return service_endpoint(self.environ, str(getattr(self.parent, "workflows_url", "")))
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        """``method`` the service's ``api/v1/<path>``; its JSON answer (``None`` when empty).
+
+        Raises
+        ------
+        WorkflowsError
+            The service's 4xx with its message; 502 when it fails or cannot be reached.
+        """
+        endpoint = self.endpoint
+        timeout = float(getattr(self.parent, "workflows_timeout", 60.0))
+        request = HTTPRequest(
+            endpoint.api + path,
+            method=method,
+            headers={**endpoint.headers, "Accept": "application/json"}
+            | ({"Content-Type": "application/json"} if body is not None else {}),
+            body=None if body is None else json.dumps(body),
+            connect_timeout=min(timeout, 10.0),
+            request_timeout=timeout,
+            follow_redirects=False,
+            # a POST without a body is legal here (cancel); tornado wants it said
+            allow_nonstandard_methods=True,
+        )
+        return await fetch_json(
+            request,
+            what="The batch workflows service",
+            key="message",
+            refusal=service_refusal,
+            error=WorkflowsError,
+        )
+
+    async def options(self) -> Any:
+        """Sites, partitions and environments this user may run on, and the limits."""
+        return await self.call("GET", "options")
+
+    async def list_runs(self, query: Mapping[str, str]) -> list[Any]:
+        """The user's runs, newest first (``state``/``workflow`` filters passed through)."""
+        wanted = {k: v for k, v in query.items() if k in ("state", "workflow") and v}
+        suffix = f"?{urlencode(wanted)}" if wanted else ""
+        answer = await self.call("GET", "runs" + suffix)
+        runs = answer.get("runs") if isinstance(answer, dict) else None
+        if not isinstance(runs, list):
+            raise WorkflowsError(502, "The batch workflows service's run list is not a list")
+        return runs
+
+    async def run(self, run_id: object) -> Any:
+        """One run with its members' live progress."""
+        return await self.call("GET", f"runs/{quote(identifier(run_id, 'run'))}")
+
+    async def parameters(self, contents_manager: Any, path: object) -> dict[str, Any]:
+        """The notebook's parameters cell as the dialog pre-fills it (see :mod:`.notebooks`)."""
+        relative, notebook = await read_notebook(contents_manager, path)
+        return {"path": relative, **await notebook_parameters(notebook)}
+
+    async def submit(self, contents_manager: Any, body: Mapping[str, Any]) -> Any:
+        """Read the notebook named by ``body["path"]`` and submit it with ``body``'s settings."""
+        relative, notebook = await read_notebook(contents_manager, body.get("path"))
+        request = {k: body[k] for k in SUBMIT_FIELDS if k in body}
+        request["notebook"] = {"path": relative, "content": notebook}
+        run = await self.call("POST", "runs", request)
+        self.log.info("continuum_lab: submitted %s as batch run %s", relative, _run_id(run))
+        return run
+
+    async def cancel(self, run_id: object) -> Any:
+        """Cancel a run (the service cancels its job and its dependants)."""
+        return await self.call("POST", f"runs/{quote(identifier(run_id, 'run'))}/cancel", {})
+
+    async def rerun(self, run_id: object, parameters: object = None) -> Any:
+        """A new run of the same snapshot and settings, with ``parameters`` changed if given."""
+        if parameters is not None and not isinstance(parameters, dict):
+            raise WorkflowsError(400, "parameters must be a JSON object")
+        body = {} if parameters is None else {"parameters": parameters}
+        return await self.call("POST", f"runs/{quote(identifier(run_id, 'run'))}/rerun", body)
+
+    async def save_output(self, contents_manager: Any, run_id: object, member: object) -> str:
+        """Fetch a run's executed notebook and save it below :data:`RUNS_FOLDER`; its path.
+
+        ``member`` is the sweep member's index, or ``None`` for a single run: the notebook is
+        saved as ``continuum-runs/<run>/output.ipynb`` (``output-<i>.ipynb`` for a member).
+        """
+        run = identifier(run_id, "run")
+        if member is not None and (
+            isinstance(member, bool) or not isinstance(member, int) or member < 0
+        ):
+            raise WorkflowsError(400, "member must be a member's index (0, 1, …)")
+        query = "" if member is None else f"?member={member}"
+        notebook = await self.call("GET", f"runs/{quote(run)}/notebook{query}")
+        if not isinstance(notebook, dict) or "cells" not in notebook:
+            raise WorkflowsError(502, "The batch workflows service did not send a notebook")
+        folder = f"{RUNS_FOLDER}/{run}"
+        name = "output.ipynb" if member is None else f"output-{member}.ipynb"
+        try:
+            for part in (RUNS_FOLDER, folder):
+                if not await ensure_async(contents_manager.dir_exists(part)):
+                    await ensure_async(contents_manager.save({"type": "directory"}, part))
+            model = {"type": "notebook", "format": "json", "content": notebook}
+            await ensure_async(contents_manager.save(model, f"{folder}/{name}"))
+        except web.HTTPError as exc:
+            raise WorkflowsError(
+                exc.status_code, f"cannot save {folder}/{name}: {exc.log_message or exc.reason}"
+            ) from None
+        return f"{folder}/{name}"
+
+    async def credentials(self) -> Any:
+        """The user's run credentials (tokens that let runs work unattended)."""
+        return await self.call("GET", "credentials")
+
+    async def revoke(self, credential_id: object) -> None:
+        """Revoke a run credential: its run's next token refresh fails."""
+        await self.call("DELETE", f"credentials/{quote(identifier(credential_id, 'credential'))}")
+
+
+def _run_id(run: Any) -> str:
+    return str(run.get("id")) if isinstance(run, dict) else "?"

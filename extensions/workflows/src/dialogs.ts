@@ -1,0 +1,147 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { IFormValues, initialValues, validateForm, validateParameters } from './form';
+import { RunForm } from './run-form';
+import { INotebookParameter, IRun, IRunOptions, IWorkflowsAPI } from './tokens';
+import { typeOf, valueText } from './values';
+
+type Checked<T> = { result: T } | { errors: Record<string, string> };
+
+/**
+ * Send a checked request; the service's refusal (a 4xx: invalid parameters, a partition not
+ * allowed, …) becomes the form's problem to show, anything else is thrown.
+ *
+ * @param send - the request
+ */
+export async function refusedAsProblem<T>(send: () => Promise<T>): Promise<Checked<T>> {
+  try {
+    return { result: await send() };
+  } catch (error) {
+    const status = error instanceof ServerConnection.ResponseError ? error.response.status : 0;
+    if (status >= 400 && status < 500) {
+      return { errors: { service: (error as Error).message } };
+    }
+    throw error;
+  }
+}
+
+/**
+ * Show the form until its values are valid and accepted, or the user cancels.
+ *
+ * @param title - the dialog's title
+ * @param form - builds the form for the current values and problems
+ * @param check - validates the values (and sends them); problems by field, or the result
+ * @returns the result, or null when cancelled
+ */
+async function untilValid<T>(
+  title: string,
+  values: IFormValues,
+  form: (values: IFormValues, errors: Record<string, string>) => RunForm,
+  check: (values: IFormValues) => Promise<Checked<T>>
+): Promise<T | null> {
+  let errors: Record<string, string> = {};
+  for (;;) {
+    const answer = await showDialog({
+      title,
+      body: form(values, errors),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })]
+    });
+    if (!answer.button.accept || answer.value === null) {
+      return null;
+    }
+    values = answer.value;
+    const checked = await check(values);
+    if ('result' in checked) {
+      return checked.result;
+    }
+    errors = checked.errors;
+  }
+}
+
+/**
+ * *Run as batch job…*: ask for resources, parameters and a sweep, then submit the notebook.
+ *
+ * @param api - the server extension's batch-run routes
+ * @param path - the notebook's path relative to the server's root
+ * @returns the new run, or null when cancelled
+ */
+export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IRun | null> {
+  const [options, info] = await Promise.all([api.options(), api.parameters(path)]);
+  if (options.sites.length === 0) {
+    throw new Error('You may not run batch jobs on any site.');
+  }
+  const note = info.cell
+    ? undefined
+    : 'This notebook has no cell tagged "parameters": it runs with the values it holds.';
+  return untilValid(
+    `Run ${path} as a batch job`,
+    initialValues(options, info.parameters),
+    (values, errors) =>
+      new RunForm({
+        mode: 'submit',
+        path,
+        options,
+        parameters: info.parameters,
+        values,
+        errors,
+        note
+      }),
+    async values => {
+      const checked = validateForm(path, values, info.parameters, options);
+      if ('errors' in checked) {
+        return checked;
+      }
+      return refusedAsProblem(() => api.submit(checked.request));
+    }
+  );
+}
+
+/**
+ * The parameters of an earlier run, typed from their values (a re-run knows no notebook).
+ *
+ * @param run - the earlier run
+ */
+export function runParameters(run: IRun): INotebookParameter[] {
+  return Object.entries(run.parameters ?? {}).map(([name, value]) => ({
+    name,
+    type: typeOf(value),
+    default: valueText(value),
+    value,
+    known: true,
+    help: ''
+  }));
+}
+
+/**
+ * *Re-run*: the dialog pre-filled with the run's parameters; the new run (same snapshot and
+ * resources) or null when cancelled.
+ *
+ * @param api - the server extension's batch-run routes
+ * @param run - the run to repeat
+ */
+export async function rerunDialog(api: IWorkflowsAPI, run: IRun): Promise<IRun | null> {
+  const parameters = runParameters(run);
+  const empty: IRunOptions = { sites: [], limits: {} };
+  const parametersOf = (values: IFormValues) => values.parameters;
+  return untilValid(
+    `Run ${run.name || run.id} again`,
+    initialValues(empty, parameters),
+    (values, errors) =>
+      new RunForm({
+        mode: 'rerun',
+        path: run.notebook?.path ?? '',
+        options: empty,
+        parameters,
+        values,
+        errors
+      }),
+    async values => {
+      const checked = validateParameters(parametersOf(values), parameters);
+      if ('errors' in checked) {
+        return checked;
+      }
+      return refusedAsProblem(() => api.rerun(run.id, checked.parameters));
+    }
+  );
+}

@@ -1,0 +1,155 @@
+"""The workflow service's process: ``python -m continuum_hub.workflows``, started by the hub.
+
+Its configuration comes from the hub (:meth:`WorkflowService.process_config
+<continuum_hub.workflows.service.WorkflowService.process_config>`) as traitlets config in JSON
+in ``CONTINUUM_WORKFLOWS_CONFIG`` (sections ``WorkflowsApp``, ``WorkflowLimits`` and the account
+resolver's); it holds no secret.  The service's hub token arrives in ``JUPYTERHUB_API_TOKEN``
+(the hub sets it for managed services) and is used only in request headers, never logged.
+
+On start the process opens the database (tables made if missing), resumes tracking every run
+that is not final (:mod:`.tracking`) and serves the REST API (:mod:`.api`) on the address the
+hub's proxy forwards ``/services/workflows/`` to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from traitlets import Float, Integer, Type, Unicode
+from traitlets.config import Config, Configurable
+
+from continuum_hub.logscrub import install_log_scrubber
+from continuum_spawners.account_map import AccountMapper
+from continuum_spawners.accounts import AccountResolver, shared_resolver
+from continuum_spawners.sites import load_registry
+
+CONFIG_ENV = "CONTINUUM_WORKFLOWS_CONFIG"
+#: largest request body (a notebook travels in it): the 16 MiB notebook plus the JSON around it
+MAX_BODY_BYTES = 17 * 2**20
+
+
+class WorkflowsApp(Configurable):
+    """Settings of the service process (set by the hub from ``WorkflowService``)."""
+
+    ip = Unicode("127.0.0.1", config=True, help="Address the REST API listens on.")
+    port = Integer(0, config=True, help="Port the REST API listens on (chosen by the hub).")
+    state_dir = Unicode(config=True, help="Folder (0700) of the database and notebook snapshots.")
+    db_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the database; default sqlite:///<state_dir>/workflows.sqlite.",
+    )
+    registry_path = Unicode(config=True, help="The site registry (SiteSpawner.registry_path).")
+    poll_interval = Float(10.0, config=True, help="Seconds between two rounds of status queries.")
+    sign_in_interval = Float(
+        60.0, config=True, help="Seconds between two checks of a running run's credential."
+    )
+    max_credential_days = Integer(
+        7, config=True, help="Lifetime in days of a run's hub token (revoked when the run ends)."
+    )
+    runs_root = Unicode(
+        "~/continuum-runs",
+        config=True,
+        help="Folder of the run folders in the account's home at each site.",
+    )
+    hub_public_url = Unicode(
+        "", config=True, help="The hub's public URL (the sign-in-again link shown on runs)."
+    )
+    account_resolver_class = Type(
+        AccountMapper,
+        klass=AccountResolver,
+        config=True,
+        help="Maps hub usernames to POSIX accounts per site (as SiteSpawner's).",
+    )
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """The process's traitlets config from the hub (``CONTINUUM_WORKFLOWS_CONFIG``)."""
+    environ = os.environ if environ is None else environ
+    if CONFIG_ENV not in environ:
+        raise SystemExit(f"{CONFIG_ENV} is not set: the workflow service is started by the hub")
+    return Config(json.loads(environ[CONFIG_ENV]))
+
+
+def make_application(
+    config: Config, hub_auth: Any = None, executor: Any = None, hub: Any = None
+) -> Any:
+    """The tornado application with its manager, workflow book and tracker (not started).
+
+    ``hub_auth``, ``executor`` and ``hub`` default to ``HubAuth`` (from the hub's
+    environment), the site executor and a :class:`~.credentials.HubClient` with the service's
+    token; tests pass their own at these boundaries.
+    """
+    from tornado import web
+
+    from .api import handlers
+    from .credentials import HubClient
+    from .definitions import WorkflowBook
+    from .manager import RunManager
+    from .spec import WorkflowLimits
+    from .store import Store
+    from .tracking import Tracker
+
+    settings = WorkflowsApp(config=config)
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    state.chmod(0o700)
+    if hub_auth is None:
+        from jupyterhub.services.auth import HubAuth
+
+        hub_auth = HubAuth(cache_max_age=60)
+    if executor is None:
+        from .executor import SiteExecutor
+
+        executor = SiteExecutor(runs_root=settings.runs_root)
+    store = Store(settings.db_url or f"sqlite:///{state / 'workflows.sqlite'}")
+    hub = hub or HubClient(hub_auth.api_url, hub_auth.api_token)
+    manager = RunManager(
+        store,
+        executor,
+        hub,
+        lambda: load_registry(settings.registry_path, max_age=5.0),
+        shared_resolver(settings.account_resolver_class, config),
+        state / "snapshots-store",
+        limits=WorkflowLimits(config=config),
+        hub_api_url=hub_auth.api_url,
+        hub_public_url=settings.hub_public_url,
+        max_credential_days=settings.max_credential_days,
+    )
+    book = WorkflowBook(manager)
+    tracker = Tracker(manager, settings.poll_interval, settings.sign_in_interval, book)
+    app_settings = {
+        "hub_auth": hub_auth,
+        "workflows_manager": manager,
+        "workflows_book": book,
+        "workflows_tracker": tracker,
+    }
+    application = web.Application(handlers(app_settings), **app_settings)
+    application.settings["workflows_settings"] = settings
+    return application
+
+
+async def serve(config: Config) -> None:
+    """Serve the API and track runs until the process is stopped."""
+    application = make_application(config)
+    settings = application.settings["workflows_settings"]
+    application.listen(settings.port, settings.ip, max_body_size=MAX_BODY_BYTES)
+    logging.getLogger(__name__).info("Workflow service on http://%s:%d", settings.ip, settings.port)
+    application.settings["workflows_tracker"].start()
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """Run the service until the hub stops it."""
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
+    )
+    # a ?token=… in a request's URL never reaches the log (tornado prints full URIs)
+    install_log_scrubber()
+    asyncio.run(serve(load_config()))

@@ -1,0 +1,183 @@
+"""The end of a run in its job: the member's job facts, and the run's provenance crate.
+
+Each member (a single run is one) records in its ``status.json`` which Slurm job ran it
+(:func:`job_facts`: ``SLURM_ARRAY_JOB_ID`` or ``SLURM_JOB_ID``, the task, ``SLURMD_NODENAME``).
+When it ends, :func:`finish` takes the run folder's lock (``.crate.lock``, ``fcntl.flock``) and,
+if every member has ended and no crate exists yet, writes ``ro-crate-metadata.json`` with
+:func:`~.crate.write_crate`: so the member that ends last writes it, once, whatever the order in
+which a job array's tasks end.
+
+A sweep's crate is one attempt (its job array): the members' parameter files are its inputs,
+their executed notebooks (and declared outputs) its results, core-hours and the energy estimate
+summed over members.  The facts the job cannot know — the person, site, partition, resources,
+the site's power data, earlier attempts, the crate a re-run repeats — come from ``run.json``,
+written by the workflow service at submit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .crate import METADATA, Attempt, InputFile, Person, RunRecord, write_crate
+
+FINAL = frozenset({"done", "failed"})
+LOCK = ".crate.lock"
+
+
+def job_facts(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The Slurm job, task and node running this process (empty outside Slurm)."""
+    env = os.environ if environ is None else environ
+    facts = {
+        "job_id": env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID", ""),
+        "task": env.get("SLURM_ARRAY_TASK_ID", ""),
+        "node": env.get("SLURMD_NODENAME", ""),
+    }
+    return {k: v for k, v in facts.items() if v}
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC) if text else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _statuses(folder: Path, members: int | None) -> list[dict[str, Any]]:
+    """Every member's status.json (an empty mapping where there is none yet)."""
+    paths = (
+        [folder / "status.json"]
+        if members is None
+        else [folder / "members" / str(i) / "status.json" for i in range(members)]
+    )
+    statuses = []
+    for path in paths:
+        try:
+            statuses.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            statuses.append({})
+    return statuses
+
+
+def _attempt(run: dict[str, Any], statuses: list[dict[str, Any]]) -> Attempt:
+    """This attempt (the job, or job array) from the members' status files."""
+    starts = [t for t in (_when(s.get("started")) for s in statuses) if t]
+    ends = [t for t in (_when(s.get("ended")) for s in statuses) if t]
+    start = min(starts, default=datetime.now(UTC))
+    end = max(ends, default=datetime.now(UTC))
+    hours = sum(
+        max(0.0, (e - b).total_seconds()) / 3600
+        for b, e in ((_when(s.get("started")), _when(s.get("ended"))) for s in statuses)
+        if b and e
+    )
+    cores, gpus = int(run.get("cores") or 1), int(run.get("gpus") or 0)
+    energy = co2e = None
+    power = run.get("power") or None
+    if power:
+        # the spawn form's estimate (continuum_spawners.sites.Power.impact), over the time used
+        watts = cores * power.get("watts_per_core", 0) + gpus * power.get("watts_per_gpu", 0)
+        energy = watts * hours / 1000 * power.get("pue", 1)
+        co2e = energy * power.get("grid_gco2e_per_kwh", 0)
+    failed = [s for s in statuses if s.get("state") != "done"]
+    error = ""
+    if failed:
+        problem = failed[0].get("error") or {}
+        error = f"{problem.get('name', '')}: {problem.get('message', '')}".strip(": ")
+    job = next((s.get("job") for s in statuses if s.get("job")), {}) or {}
+    nodes = sorted({s.get("job", {}).get("node") for s in statuses} - {None, ""})
+    return Attempt(
+        job_id=str(job.get("job_id") or run.get("job_id") or "unknown"),
+        site=str(run.get("site", "")),
+        partition=str(run.get("partition", "")),
+        start=start,
+        end=end,
+        state="FAILED" if failed else "COMPLETED",
+        nodes=tuple(nodes),
+        error=error[:500],
+        core_hours=hours * cores,
+        gpu_hours=hours * gpus if gpus else None,
+        energy_kwh=energy,
+        co2e_g=co2e,
+    )
+
+
+def _previous(run: dict[str, Any]) -> list[Attempt]:
+    attempts = []
+    for item in run.get("previous_attempts") or []:
+        start, end = _when(item.get("start")), _when(item.get("end"))
+        if start and end:
+            attempts.append(
+                Attempt(
+                    str(item.get("job_id", "unknown")),
+                    str(item.get("site", "")),
+                    str(item.get("partition", "")),
+                    start,
+                    end,
+                    str(item.get("state", "FAILED")),
+                    tuple(item.get("nodes") or ()),
+                    str(item.get("error", "")),
+                )
+            )
+    return attempts
+
+
+def record(folder: Path, run: dict[str, Any], statuses: list[dict[str, Any]]) -> RunRecord | None:
+    """The crate's record of the run in ``folder``; ``None`` when no notebook was executed."""
+    members = run.get("members")
+    prefixes = [""] if members is None else [f"members/{i}/" for i in range(members)]
+    executed = [f"{p}output.ipynb" for p in prefixes if (folder / p / "output.ipynb").is_file()]
+    if not executed:
+        return None
+    declared = [str(path) for path in run.get("outputs", [])]
+    outputs = [*executed[1:], *(f"{p}{path}" for p in prefixes for path in declared)]
+    inputs = [
+        InputFile(item["path"], item.get("location"), item.get("size"), item.get("sha256"))
+        for item in run.get("inputs", [])
+        if isinstance(item, dict) and item.get("location") and item.get("sha256")
+    ]
+    if members is not None:
+        inputs += [InputFile(f"{p}parameters.json") for p in prefixes]
+    person = run.get("person") or {}
+    environment = next((s["environment"] for s in statuses if s.get("environment")), {})
+    return RunRecord(
+        run_id=str(run.get("run_id", folder.name)),
+        workflow=str(run.get("workflow") or run.get("name") or "run"),
+        step=str(run.get("step") or "notebook"),
+        notebook=run["notebook"],
+        source=str(run.get("source") or run.get("name") or run["notebook"]),
+        parameters=run.get("parameters") or run.get("common_parameters") or {},
+        person=Person(
+            str(person.get("username", "")), str(person.get("name", "")), person.get("orcid")
+        ),
+        attempts=(*_previous(run), _attempt(run, statuses)),
+        environment=str(run.get("environment") or "default"),
+        environment_sha256=str(environment.get("packages_sha256") or "0" * 64),
+        executed=executed[0],
+        outputs=tuple(outputs),
+        inputs=tuple(inputs),
+        based_on=run.get("based_on"),
+    )
+
+
+def finish(folder: str | os.PathLike[str]) -> Path | None:
+    """Write the run's crate if every member has ended and none exists yet (under the lock);
+    its path, or ``None`` when it is not (yet) this member's to write."""
+    folder = Path(folder)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(folder / LOCK, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if (folder / METADATA).exists():
+            return None
+        run = json.loads((folder / "run.json").read_text())
+        statuses = _statuses(folder, run.get("members"))
+        if not all(s.get("state") in FINAL for s in statuses):
+            return None
+        described = record(folder, run, statuses)
+        return None if described is None else write_crate(folder, described)
+    finally:
+        os.close(fd)  # releases the lock

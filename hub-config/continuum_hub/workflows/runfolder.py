@@ -1,0 +1,342 @@
+"""A run's folder on the site: made at submit, read back while and after the job runs.
+
+The workflow service never touches a site's files itself: it runs ``continuum-workflow-run``
+as the user's account (through the site's transport) with one of these subcommands, and the
+account's own permissions do the rest::
+
+    continuum-workflow-run prepare FOLDER      < bundle.json   # make the folder (at submit)
+    continuum-workflow-run report FOLDER                       # members' status.json, as JSON
+    continuum-workflow-run cat FOLDER REL                      # one result file, bounded
+
+``prepare`` reads one JSON bundle (at most :data:`MAX_BUNDLE_BYTES`) from standard input::
+
+    {"version": 1, "run": {...},              # run.json's facts (site, partition, person, …)
+     "notebook": "<base64>",                  # the snapshot's bytes
+     "members": [{...}, ...],                 # each member's parameters (one: a single run)
+     "hub_token": "…" | null}                 # the run's hub token, for the token agent
+
+and creates ``FOLDER`` (absolute, or ``~/…`` below the account's home) with mode 0700 — its
+parent too when missing — refusing an existing non-empty folder and a symbolic link anywhere on
+the way; files are 0600.  Layout (:mod:`.runner` executes it; :mod:`.finish` adds the crate)::
+
+    FOLDER/run.json                     what to run, and the facts for the provenance crate
+    FOLDER/snapshots/<sha256>.ipynb     the notebook as submitted
+    FOLDER/.hub-token                   the run's hub token (when given): the token agent's
+    FOLDER/.bearer-token                BEARER_TOKEN_FILE, written by the token agent
+    FOLDER/members/<i>/parameters.json  a sweep's member values (a single run: in run.json)
+    FOLDER/[members/<i>/]status.json, output.ipynb, declared outputs
+    FOLDER/slurm-<job>[_<task>].{out,err}  the job's standard output and error
+    FOLDER/ro-crate-metadata.json       written when the last member ends
+
+``report`` and ``cat`` read only the names above (``cat``: executed notebooks, the crate and the
+logs), without following a symbolic link, and bounded in size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import hashlib
+import json
+import os
+import pwd
+import re
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .params import ParameterError, check_parameters
+from .paths import PathError
+from .snapshot import SNAPSHOTS, check_notebook
+
+#: largest bundle ``prepare`` reads (the service caps notebooks at 16 MiB, base64 adds a third)
+MAX_BUNDLE_BYTES = 20 * 2**20
+#: largest file ``cat`` prints
+MAX_CAT_BYTES = 32 * 2**20
+#: largest status.json ``report`` reads per member
+MAX_STATUS_BYTES = 64 * 2**10
+MAX_MEMBERS = 1000
+HUB_TOKEN = ".hub-token"  # noqa: S105 - a file name
+BEARER_TOKEN = ".bearer-token"  # noqa: S105 - a file name
+CRATE = "ro-crate-metadata.json"
+# what `cat` may print: executed notebooks, the crate, the job's logs
+READABLE = re.compile(
+    r"^(?:output\.ipynb|members/\d{1,4}/output\.ipynb|ro-crate-metadata\.json"
+    r"|slurm-\d{1,12}(?:_\d{1,7})?\.(?:out|err))$"
+)
+EXIT_REFUSED = 3
+
+
+class RunFolderRefused(ValueError):
+    """A subcommand refuses its input or the folder; the message says why."""
+
+
+# -- walking without following links -------------------------------------------------------
+
+
+def absolute_folder(text: str) -> str:
+    """``text`` as an absolute path: ``~/…`` is below this account's home (from the password
+    database, not ``$HOME``); ``..`` and relative paths are refused."""
+    if text.startswith("~/"):
+        text = pwd.getpwuid(os.getuid()).pw_dir.rstrip("/") + text[1:]
+    if not text.startswith("/") or "\x00" in text or ".." in text.split("/"):
+        raise RunFolderRefused(f"run folder {text[:200]!r} is not an absolute path without '..'")
+    return "/" + "/".join(part for part in text.split("/") if part not in ("", "."))
+
+
+def _open_dir(parent: int, name: str, shown: str) -> int:
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise RunFolderRefused(f"{shown} is a symbolic link or not a folder") from None
+        raise RunFolderRefused(f"cannot open {shown}: {exc.strerror}") from None
+
+
+@contextmanager
+def walk(path: str, create: int = 0) -> Iterator[int]:
+    """A descriptor of the folder ``path``, opened from ``/`` one component at a time without
+    following a symbolic link; the last ``create`` components are made (0700) when missing."""
+    parts = [part for part in absolute_folder(path).split("/") if part]
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for index, part in enumerate(parts):
+            shown = "/" + "/".join(parts[: index + 1])
+            if index >= len(parts) - create:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise RunFolderRefused(f"cannot create {shown}: {exc.strerror}") from None
+            child = _open_dir(fd, part, shown)
+            os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write(folder: int, name: str, data: bytes) -> None:
+    """A new file ``name`` (0600) in the folder ``folder``; an existing one is refused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, 0o600, dir_fd=folder)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
+def _mkdir(folder: int, name: str) -> int:
+    os.mkdir(name, 0o700, dir_fd=folder)
+    return _open_dir(folder, name, name)
+
+
+def _exists(folder: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def read_bounded(folder: int, rel: str, limit: int) -> bytes | None:
+    """The regular file ``rel`` below ``folder`` (no link followed), ``None`` when missing.
+
+    Raises
+    ------
+    RunFolderRefused
+        A link or something else than a regular file on the way, or more than ``limit`` bytes.
+    """
+    *dirs, name = rel.split("/")
+    fd = os.dup(folder)
+    try:
+        for part in dirs:
+            if not _exists(fd, part):
+                return None
+            child = _open_dir(fd, part, rel)
+            os.close(fd)
+            fd = child
+        try:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            file_fd = os.open(name, flags, dir_fd=fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise RunFolderRefused(f"{rel}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    with os.fdopen(file_fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise RunFolderRefused(f"{rel} is not a regular file")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise RunFolderRefused(f"{rel} is larger than {limit} bytes")
+    return data
+
+
+# -- prepare -------------------------------------------------------------------------------
+
+
+def read_bundle(stream: Any, limit: int = MAX_BUNDLE_BYTES) -> dict[str, Any]:
+    """The bundle on ``stream`` (binary), checked: notebook, members' parameters, token."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise RunFolderRefused(f"the bundle is larger than {limit} bytes")
+    try:
+        bundle = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise RunFolderRefused("the bundle is not JSON") from None
+    if not isinstance(bundle, dict) or bundle.get("version") != 1:
+        raise RunFolderRefused("the bundle is not a version 1 run bundle")
+    if not isinstance(bundle.get("run"), dict):
+        raise RunFolderRefused("the bundle has no run description")
+    try:
+        notebook = base64.b64decode(bundle.get("notebook") or "", validate=True)
+        check_notebook(notebook, "of the bundle")
+    except (binascii.Error, PathError) as exc:
+        raise RunFolderRefused(f"the bundle's notebook: {exc}") from None
+    members = bundle.get("members")
+    if not isinstance(members, list) or not 1 <= len(members) <= MAX_MEMBERS:
+        raise RunFolderRefused(f"the bundle needs 1 to {MAX_MEMBERS} members' parameters")
+    try:
+        members = [check_parameters(values) for values in members]
+    except ParameterError as exc:
+        raise RunFolderRefused(f"the bundle's parameters: {exc}") from None
+    token = bundle.get("hub_token")
+    if token is not None and not (isinstance(token, str) and re.fullmatch(r"[!-~]{1,512}", token)):
+        raise RunFolderRefused("the bundle's hub token is not a token")
+    return {"run": bundle["run"], "notebook": notebook, "members": members, "hub_token": token}
+
+
+def common_parameters(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values every member shares (a sweep's provenance names them once)."""
+    first, *rest = members
+    return {k: v for k, v in first.items() if all(k in m and m[k] == v for m in rest)}
+
+
+def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
+    """Create the run folder ``path`` from a checked ``bundle``; what was made.
+
+    Raises
+    ------
+    RunFolderRefused
+        The folder exists and is not empty, or a link or a non-folder is on the way.
+    """
+    path = absolute_folder(path)
+    os.umask(0o077)
+    parent = os.path.dirname(path)
+    with walk(parent, create=1) as parent_fd:
+        if os.fstat(parent_fd).st_uid == os.getuid():
+            os.fchmod(parent_fd, 0o700)  # ~/continuum-runs: nobody else looks inside
+    with walk(path, create=1) as folder:
+        if os.listdir(folder):
+            raise RunFolderRefused(f"run folder {path} exists and is not empty")
+        os.fchmod(folder, 0o700)
+        notebook, members = bundle["notebook"], bundle["members"]
+        digest = hashlib.sha256(notebook).hexdigest()
+        snapshots = _mkdir(folder, SNAPSHOTS)
+        try:
+            _write(snapshots, f"{digest}.ipynb", notebook)
+        finally:
+            os.close(snapshots)
+        run = {k: v for k, v in bundle["run"].items() if k not in ("members", "parameters")}
+        run.update(version=1, notebook=f"{SNAPSHOTS}/{digest}.ipynb", sha256=digest)
+        run.setdefault("kernel", "python3")
+        if len(members) == 1:
+            run["parameters"] = members[0]
+        else:
+            run["members"] = len(members)
+            run["common_parameters"] = common_parameters(members)
+            member_root = _mkdir(folder, "members")
+            try:
+                for index, values in enumerate(members):
+                    member = _mkdir(member_root, str(index))
+                    try:
+                        _write(member, "parameters.json", json.dumps(values).encode())
+                    finally:
+                        os.close(member)
+            finally:
+                os.close(member_root)
+        _write(folder, "run.json", json.dumps(run, indent=1).encode())
+        if bundle["hub_token"]:
+            _write(folder, HUB_TOKEN, bundle["hub_token"].encode())
+    return {"folder": path, "sha256": digest, "members": len(members)}
+
+
+# -- report and cat ------------------------------------------------------------------------
+
+
+def member_count(folder: int) -> int:
+    """How many members the run in ``folder`` has (1: a single run)."""
+    data = read_bounded(folder, "run.json", 2**20)
+    if data is None:
+        raise RunFolderRefused("the folder has no run.json")
+    try:
+        members = json.loads(data).get("members")
+    except (ValueError, AttributeError):
+        raise RunFolderRefused("run.json is not a run description") from None
+    return members if isinstance(members, int) and 1 <= members <= MAX_MEMBERS else 1
+
+
+def member_prefix(count: int, index: int) -> str:
+    return "" if count == 1 else f"members/{index}/"
+
+
+def report(path: str) -> dict[str, Any]:
+    """Each member's ``status.json`` (``None`` before it starts), whether its executed notebook
+    exists, and whether the run's crate exists."""
+    with walk(path) as folder:
+        count = member_count(folder)
+        members = []
+        for index in range(count):
+            prefix = member_prefix(count, index)
+            data = read_bounded(folder, f"{prefix}status.json", MAX_STATUS_BYTES)
+            try:
+                status = json.loads(data) if data is not None else None
+            except ValueError:
+                status = None  # being replaced (writes are atomic, so this is not expected)
+            output = _exists_bounded(folder, f"{prefix}output.ipynb")
+            members.append({"index": index, "status": status, "output": output})
+        crate = _exists(folder, CRATE)
+    return {"folder": absolute_folder(path), "members": members, "crate": crate}
+
+
+def _exists_bounded(folder: int, rel: str) -> bool:
+    try:
+        return read_bounded(folder, rel, 0) is not None
+    except RunFolderRefused as exc:
+        return "larger than" in str(exc)
+
+
+def cat(path: str, rel: str, limit: int = MAX_CAT_BYTES) -> bytes:
+    """The result file ``rel`` of the run folder ``path`` (see :data:`READABLE`)."""
+    if not READABLE.match(rel):
+        raise RunFolderRefused(f"{rel[:200]!r} is not a result file of a run")
+    with walk(path) as folder:
+        data = read_bounded(folder, rel, limit)
+    if data is None:
+        raise RunFolderRefused(f"{rel} does not exist (yet)")
+    return data
+
+
+def main(argv: list[str]) -> int:
+    """``prepare``/``report``/``cat`` (see the module's docstring); exit 3 when refused."""
+    command, *args = argv
+    usage = {"prepare": 1, "report": 1, "cat": 2}
+    if len(args) != usage[command]:
+        print(f"usage: continuum-workflow-run {command} FOLDER{' REL' * (command == 'cat')}")
+        return 2
+    try:
+        if command == "prepare":
+            made = prepare(args[0], read_bundle(sys.stdin.buffer))
+            print(json.dumps(made))
+        elif command == "report":
+            print(json.dumps(report(args[0])))
+        else:
+            sys.stdout.buffer.write(cat(args[0], args[1]))
+    except RunFolderRefused as exc:
+        print(f"continuum-workflow-run {command}: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return 0

@@ -1,0 +1,220 @@
+"""The workflow service as the hub runs it, on the real Slurm sites: REST in, papermill out.
+
+The session ``hub`` starts the ``workflows`` service (``WorkflowService``, on by default) behind
+its proxy at ``/services/workflows/``; users call it with hub tokens carrying
+``access:services!service=workflows`` (made as a user makes them, ``fixtures.gateway.
+user_token``).  Runs are Slurm jobs of the user's account on ``alpha`` executing the test
+notebook (``fixtures.workflow_runs``: ``label``, ``fail``, ``sleep``) with papermill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from continuum_federation.hub import LocalHub
+from continuum_federation.idp import OpenIDProvider
+from continuum_federation.process import descendants
+from continuum_federation.slurm import LocalSlurmCluster
+from continuum_hub.workflows import ACCESS_SCOPE, API_PREFIX
+from fixtures.gateway import user_token
+from fixtures.slurm import wait_until
+from fixtures.workflow_runs import notebook_bytes
+
+pytestmark = [pytest.mark.integration, pytest.mark.workflows, pytest.mark.slow]
+
+FINAL = {"done", "failed", "cancelled"}
+RESOURCES = {"site": "alpha", "partition": "batch", "cores": 1, "memory_gb": 1, "walltime": "0:10"}
+
+
+class Workflows:
+    """The service through the hub's proxy, as one user."""
+
+    def __init__(self, hub: LocalHub, token: str) -> None:
+        self.api = f"{hub.url}{API_PREFIX}"
+        self.headers = {"Authorization": f"token {token}"}
+
+    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
+        return requests.request(
+            method, f"{self.api}/{path}", json=body, headers=self.headers, timeout=60
+        )
+
+    def submit(self, **changes: Any) -> dict[str, Any]:
+        body = {
+            "notebook": {"path": "work/analysis.ipynb", "content": json.loads(notebook_bytes())},
+            "parameters": {"label": "one"},
+            "resources": RESOURCES,
+            **changes,
+        }
+        response = self.call("POST", "runs", body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        response = self.call("GET", f"runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait(self, run_id: str, done: Callable[[dict], bool], timeout: float = 240) -> dict:
+        found: dict[str, Any] = {}
+
+        def check() -> bool:
+            found.update(self.run(run_id))
+            return done(found)
+
+        wait_until(check, timeout=timeout, interval=1.0, what=f"run {run_id} to end")
+        return found
+
+
+def sources(notebook: dict[str, Any]) -> str:
+    """All the cells' source text of a notebook (JSON: text or lists of lines)."""
+    return "\n".join(
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in notebook["cells"]
+    )
+
+
+def service_answers(hub: LocalHub) -> bool:
+    """Whether the service answers behind the proxy (401 without a token: it is there)."""
+    try:
+        response = requests.get(f"{hub.url}{API_PREFIX}/", timeout=5)
+    except requests.RequestException:
+        return False
+    return response.status_code == 401
+
+
+@pytest.fixture(scope="module")
+def alice(hub: LocalHub, idp: OpenIDProvider) -> Workflows:
+    wait_until(lambda: service_answers(hub), timeout=60, what="the workflow service")
+    return Workflows(hub, user_token(hub, idp, "alice", [ACCESS_SCOPE]))
+
+
+@pytest.fixture(scope="module")
+def bob(hub: LocalHub, idp: OpenIDProvider) -> Workflows:
+    return Workflows(hub, user_token(hub, idp, "bob", [ACCESS_SCOPE]))
+
+
+def test_tokens_without_the_scope_are_refused(hub: LocalHub, idp: OpenIDProvider) -> None:
+    wait_until(lambda: service_answers(hub), timeout=60, what="the workflow service")
+    assert requests.get(f"{hub.url}{API_PREFIX}/runs", timeout=30).status_code == 401
+    other = Workflows(hub, user_token(hub, idp, "alice", ["read:users:activity!user"]))
+    response = other.call("GET", "runs")
+    assert response.status_code == 403 and ACCESS_SCOPE in response.json()["message"]
+
+
+def test_alice_runs_a_notebook_and_bob_cannot_see_it(alice: Workflows, bob: Workflows) -> None:
+    run = alice.submit(parameters={"label": "from-rest"})
+    assert run["state"] in ("queued", "running") and run["job_id"]
+    assert bob.call("GET", f"runs/{run['id']}").json() == {"message": "not your run"}
+    assert bob.call("POST", f"runs/{run['id']}/cancel", {}).status_code == 403
+    run = alice.wait(run["id"], lambda r: r["state"] in FINAL)
+    assert run["state"] == "done", run
+    assert run["members"][0]["state"] == "done" and run["members"][0]["cells"]
+    notebook = alice.call("GET", f"runs/{run['id']}/notebook")
+    assert notebook.status_code == 200
+    assert 'label = "from-rest"' in sources(notebook.json())
+    crate = alice.call("GET", f"runs/{run['id']}/crate")
+    assert crate.status_code == 200 and "@graph" in crate.json()
+    credentials = alice.call("GET", "credentials").json()["credentials"]
+    assert next(c for c in credentials if c["run_id"] == run["id"])["revoked"] is True
+    # the run folder is the account's own and not readable by others
+    folder = Path(run["folder"])
+    assert folder.stat().st_uid == pwd.getpwnam("alice").pw_uid
+    assert folder.stat().st_mode & 0o077 == 0
+
+
+def test_sweep_of_three(alice: Workflows) -> None:
+    run = alice.submit(parameters={}, sweep={"grid": {"label": ["a", "b", "c"]}}, max_parallel=2)
+    assert len(run["members"]) == 3
+    run = alice.wait(run["id"], lambda r: r["state"] in FINAL)
+    assert run["state"] == "done", run
+    assert [m["state"] for m in run["members"]] == ["done"] * 3
+    for index, label in enumerate("abc"):
+        notebook = alice.call("GET", f"runs/{run['id']}/notebook?member={index}").json()
+        assert f'label = "{label}"' in sources(notebook)
+
+
+def service_pids(hub: LocalHub) -> list[int]:
+    """The hub's workflow service process (its children's command lines)."""
+    assert hub.process is not None and hub.process.proc is not None
+    found = []
+    for pid in descendants(hub.process.proc.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"continuum_hub.workflows" in argv:
+            found.append(pid)
+    return found
+
+
+def test_service_killed_while_a_run_waits(alice: Workflows, hub: LocalHub) -> None:
+    run = alice.submit(parameters={"label": "survivor", "sleep": 15})
+    job_id = run["job_id"]
+    (pid,) = service_pids(hub)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: pid not in service_pids(hub), timeout=30, what="the service gone")
+    # the hub starts it again; it resumes tracking from its database
+    wait_until(lambda: bool(service_pids(hub)), timeout=120, what="the service restarted")
+    wait_until(lambda: service_answers(hub), timeout=60, what="the restarted service")
+    started = time.monotonic()
+    run = alice.wait(run["id"], lambda r: r["state"] in FINAL, timeout=300)
+    assert run["state"] == "done", run
+    assert run["job_id"] == job_id and len(run["attempts"]) == 1  # submitted once
+    assert time.monotonic() - started < 300
+
+
+CHAIN = """name: across
+steps:
+  - name: simulate
+    notebook: work/analysis.ipynb
+    parameters: {fail: true, label: first}
+    resources: {site: alpha, partition: batch, cores: 1, memory_gb: 1, walltime: "0:10"}
+  - name: summarize
+    notebook: work/analysis.ipynb
+    depends_on: [simulate]
+    resources: {site: beta, cores: 1, memory_gb: 1, walltime: "0:10"}
+"""
+
+
+def test_chain_across_sites_cancels_the_second_step(alice: Workflows) -> None:
+    body = {"yaml": CHAIN, "notebooks": {"work/analysis.ipynb": json.loads(notebook_bytes())}}
+    response = alice.call("POST", "workflows", body)
+    assert response.status_code == 201, response.text
+    steps = response.json()["steps"]
+    second = alice.run(steps["summarize"])
+    assert second["state"] == "pending" and second["reason"] == "waiting for simulate"
+    assert second["job_id"] is None  # held by the service, not by Slurm
+    first = alice.wait(steps["simulate"], lambda r: r["state"] in FINAL)
+    assert first["state"] == "failed" and "asked to fail: first" in first["reason"]
+    second = alice.wait(steps["summarize"], lambda r: r["state"] in FINAL, timeout=30)
+    assert second["state"] == "cancelled" and second["job_id"] is None
+    assert second["reason"].startswith("step simulate failed: cell")
+    workflow = alice.call("GET", f"workflows/{response.json()['id']}").json()
+    assert workflow["state"] == "failed"
+    cwl = alice.call("GET", f"workflows/{response.json()['id']}/cwl")
+    assert cwl.status_code == 200 and "cwlVersion: v1.2" in cwl.text
+
+
+def test_job_cancelled_outside_is_moved_to_the_other_site(
+    alice: Workflows, slurm_sites: Mapping[str, LocalSlurmCluster]
+) -> None:
+    run = alice.submit(parameters={"label": "moved", "sleep": 60}, retries=1, allow_move=True)
+    run = alice.wait(run["id"], lambda r: r["state"] == "running" and r["members"][0]["cell"])
+    # the job is lost from outside the service (an admin's scancel, a node failure)
+    alpha = slurm_sites["alpha"]
+    subprocess.run(["scancel", run["job_id"]], env=alpha.client_env(), check=True, timeout=30)
+    run = alice.wait(run["id"], lambda r: len(r["attempts"]) == 2, timeout=60)
+    assert [a["site"] for a in run["attempts"]] == ["alpha", "beta"]
+    assert run["attempts"][0]["state"] == "failed"
+    alice.call("POST", f"runs/{run['id']}/cancel", {})
