@@ -16,6 +16,9 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
     ``chromium`` and ``page`` - Debian's Chromium through Playwright, screenshots on failure.
 ``fixtures.hub``
     ``hub``: JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
+``fixtures.tokens``
+    ``short_idp``: a provider issuing 60-second access tokens; ``token_hub``: a hub on it (the
+    living-tokens tests and the batch runs' unattended-token test share them).
 ``fixtures.sshd``
     ``sshd``: a private OpenSSH server on 127.0.0.1 (the sites' login node for the SSH
     transport), with a hub key authorized for ``alice`` and ``bob``.
@@ -58,6 +61,7 @@ pytest_plugins = [
     "fixtures.slurm",
     "fixtures.idp",
     "fixtures.hub",
+    "fixtures.tokens",
     "fixtures.browser",
     "fixtures.sshd",
     "fixtures.gateway",

@@ -19,7 +19,7 @@ from .clusters import ClusterManager, GatewayError
 from .config import ContinuumLab
 from .job import JobInfoManager
 from .remote import ServiceError
-from .workflows import WorkflowsManager
+from .workflows import ESTIMATE_FIELDS, WorkflowsManager
 
 NAMESPACE = "continuum"
 
@@ -186,6 +186,16 @@ class WorkflowOptionsHandler(WorkflowsHandler):
         await self.forward(self.workflows.options)
 
 
+class WorkflowEstimateHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/estimate?site=…&partition=…&cores=…``: when the dialog's
+    resources would start, with their energy/CO2e bound (the spawn form's estimate)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        query = {k: self.get_query_argument(k, "") for k in ESTIMATE_FIELDS}
+        await self.forward(lambda: self.workflows.estimate(query))
+
+
 class WorkflowParametersHandler(WorkflowsHandler):
     """``GET /continuum/workflows/parameters?path=``: the notebook's parameters cell."""
 
@@ -212,6 +222,24 @@ class WorkflowRunsHandler(WorkflowsHandler):
     async def post(self) -> None:
         await self.forward(
             lambda: self.workflows.submit(self.contents_manager, self.json_object()), status=201
+        )
+
+
+class WorkflowFilesHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/workflows``: the user's workflows; ``POST`` ``{"path"}``:
+    submit the workflow file (YAML) with the notebooks its steps name."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.forward(self.workflows.list_workflows)
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(
+            lambda: self.workflows.submit_workflow(
+                self.contents_manager, self.json_object().get("path")
+            ),
+            status=201,
         )
 
 
@@ -285,9 +313,11 @@ ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("clusters/adapt", ClusterAdaptHandler),
     ("clusters/stop", ClusterStopHandler),
     ("workflows/options", WorkflowOptionsHandler),
+    ("workflows/estimate", WorkflowEstimateHandler),
     ("workflows/parameters", WorkflowParametersHandler),
     ("workflows/runs", WorkflowRunsHandler),
     ("workflows/run", WorkflowRunHandler),
+    ("workflows/workflows", WorkflowFilesHandler),
     ("workflows/runs/cancel", WorkflowCancelHandler),
     ("workflows/runs/rerun", WorkflowRerunHandler),
     ("workflows/runs/open", WorkflowOpenHandler),

@@ -6,7 +6,8 @@ reads the user's files on the hub's host). :func:`read_notebook` refuses what mu
 a path leaving the root (``..``), a path through a symbolic link (anywhere along it: a link
 would let a path below the root name a file elsewhere), a notebook larger than
 :data:`MAX_NOTEBOOK_BYTES`; it reads through the server's contents manager, which applies the
-server's own rules (hidden files, format validation). :func:`notebook_parameters` describes the
+server's own rules (hidden files, format validation); :func:`read_workflow_file` reads a workflow
+file (YAML) with the same checks. :func:`notebook_parameters` describes the
 notebook's ``parameters`` cell with papermill's inspection (installed in the user's environment).
 """
 
@@ -27,6 +28,9 @@ from .remote import ServiceError
 
 #: the largest notebook a run may snapshot (the service's limit of a submit request too)
 MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024
+#: the largest workflow file (YAML) *Run workflow* sends
+MAX_WORKFLOW_BYTES = 1024 * 1024
+WORKFLOW_SUFFIXES = (".yaml", ".yml")
 #: the kernel assumed when inspecting a notebook that names none
 DEFAULT_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -35,31 +39,34 @@ class NotebookError(ServiceError):
     """A notebook cannot be used; ``status`` is the HTTP status to answer with."""
 
 
-def api_path(path: object) -> str:
+def api_path(path: object, suffixes: tuple[str, ...] = (".ipynb",), what: str = "notebook") -> str:
     """A notebook's path relative to the server's root, checked for shape (400/403 otherwise).
 
     Leading and trailing ``/`` are dropped (API paths are relative to the root); empty parts,
-    ``.``, ``..``, backslashes and NUL characters are refused.
+    ``.``, ``..``, backslashes and NUL characters are refused, and names not ending in one of
+    ``suffixes`` (``what`` names such a file in messages).
     """
     if not isinstance(path, str) or not path.strip("/ "):
-        raise NotebookError(400, "path must name a notebook relative to your home folder")
+        raise NotebookError(400, f"path must name a {what} relative to your home folder")
     relative = path.strip().strip("/")
     parts = relative.split("/")
     if any(p in ("", ".", "..") for p in parts) or "\\" in relative or "\x00" in relative:
         raise NotebookError(403, f"{path!r} is not a path below your home folder")
-    if not relative.endswith(".ipynb"):
-        raise NotebookError(400, f"{relative} is not a notebook (.ipynb)")
+    if not relative.endswith(suffixes):
+        raise NotebookError(400, f"{relative} is not a {what} ({', '.join(suffixes)})")
     return relative
 
 
-def checked_file(root: str, relative: str) -> os.stat_result:
+def checked_file(
+    root: str, relative: str, limit: int = MAX_NOTEBOOK_BYTES, what: str = "notebook"
+) -> os.stat_result:
     """Walk ``relative`` below ``root`` without following any symbolic link; the file's stat.
 
     Raises
     ------
     NotebookError
         404 when a part is missing, 403 for a symbolic link, 400 for something not a regular
-        file, 413 when larger than :data:`MAX_NOTEBOOK_BYTES`.
+        file, 413 when larger than ``limit`` bytes (``what`` names the file in messages).
     """
     current = os.path.realpath(root)  # the root itself may sit behind a link (e.g. /home)
     info: os.stat_result | None = None
@@ -68,7 +75,7 @@ def checked_file(root: str, relative: str) -> os.stat_result:
         try:
             info = os.lstat(current)
         except FileNotFoundError:
-            raise NotebookError(404, f"{relative}: no such notebook") from None
+            raise NotebookError(404, f"{relative}: no such {what}") from None
         except OSError as exc:
             raise NotebookError(403, f"{relative}: cannot be read ({exc.strerror})") from None
         if stat.S_ISLNK(info.st_mode):
@@ -76,11 +83,11 @@ def checked_file(root: str, relative: str) -> os.stat_result:
     assert info is not None  # a relative path has at least one part
     if not stat.S_ISREG(info.st_mode):
         raise NotebookError(400, f"{relative} is not a file")
-    if info.st_size > MAX_NOTEBOOK_BYTES:
+    if info.st_size > limit:
         raise NotebookError(
             413,
-            f"{relative} has {info.st_size} bytes; a batch run takes notebooks of at most "
-            f"{MAX_NOTEBOOK_BYTES // 2**20} MiB",
+            f"{relative} has {info.st_size} bytes; a batch run takes {what}s of at most "
+            f"{limit // 2**20} MiB",
         )
     return info
 
@@ -118,6 +125,25 @@ async def read_notebook(contents_manager: Any, path: object) -> tuple[str, dict[
         # the contents manager marks trust for the browser; the snapshot is the file's content
         (cell.get("metadata") or {}).pop("trusted", None)
     return relative, notebook
+
+
+async def read_workflow_file(contents_manager: Any, path: object) -> tuple[str, str]:
+    """The workflow file (YAML) at ``path`` as checked API path and text, with the checks of
+    :func:`read_notebook` (at most :data:`MAX_WORKFLOW_BYTES`)."""
+    relative = api_path(path, WORKFLOW_SUFFIXES, "workflow file")
+    root = getattr(contents_manager, "root_dir", None)
+    if not isinstance(root, str) or not root:
+        raise NotebookError(501, "this server's contents are not files: cannot submit from it")
+    checked_file(root, relative, MAX_WORKFLOW_BYTES, "workflow file")
+    try:
+        model = await ensure_async(
+            contents_manager.get(relative, content=True, type="file", format="text")
+        )
+    except web.HTTPError as exc:
+        raise NotebookError(
+            exc.status_code, f"{relative}: {exc.log_message or exc.reason}"
+        ) from None
+    return relative, str(model["content"])
 
 
 def literal_value(source: object) -> tuple[bool, Any]:

@@ -5,7 +5,8 @@ service (REST below ``/services/workflows/api/v1/``) with the server's own
 ``JUPYTERHUB_API_TOKEN``, which carries ``access:services!service=workflows``. It adds what only
 the user's server can do: read the notebook to submit (:mod:`continuum_lab.notebooks`: checked
 path, no symbolic links, size limit) and send its content along, describe its ``parameters``
-cell, and save an executed notebook into the user's files so that Lab opens it.
+cell, save an executed notebook into the user's files so that Lab opens it, and ask the hub
+when the dialog's resources would start (the spawn form's estimate).
 
 Where the service is: ``ContinuumLab.workflows_url``, else the server's
 ``CONTINUUM_WORKFLOWS_URL``, else the hub's base derived from ``JUPYTERHUB_API_URL``
@@ -22,13 +23,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import yaml
 from jupyter_core.utils import ensure_async
 from tornado import web
 from tornado.httpclient import HTTPRequest
 from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
 
-from .notebooks import notebook_parameters, read_notebook
+from .notebooks import notebook_parameters, read_notebook, read_workflow_file
 from .remote import ServiceError, fetch_json
 
 SERVICE_PATH = "services/workflows/"
@@ -49,6 +51,8 @@ SUBMIT_FIELDS = (
 )
 #: where executed notebooks are saved in the user's files
 RUNS_FOLDER = "continuum-runs"
+#: the spawn form's fields, which the hub's estimate route reads (``continuum_spawners.options``)
+ESTIMATE_FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime", "environment")
 
 
 class WorkflowsError(ServiceError):
@@ -113,6 +117,13 @@ def service_refusal(code: int, reason: str) -> tuple[int, str]:
     """
     if code >= 500 or code in (301, 302, 401):
         return 502, f"The batch workflows service failed: {reason}"
+    return code, reason
+
+
+def hub_refusal(code: int, reason: str) -> tuple[int, str]:
+    """As :func:`service_refusal`, for the hub's own routes (the estimate)."""
+    if code >= 500 or code in (301, 302, 401):
+        return 502, f"The hub failed: {reason}"
     return code, reason
 
 
@@ -181,6 +192,36 @@ class WorkflowsManager(LoggingConfigurable):
         """One run with its members' live progress."""
         return await self.call("GET", f"runs/{quote(identifier(run_id, 'run'))}")
 
+    async def estimate(self, query: Mapping[str, str]) -> Any:
+        """When the dialog's resources would start, and their energy/CO2e bound.
+
+        The spawn form's estimate: the hub's ``GET /hub/api/continuum/estimate`` (the same
+        validation of the fields, the same model, ``site=soonest`` included), asked with the
+        server's own token; ``query`` holds the spawn form's fields (:data:`ESTIMATE_FIELDS`).
+
+        Raises
+        ------
+        WorkflowsError
+            The hub's refusal (400/403 with its message); 502 when it fails or cannot be
+            reached; 503 when this server knows no hub.
+        """
+        hub_api = self.environ.get("JUPYTERHUB_API_URL", "").strip().rstrip("/")
+        token = self.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if not hub_api.startswith(("http://", "https://")) or not token:
+            raise WorkflowsError(503, "This server knows no hub to ask for an estimate.")
+        wanted = {k: str(query[k]) for k in ESTIMATE_FIELDS if query.get(k)}
+        timeout = float(getattr(self.parent, "workflows_timeout", 60.0))
+        request = HTTPRequest(
+            f"{hub_api}/continuum/estimate?{urlencode(wanted)}",
+            headers={"Authorization": f"token {token}", "Accept": "application/json"},
+            connect_timeout=min(timeout, 10.0),
+            request_timeout=timeout,
+            follow_redirects=False,
+        )
+        return await fetch_json(
+            request, what="The hub", key="message", refusal=hub_refusal, error=WorkflowsError
+        )
+
     async def parameters(self, contents_manager: Any, path: object) -> dict[str, Any]:
         """The notebook's parameters cell as the dialog pre-fills it (see :mod:`.notebooks`)."""
         relative, notebook = await read_notebook(contents_manager, path)
@@ -194,6 +235,25 @@ class WorkflowsManager(LoggingConfigurable):
         run = await self.call("POST", "runs", request)
         self.log.info("continuum_lab: submitted %s as batch run %s", relative, _run_id(run))
         return run
+
+    async def list_workflows(self) -> Any:
+        """The user's workflows (their steps' runs by step name, their state)."""
+        return await self.call("GET", "workflows")
+
+    async def submit_workflow(self, contents_manager: Any, path: object) -> Any:
+        """Submit the workflow file at ``path`` with the notebooks its steps name.
+
+        The notebooks are read with :func:`~.notebooks.read_notebook`'s checks, keyed by the
+        step's ``notebook`` text as the service looks them up; the service checks the file
+        itself (its refusals name line and column).
+        """
+        relative, text = await read_workflow_file(contents_manager, path)
+        notebooks = {}
+        for name in step_notebooks(text):
+            notebooks[name] = (await read_notebook(contents_manager, name))[1]
+        workflow = await self.call("POST", "workflows", {"yaml": text, "notebooks": notebooks})
+        self.log.info("continuum_lab: submitted workflow %s as %s", relative, _run_id(workflow))
+        return workflow
 
     async def cancel(self, run_id: object) -> Any:
         """Cancel a run (the service cancels its job and its dependants)."""
@@ -242,6 +302,18 @@ class WorkflowsManager(LoggingConfigurable):
     async def revoke(self, credential_id: object) -> None:
         """Revoke a run credential: its run's next token refresh fails."""
         await self.call("DELETE", f"credentials/{quote(identifier(credential_id, 'credential'))}")
+
+
+def step_notebooks(text: str) -> list[str]:
+    """The distinct ``notebook`` texts of a workflow file's steps (none when it does not parse:
+    the service then says what is wrong, with line and column)."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    steps = document.get("steps") if isinstance(document, dict) else None
+    names = [s.get("notebook") for s in steps or [] if isinstance(s, dict)]
+    return list(dict.fromkeys(n for n in names if isinstance(n, str)))
 
 
 def _run_id(run: Any) -> str:

@@ -5,7 +5,8 @@ deployment's own ``JupyterHub.services`` / ``load_roles`` (which replace lists, 
 keep them.  Configured through the ``CullerService`` section.  The helpers below serve every
 service added that way (the Dask Gateway's and the workflow service's ``add_*_service``): the
 service entry, the servers' environment, the hub's public URL, and
-:func:`grant_service_access` (users and servers' tokens may call a service).
+:func:`grant_service_access` (users and servers' tokens may call a service), and
+:func:`kept_ports` (a service's ports kept across the hub's restarts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +157,49 @@ def grant_service_access(c: Config, scope: str) -> None:
         if scope not in token_scopes:
             token_scopes.append(scope)
         spawner.server_token_scopes = token_scopes
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now (as they do: ``SO_REUSEADDR``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def kept_ports(path: Path | None, names: Sequence[str], host: str = "127.0.0.1") -> dict[str, int]:
+    """Ports by name for a service, the same after a restart of the hub while they are free.
+
+    The ports saved in ``path`` (a JSON file, e.g. in the service's state folder) are used
+    again, so what learned the service's address before a restart (servers'
+    ``CONTINUUM_WORKFLOWS_URL``, running clusters' schedulers) reaches it after; a port taken,
+    missing or invalid is replaced by a free one and the choice saved (atomic rename; the
+    folder made 0700 when missing).  Without ``path``: free ports, saved nowhere.
+    """
+    saved: Any = {}
+    if path is not None and path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            saved = {}  # unreadable: choose anew
+    ports = {}
+    for name in names:
+        port = saved.get(name) if isinstance(saved, dict) else None
+        ok = isinstance(port, int) and 1024 <= port <= 65535 and port_free(port, host)
+        ports[name] = port if ok else free_port(host)
+    if path is not None and ports != saved:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(ports))
+        temporary.replace(path)
+    return ports

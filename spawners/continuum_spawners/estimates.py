@@ -5,6 +5,9 @@ site's scheduler (``sbatch --test-only`` as the user's account) for one request,
 fitting partition of the user's sites for a ``soonest`` request, and answers the hub's
 ``GET /hub/api/continuum/estimate``.  It uses the spawner's registry, account resolver and
 transports, and the sites' adapters (:func:`~continuum_spawners.schedulers.adapter_for`).
+
+Its pieces that need no spawner — :func:`estimate_start` (one request, as one account) and
+:func:`by_start` (the ranking) — serve the workflow service's ``soonest`` runs and moves too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,37 @@ from .jobs import ESTIMATE_SCRIPT, LATEST, build_job_spec, estimate_model
 from .options import SOONEST, JobRequest, OptionsError, candidates
 from .schedulers import adapter_for
 from .schedulers.base import Estimate
+from .sites import Site
+
+
+async def estimate_start(
+    site: Site, request: JobRequest, account: str, workdir: str, job_name: str, transport: Any
+) -> Estimate:
+    """When ``request`` would start on ``site`` now: ``sbatch --test-only`` as ``account``
+    through ``transport``; an unreachable site gives an estimate without a start, no error."""
+    spec = build_job_spec(site, request, workdir, job_name, [])
+    adapter = adapter_for(site)
+    try:
+        result = await transport.run(
+            adapter.estimate_argv(spec), user=account, stdin=ESTIMATE_SCRIPT
+        )
+    except Exception as exc:  # an unreachable site has no estimate, it is no error
+        return Estimate(None, f"site {site.name} did not answer: {exc}")
+    return adapter.parse_estimate(result.returncode, result.stdout, result.stderr)
+
+
+def _rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
+    option, estimate = pair
+    part = option.partition_entry
+    # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
+    spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
+    return (estimate.start is None, estimate.start or LATEST, spares_gpus)
+
+
+def by_start(ranked: list[tuple[JobRequest, Estimate]]) -> list[tuple[JobRequest, Estimate]]:
+    """Requests with their estimates, earliest start first (those without one last); ties
+    keep their order (the registry's)."""
+    return sorted(ranked, key=_rank)
 
 
 class EstimatesMixin:
@@ -37,32 +71,16 @@ class EstimatesMixin:
         if site is None:
             raise OptionsError(f"unknown site {request.site!r}")
         account = self.unix_account(site)
-        spec = build_job_spec(site, request, account.pw_dir, self.job_name, [])
-        adapter = adapter_for(site)
-        try:
-            result = await self.transport(site).run(
-                adapter.estimate_argv(spec), user=account.pw_name, stdin=ESTIMATE_SCRIPT
-            )
-        except Exception as exc:  # an unreachable site has no estimate, it is no error
-            return Estimate(None, f"site {site.name} did not answer: {exc}")
-        return adapter.parse_estimate(result.returncode, result.stdout, result.stderr)
+        return await estimate_start(
+            site, request, account.pw_name, account.pw_dir, self.job_name, self.transport(site)
+        )
 
     async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
         """Candidates of a ``soonest`` request with their estimates, earliest start first."""
         unavailable = self.unavailable_sites()
         options = candidates(request, self.registry, self.user_groups, unavailable)
         estimates = await asyncio.gather(*(self.estimate(option) for option in options))
-        ranked = list(zip(options, estimates, strict=True))
-
-        def rank(pair: tuple[JobRequest, Estimate]) -> tuple[bool, datetime, bool]:
-            option, estimate = pair
-            part = option.partition_entry
-            # among equal starts a CPU-only job leaves GPU partitions to GPU jobs
-            spares_gpus = option.gpus == 0 and part is not None and part.max_gpus > 0
-            return (estimate.start is None, estimate.start or LATEST, spares_gpus)
-
-        ranked.sort(key=rank)  # stable: ties keep registry order
-        return ranked
+        return by_start(list(zip(options, estimates, strict=True)))
 
     async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Estimate for user options (``GET /hub/api/continuum/estimate``)."""

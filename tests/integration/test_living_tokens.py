@@ -4,7 +4,8 @@ The hub refreshes tokens before they expire and hands a server's own token only 
 access token; the server keeps ``BEARER_TOKEN_FILE`` (0600, the user's) valid for as long as it
 runs; a refresh token revoked at the provider ends the session with a *sign in again* page and
 removes the tokens from the hub; an entitlement taken away at the provider removes the group
-at the next refresh.  The module has its own provider (whose users it changes) and hub.
+at the next refresh.  The provider (whose users a test changes) and the hub are the session's
+``short_idp`` and ``token_hub`` (``fixtures.tokens``, shared with the batch runs' token test).
 """
 
 from __future__ import annotations
@@ -23,16 +24,7 @@ import pytest
 import requests
 
 from continuum_federation.hub import LocalHub
-from continuum_federation.idp import (
-    ADMIN_GROUP,
-    VO_RADIO,
-    OpenIDProvider,
-    entitlement,
-    hub_client,
-    make_password,
-    with_passwords,
-)
-from continuum_federation.process import free_port
+from continuum_federation.idp import ADMIN_GROUP, VO_RADIO, OpenIDProvider, entitlement
 from continuum_hub.identity.token_api import SCOPE
 from fixtures.hub import (
     admin_hub,
@@ -47,49 +39,6 @@ from fixtures.idp import userinfo
 from fixtures.slurm import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.identity]
-
-ACCESS_TOKEN_SECONDS = 60
-# JupyterHub re-reads a signed-in user's auth every this many seconds of activity
-AUTH_REFRESH_AGE = 5
-
-
-@pytest.fixture(scope="module")
-def short_idp(federation_root: Path, repo_root: Path) -> Any:
-    """A provider issuing 60-second access tokens, with a client for a hub on a fresh port."""
-    hub_port = free_port()
-    provider = OpenIDProvider(
-        federation_root / "idp-tokens",
-        repo_root,
-        users=with_passwords(),
-        clients=[hub_client(hub_port, make_password() + make_password())],
-        ttl={"AccessToken": ACCESS_TOKEN_SECONDS},
-        name="idp-tokens",
-    )
-    provider.hub_port = hub_port  # type: ignore[attr-defined]
-    with provider:
-        yield provider
-
-
-@pytest.fixture(scope="module")
-def token_hub(federation_root, repo_root, short_idp, slurm_sites, unix_users):
-    """A hub on ``short_idp`` that refreshes auth every few seconds of activity."""
-    hub = admin_hub(
-        federation_root / "hub-tokens",
-        repo_root,
-        short_idp,
-        slurm_sites,
-        port=short_idp.hub_port,
-        extra_config={
-            "Spawner": {"poll_interval": 2},
-            "SiteSpawner": {"status_interval": 1},
-            "FederatedAuthenticator": {"auth_refresh_age": AUTH_REFRESH_AGE},
-        },
-    )
-    hub.start()
-    try:
-        yield hub
-    finally:
-        hub.stop()
 
 
 @pytest.fixture(scope="module")

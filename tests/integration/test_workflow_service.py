@@ -1,5 +1,9 @@
 """The workflow service as the hub runs it, on the real Slurm sites: REST in, papermill out.
 
+Also what it outlives: the service killed (the hub restarts it), a job lost from outside
+(retried on the soonest other site, both attempts in the crate), and the hub and the service
+killed together while runs wait and run (each run ends, none is submitted twice).
+
 The session ``hub`` starts the ``workflows`` service (``WorkflowService``, on by default) behind
 its proxy at ``/services/workflows/``; users call it with hub tokens carrying
 ``access:services!service=workflows`` (made as a user makes them, ``fixtures.gateway.
@@ -9,6 +13,7 @@ notebook (``fixtures.workflow_runs``: ``label``, ``fail``, ``sleep``) with paper
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -27,8 +32,10 @@ from continuum_federation.idp import OpenIDProvider
 from continuum_federation.process import descendants
 from continuum_federation.slurm import LocalSlurmCluster
 from continuum_hub.workflows import ACCESS_SCOPE, API_PREFIX
+from continuum_hub.workflows.service import PORT_FILE
+from fixtures.crates import validate
 from fixtures.gateway import user_token
-from fixtures.slurm import wait_until
+from fixtures.slurm import squeue, wait_until
 from fixtures.workflow_runs import notebook_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.workflows, pytest.mark.slow]
@@ -207,9 +214,12 @@ def test_chain_across_sites_cancels_the_second_step(alice: Workflows) -> None:
 
 
 def test_job_cancelled_outside_is_moved_to_the_other_site(
-    alice: Workflows, slurm_sites: Mapping[str, LocalSlurmCluster]
+    alice: Workflows,
+    slurm_sites: Mapping[str, LocalSlurmCluster],
+    validator_cache: Path,
+    tmp_path: Path,
 ) -> None:
-    run = alice.submit(parameters={"label": "moved", "sleep": 60}, retries=1, allow_move=True)
+    run = alice.submit(parameters={"label": "moved", "sleep": 20}, retries=1, allow_move=True)
     run = alice.wait(run["id"], lambda r: r["state"] == "running" and r["members"][0]["cell"])
     # the job is lost from outside the service (an admin's scancel, a node failure)
     alpha = slurm_sites["alpha"]
@@ -217,4 +227,95 @@ def test_job_cancelled_outside_is_moved_to_the_other_site(
     run = alice.wait(run["id"], lambda r: len(r["attempts"]) == 2, timeout=60)
     assert [a["site"] for a in run["attempts"]] == ["alpha", "beta"]
     assert run["attempts"][0]["state"] == "failed"
-    alice.call("POST", f"runs/{run['id']}/cancel", {})
+    assert run["attempts"][1]["reason"].startswith("moved to beta: ")  # and when it starts
+    # the second attempt runs in the same folder (both sites share the home) and finishes
+    run = alice.wait(run["id"], lambda r: r["state"] in FINAL)
+    assert run["state"] == "done", run
+    # the crate records both attempts: one CreateAction per Slurm job, on each site
+    crate = alice.call("GET", f"runs/{run['id']}/crate")
+    assert crate.status_code == 200
+    actions = sorted(
+        (e for e in crate.json()["@graph"] if e.get("@type") == "CreateAction"),
+        key=lambda e: e["@id"],
+    )
+    jobs = [(a["site"], a["job_id"]) for a in run["attempts"]]
+    assert [(a["name"].split(" on ")[-1], a["identifier"]) for a in actions] == jobs
+    assert Path(run["folder"], "attempts", "1", "status.json").exists()  # attempt 1's left
+    status, report = validate(Path(run["folder"]), validator_cache, tmp_path)
+    assert report["issues"] == [] and status == 0
+
+
+RESTART_CHAIN = """name: restart
+steps:
+  - name: simulate
+    notebook: work/analysis.ipynb
+    parameters: {label: first, sleep: 20}
+    resources: {site: alpha, partition: batch, cores: 1, memory_gb: 1, walltime: "0:10"}
+  - name: summarize
+    notebook: work/analysis.ipynb
+    depends_on: [simulate]
+    resources: {site: beta, cores: 1, memory_gb: 1, walltime: "0:10"}
+"""
+
+
+def started_at(pid: int) -> str | None:
+    """The start time of process ``pid`` (``/proc/PID/stat`` field 22), ``None`` when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def kill_hub_and_service(hub: LocalHub) -> None:
+    """SIGKILL the hub and the workflow service at once, then end what the hub had started
+    (proxy, other services: sessions of their own) as an operator would before restarting."""
+    assert hub.process is not None and hub.process.proc is not None
+    leader = hub.process.proc.pid
+    (service,) = service_pids(hub)
+    below = {pid: started_at(pid) for pid in descendants(leader)}
+    os.kill(service, signal.SIGKILL)
+    os.kill(leader, signal.SIGKILL)
+    hub.stop()  # the leader is gone: its process group is ended
+    for pid, started in below.items():
+        if started is not None and started_at(pid) == started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_hub_and_service_killed_while_runs_wait_and_run(
+    alice: Workflows, hub: LocalHub, slurm_sites: Mapping[str, LocalSlurmCluster]
+) -> None:
+    notebooks = {"work/analysis.ipynb": json.loads(notebook_bytes())}
+    body = {"yaml": RESTART_CHAIN, "notebooks": notebooks}
+    response = alice.call("POST", "workflows", body)
+    assert response.status_code == 201, response.text
+    steps = response.json()["steps"]
+    long = alice.submit(parameters={"label": "long", "sleep": 300})
+    first = alice.wait(steps["simulate"], lambda r: r["state"] in {"running", *FINAL})
+    long = alice.wait(long["id"], lambda r: r["state"] == "running")
+    assert alice.run(steps["summarize"])["state"] == "pending"  # held by the service
+    kept = hub.state_dir / "workflows" / PORT_FILE
+    port = json.loads(kept.read_text())["port"]
+    kill_hub_and_service(hub)
+    hub.start()
+    wait_until(lambda: service_answers(hub), timeout=60, what="the restarted service")
+    # on its port of before: servers' CONTINUUM_WORKFLOWS_URL still leads to it
+    assert json.loads(kept.read_text())["port"] == port
+    direct = requests.get(f"http://127.0.0.1:{port}{API_PREFIX}/", timeout=30)
+    assert direct.status_code == 401
+    # every run reaches its final state, each submitted once
+    first = alice.wait(first["id"], lambda r: r["state"] in FINAL, timeout=300)
+    second = alice.wait(steps["summarize"], lambda r: r["state"] in FINAL, timeout=300)
+    assert first["state"] == "done" and second["state"] == "done", (first, second)
+    assert len(first["attempts"]) == len(second["attempts"]) == 1
+    now = alice.run(long["id"])
+    assert now["state"] == "running" and now["job_id"] == long["job_id"]
+    assert len(now["attempts"]) == 1
+    # cancelled after the restart: no job of it is left on the site
+    assert alice.call("POST", f"runs/{long['id']}/cancel", {}).json()["state"] == "cancelled"
+    alpha = slurm_sites["alpha"]
+    wait_until(
+        lambda: not squeue(alpha, f"--name=cw-{long['id']}", "--format=%i"),
+        timeout=60,
+        what="the cancelled run's job gone",
+    )

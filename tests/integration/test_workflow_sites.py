@@ -295,7 +295,7 @@ async def test_other_users_cannot_read_the_run_folder(executor, runs, registry, 
     )
     assert all(isinstance(answer, RuntimeError) for answer in as_bob), as_bob
     assert all("Permission denied" in str(answer) for answer in as_bob), as_bob
-    # and a second prepare of the same run (a resubmission) refuses the existing folder
-    with pytest.raises(RuntimeError, match="exists and is not empty"):
+    # and a second prepare of the same attempt (a resubmission) refuses the existing folder
+    with pytest.raises(RuntimeError, match="holds attempt 1, not one before 1"):
         await executor.prepare(plan)
     private_to(folder, "alice")

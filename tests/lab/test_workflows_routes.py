@@ -28,6 +28,17 @@ from continuum_lab.workflows import WorkflowsError, WorkflowsManager, service_en
 pytestmark = [pytest.mark.lab, pytest.mark.workflows]
 
 API = "/services/workflows/api/v1/"
+FLOW = """name: scan
+steps:
+  - name: first
+    notebook: work/analysis.ipynb
+    sweep: {n: [1, 2]}
+  - name: second
+    notebook: plain.ipynb
+    depends_on: [first]
+  - name: third
+    notebook: work/analysis.ipynb
+"""
 PARAMETERS = 'n: int = 3\nlabel = "run A"\nrate = 0.5\nflags = [1, 2]\nshape = np.arange(3)\n'
 
 
@@ -105,6 +116,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "linked.ipynb").symlink_to(base / "outside.ipynb")
     (root / "linkdir").symlink_to(base / "elsewhere")
     (root / "notes.txt").write_text("not a notebook")
+    (root / "work" / "flow.yaml").write_text(FLOW)
+    (root / "work" / "linked-step.yml").write_text(FLOW.replace("work/analysis", "linked"))
     big = nbformat.v4.new_notebook()
     big.cells.append(nbformat.v4.new_markdown_cell("x" * MAX_NOTEBOOK_BYTES))
     nbformat.write(big, root / "big.ipynb")
@@ -264,6 +277,89 @@ def test_an_executed_notebook_is_saved_in_the_users_files(
     )
     missing = call(server, "POST", "workflows/runs/open", {"id": "r-0123456789ab", "member": 4})
     assert (missing.status_code, missing.json()["message"]) == (404, "not executed yet")
+
+
+def test_a_workflow_file_is_sent_with_the_notebooks_its_steps_name(
+    server: LabServer, service: FakeService, home: Path
+) -> None:
+    workflow = {"id": "w-0123456789ab", "name": "scan", "state": "pending", "steps": {}}
+    service.answers[("POST", "workflows")] = (201, workflow)
+    answer = call(server, "POST", "workflows/workflows", {"path": "work/flow.yaml"})
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == workflow
+    method, path, body = service.seen[-1]
+    assert (method, path) == ("POST", "workflows")
+    assert body["yaml"] == FLOW
+    on_disk = {
+        name: json.loads(json.dumps(nbformat.read(home / name, as_version=4)))
+        for name in ("work/analysis.ipynb", "plain.ipynb")
+    }
+    assert body["notebooks"] == on_disk  # each notebook once, keyed as the steps name it
+
+    service.answers[("GET", "workflows")] = (200, {"workflows": [workflow]})
+    assert call(server, "GET", "workflows/workflows").json() == {"workflows": [workflow]}
+
+    # the service's refusal (line and column) reaches the browser as it said it
+    said = "line 3, column 5: at steps/0: unknown field"
+    service.answers[("POST", "workflows")] = (400, {"message": said})
+    refused = call(server, "POST", "workflows/workflows", {"path": "work/flow.yaml"})
+    assert (refused.status_code, refused.json()["message"]) == (400, said)
+
+
+@pytest.mark.parametrize(
+    "path,status,said",
+    [
+        ("work/linked-step.yml", 403, "symbolic link"),
+        ("../outside.yaml", 403, "not a path below your home folder"),
+        ("notes.txt", 400, "not a workflow file (.yaml, .yml)"),
+        ("work/missing.yaml", 404, "no such workflow file"),
+    ],
+    ids=["step-through-symlink", "dotdot", "txt", "missing"],
+)
+def test_workflow_files_that_must_not_be_sent_are_refused(
+    server: LabServer, service: FakeService, path: str, status: int, said: str
+) -> None:
+    before = len(service.seen)
+    answer = call(server, "POST", "workflows/workflows", {"path": path})
+    assert answer.status_code == status, answer.text
+    assert said in answer.json()["message"]
+    assert len(service.seen) == before  # nothing reached the service
+
+
+def test_the_estimate_is_the_hubs_asked_with_the_servers_token(
+    server: LabServer, service: FakeService
+) -> None:
+    # the fake answers for the hub too (JUPYTERHUB_API_URL points at it)
+    query = "site=alpha&partition=batch&cores=2&walltime=0%3A10"
+    model = {
+        "site": "alpha",
+        "partition": "batch",
+        "start_time": "2026-12-04T23:40:00Z",
+        "wait_seconds": 120,
+        "message": "",
+        "energy_kwh_max": 0.004,
+        "gco2e_max": 1.2,
+    }
+    service.answers[("GET", f"/hub/api/continuum/estimate?{query}")] = (200, model)
+    answer = call(
+        server,
+        "GET",
+        "workflows/estimate?site=alpha&partition=batch&cores=2&walltime=0:10&gpus=&other=x",
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == model
+    # only the spawn form's fields travel, empty ones left out
+    assert service.seen[-1][:2] == ("GET", f"/hub/api/continuum/estimate?{query}")
+
+    refused = "site=beta&partition=gpu"
+    service.answers[("GET", f"/hub/api/continuum/estimate?{refused}")] = (
+        403,
+        {"status": 403, "message": "you may not use site beta"},
+    )
+    answer = call(server, "GET", f"workflows/estimate?{refused}")
+    assert (answer.status_code, answer.json()["message"]) == (403, "you may not use site beta")
+    service.answers[("GET", f"/hub/api/continuum/estimate?{refused}")] = (500, {})
+    assert call(server, "GET", f"workflows/estimate?{refused}").status_code == 502
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,21 @@ async def test_prepare_then_submit_as_the_account(monkeypatch):
     assert f"--chdir={FOLDER}" in submit["argv"] and submit["stdin"].startswith("#!/bin/bash")
 
 
+async def test_estimate_is_sbatch_test_only_as_the_account(monkeypatch):
+    answer = "sbatch: Job 7 to start at 2030-01-01T06:36:29 using 1 processors on nodes n1\n"
+    site = Recorder(CommandResult(0, "", answer), CommandResult(1, "", "sbatch: error: down\n"))
+    monkeypatch.setattr(executor_module, "transport_for", lambda *_: site)
+    plan = make_plan(site=replace(make_plan().site, transport="ssh"))
+    estimate = await EXECUTOR.estimate(plan.site, "alice", plan.request)
+    assert estimate.start is not None and estimate.start.year == 2030
+    (call,) = site.calls
+    assert call["user"] == "alice" and "--test-only" in call["argv"]
+    assert "--partition=batch" in call["argv"] and call["stdin"].startswith("#!/bin/bash")
+    # a site that cannot say gives no start, and no error
+    estimate = await EXECUTOR.estimate(plan.site, "alice", plan.request)
+    assert estimate.start is None and "down" in estimate.message
+
+
 async def test_refusals_carry_the_sites_message(monkeypatch):
     site = Recorder(
         CommandResult(3, "", "continuum-workflow-run prepare: run folder exists\n"),

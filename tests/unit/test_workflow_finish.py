@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from continuum_hub.workflows.executor import SiteExecutor
-from continuum_hub.workflows.finish import finish, job_facts
+from continuum_hub.workflows.finish import finish, job_facts, previous_attempts
 from continuum_hub.workflows.runfolder import prepare, read_bundle
 from fixtures.crates import validate
 from fixtures.workflow_runs import make_plan, notebook_bytes
@@ -84,6 +84,41 @@ def test_last_member_writes_the_crate(tmp_path, validator_cache):
     assert "members/1/result.txt" in results
     inputs = {ref["@id"] for ref in action["object"]}
     assert {f"members/{i}/parameters.json" for i in range(3)} <= inputs
+    status, report = validate(folder, validator_cache, tmp_path)
+    assert report["issues"] == [] and status == 0
+
+
+def test_a_retried_run_has_one_action_per_attempt(tmp_path, validator_cache):
+    folder = tmp_path / "r-0123456789ab"
+    first = SiteExecutor().bundle(make_plan())
+    prepare(str(folder), read_bundle(io.BytesIO(first.encode())))
+    (folder / "status.json").write_text(json.dumps({"state": "running", "started": START}))
+    # the service's attempts: one lost on alpha, one it never submitted (stopped before sbatch)
+    lost = "the job ended while the notebook ran"
+    stored = {
+        "resources": {"site": "alpha", "partition": "batch"},
+        "attempts": [
+            {"site": "alpha", "job_id": "100", "state": "failed", "reason": lost,
+             "submitted": "2026-12-01T09:00:00Z", "ended": "2026-12-01T09:20:00Z"},
+            {"site": "alpha", "job_id": None, "state": "failed", "reason": "not submitted",
+             "submitted": "2026-12-01T09:21:00Z", "ended": None},
+        ],
+    }  # fmt: skip
+    previous = previous_attempts(stored)
+    assert [(a["job_id"], a["partition"], a["state"]) for a in previous] == [
+        ("100", "batch", "FAILED")
+    ]
+    again = make_plan(attempt=3, provenance={"previous_attempts": previous})
+    prepare(str(folder), read_bundle(io.BytesIO(SiteExecutor().bundle(again).encode())))
+    end_member(folder, 0, prefix="")
+    crate = finish(folder)
+    assert crate is not None
+    graph = {e["@id"]: e for e in json.loads(crate.read_text())["@graph"]}
+    earlier, last = graph["#attempt-1"], graph["#attempt-2"]
+    assert earlier["identifier"] == "100" and lost in earlier["error"]
+    assert earlier["actionStatus"].endswith("FailedActionStatus")
+    assert last["identifier"] == "77" and last["actionStatus"].endswith("CompletedActionStatus")
+    assert "#attempt-3" not in graph
     status, report = validate(folder, validator_cache, tmp_path)
     assert report["issues"] == [] and status == 0
 

@@ -7,6 +7,8 @@ after the layers); the process's own config is read back as the service reads it
 from __future__ import annotations
 
 import json
+import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,12 @@ from traitlets.config import Config
 from continuum_hub.gateway.service import add_gateway_service
 from continuum_hub.workflows import ACCESS_SCOPE, SERVICE_NAME
 from continuum_hub.workflows.app import CONFIG_ENV, WorkflowsApp, load_config
-from continuum_hub.workflows.service import ROLE, WorkflowService, add_workflows_service
+from continuum_hub.workflows.service import (
+    PORT_FILE,
+    ROLE,
+    WorkflowService,
+    add_workflows_service,
+)
 from fixtures.workflow_runs import DEMO
 
 pytestmark = pytest.mark.workflows
@@ -73,8 +80,11 @@ def test_service_role_scopes_and_servers_environment(
     assert add_workflows_service(c) is None and len(c.JupyterHub.services) == 1
 
 
-def test_gateway_and_workflows_share_the_server_role() -> None:
-    c = hub_config(GatewayService={"port": 9001, "tcp_port": 9002, "api_port": 9003})
+def test_gateway_and_workflows_share_the_server_role(tmp_path: Path) -> None:
+    c = hub_config(
+        GatewayService={"port": 9001, "tcp_port": 9002, "api_port": 9003},
+        WorkflowService={"state_dir": str(tmp_path)},
+    )
     add_gateway_service(c)
     add_workflows_service(c)
     (server,) = [r for r in c.JupyterHub.load_roles if r["name"] == "server"]
@@ -83,6 +93,25 @@ def test_gateway_and_workflows_share_the_server_role() -> None:
         c.Spawner.server_token_scopes
     )
     assert {"CONTINUUM_WORKFLOWS_URL", "DASK_GATEWAY__ADDRESS"} <= set(c.Spawner.environment)
+
+
+def test_the_port_is_kept_across_restarts_of_the_hub(tmp_path: Path) -> None:
+    def load() -> tuple[int, str]:
+        c = hub_config(WorkflowService={"state_dir": str(tmp_path / "state")})
+        service = add_workflows_service(c)
+        assert service is not None and c.JupyterHub.services[0]["url"] == service.url
+        return service.port, c.Spawner.environment["CONTINUUM_WORKFLOWS_URL"]
+
+    port, url = load()
+    kept = tmp_path / "state" / PORT_FILE
+    assert json.loads(kept.read_text()) == {"port": port} and f":{port}/" in url
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert load() == (port, url)  # the hub restarted: servers' URL still right
+    with socket.socket() as taken:  # someone else has it now: a new one, kept from now on
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        other, _ = load()
+    assert other != port and json.loads(kept.read_text()) == {"port": other}
 
 
 def test_disabled_and_bad_settings() -> None:

@@ -9,12 +9,14 @@ executor on real Slurm: ``tests/integration/test_workflow_service.py``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from continuum_hub.workflows.app import make_application
-from continuum_spawners.schedulers.base import JobState
+from continuum_hub.workflows.placement import when
+from continuum_spawners.schedulers.base import Estimate, JobState
 from fixtures.workflows import FakeHubAuth, Service, notebook_json, run_body
 
 pytestmark = pytest.mark.workflows
@@ -156,12 +158,52 @@ async def test_lost_job_is_retried_then_fails(
     retry = executor.plans[1]
     assert retry.attempt == 2 and retry.site.name == site
     assert retry.provenance["previous_attempts"][0]["job_id"] == "100"
-    assert executor.prepared.count(run["id"]) == (2 if allow_move else 1)
+    assert executor.prepared.count(run["id"]) == 2  # each attempt prepares its folder
     executor.finish(retry, ["missing"])
     await service.tracker.poll()
     run = await get(service, run["id"])
     assert run["state"] == "failed" and "before the notebook started" in run["reason"]
     assert len(executor.plans) == 2
+
+
+async def test_soonest_run_goes_where_the_estimates_say(workflow_service: Service) -> None:
+    service, executor = workflow_service, workflow_service.executor
+    now = datetime.now(UTC)
+    executor.estimates = {"alpha": Estimate(now + timedelta(hours=3)), "beta/gpu": Estimate(now)}
+    run = await submit(service, resources={"site": "soonest", "cores": 1, "memory_gb": 1})
+    (plan,) = executor.plans
+    assert plan.site.name == "beta" and plan.request.partition == "gpu" and plan.account == "alice"
+    assert run["site"] == "beta" and run["state"] == "queued"
+    assert run["attempts"][0]["reason"] == "soonest site beta: starts now"
+    # without estimates, the registry's order; a re-run is placed afresh
+    executor.estimates = {"beta": Estimate(None, "down")}
+    code, again = await service.call("POST", f"runs/{run['id']}/rerun", {})
+    assert code == 201 and executor.plans[1].site.name == "alpha"
+    assert again["attempts"][0]["reason"] == "soonest site alpha: no estimate (no estimate)"
+
+
+async def test_a_move_goes_to_the_soonest_other_site(workflow_service: Service) -> None:
+    service, executor = workflow_service, workflow_service.executor
+    executor.estimates = {"beta": Estimate(datetime.now(UTC) + timedelta(minutes=30))}
+    run = await submit(service, retries=1, allow_move=True)
+    executor.finish(executor.plans[0], ["running"])
+    await service.tracker.poll()
+    run = await get(service, run["id"])
+    assert [a["site"] for a in run["attempts"]] == ["alpha", "beta"]
+    assert run["attempts"][1]["reason"] == "moved to beta: starts in about 30 min"
+    (earlier,) = executor.plans[1].provenance["previous_attempts"]
+    assert earlier | {"job_id": "100", "site": "alpha", "partition": "batch"} == earlier
+    assert earlier["state"] == "FAILED" and earlier["start"] and earlier["end"]
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [(0, "starts now"), (20, "starts in about 20 min"), (300, "starts in about 5 h")],
+)
+def test_estimates_in_words(minutes: int, text: str) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    assert when(Estimate(at + timedelta(minutes=minutes)), at) == text
+    assert when(Estimate(None, "sbatch: error")) == "no estimate (sbatch: error)"
 
 
 async def test_cancel_and_rerun(workflow_service: Service) -> None:

@@ -80,6 +80,65 @@ def test_existing_folder_is_refused(tmp_path):
     assert mode(empty) == 0o700
 
 
+def test_a_later_attempt_of_the_same_run_is_prepared_again(tmp_path):
+    folder = tmp_path / "r-0123456789ab"
+    prepare(str(folder), bundle_of(make_plan(outputs=["results/", "summary.json"])))
+    # what attempt 1 left when its node failed
+    (folder / "status.json").write_text('{"state": "running", "cell": 2}')
+    (folder / "output.ipynb").write_text("{}")
+    (folder / "results").mkdir()
+    (folder / "results" / "part.csv").write_text("1")
+    (folder / "slurm-100.out").write_text("log")
+    earlier = {"site": "alpha", "job_id": "100", "state": "FAILED", "start": "2026-01-01T00:00Z"}
+    plan = make_plan(
+        options={"site": "beta", "cores": 1, "memory_gb": 1},
+        attempt=2,
+        hub_token="new-token",
+        outputs=["results/", "summary.json"],
+        provenance={"previous_attempts": [earlier]},
+    )
+    prepare(str(folder), bundle_of(plan))
+    run = json.loads((folder / "run.json").read_text())
+    assert run["attempt"] == 2 and run["site"] == "beta" and run["partition"] == "gpu"
+    # the earlier attempt's partition is the one its run.json named
+    assert run["previous_attempts"] == [{**earlier, "partition": "batch"}]
+    assert (folder / run["notebook"]).read_bytes() == notebook_bytes()
+    assert (folder / ".hub-token").read_text() == "new-token"
+    assert mode(folder / ".hub-token") == mode(folder / "run.json") == 0o600
+    left = folder / "attempts" / "1"
+    assert sorted(p.name for p in left.iterdir()) == ["output.ipynb", "results", "status.json"]
+    assert (left / "results" / "part.csv").read_text() == "1"
+    assert not (folder / "status.json").exists() and not (folder / "results").exists()
+    assert (folder / "slurm-100.out").exists()  # logs have their job in their name
+    assert read_run(folder).parameters == {"label": "single"}
+    # the same attempt again, an earlier one, or another run: refused, nothing changed
+    with pytest.raises(RunFolderRefused, match="holds attempt 2, not one before 2"):
+        prepare(str(folder), bundle_of(plan))
+    other = make_plan(run_id="r-111111111111", attempt=3)
+    with pytest.raises(RunFolderRefused, match="exists and is not empty"):
+        prepare(str(folder), bundle_of(other))
+    assert json.loads((folder / "run.json").read_text()) == run
+
+
+def test_a_sweeps_next_attempt_moves_each_members_results(tmp_path):
+    members = [{"label": "a"}, {"label": "b"}]
+    folder = tmp_path / "r-0123456789ab"
+    prepare(str(folder), bundle_of(make_plan(parameters=members)))
+    for index in range(2):
+        (folder / "members" / str(index) / "status.json").write_text('{"state": "done"}')
+    (folder / "ro-crate-metadata.json").write_text("{}")
+    prepare(str(folder), bundle_of(make_plan(parameters=members, attempt=2)))
+    for index in range(2):
+        member = folder / "attempts" / "1" / "members" / str(index)
+        assert (member / "status.json").exists()
+        assert not (folder / "members" / str(index) / "status.json").exists()
+        assert read_run(folder, member=index).parameters == members[index]
+    assert (folder / "attempts" / "1" / "ro-crate-metadata.json").exists()
+    assert not (folder / "ro-crate-metadata.json").exists()
+    with pytest.raises(RunFolderRefused, match="another run's notebook or members"):
+        prepare(str(folder), bundle_of(make_plan(parameters=members[:1], attempt=3)))
+
+
 @pytest.mark.parametrize("where", ["folder", "parent"])
 def test_symlink_on_the_way_is_refused(tmp_path, where):
     elsewhere = tmp_path / "elsewhere"

@@ -85,7 +85,8 @@ export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IR
         parameters: info.parameters,
         values,
         errors,
-        note
+        note,
+        estimate: query => api.estimate(query)
       }),
     async values => {
       const checked = validateForm(path, values, info.parameters, options);

@@ -139,6 +139,32 @@ export function initialValues(options: IRunOptions, parameters: INotebookParamet
   };
 }
 
+/**
+ * The spawn form's fields among the values, as the hub's estimate reads them (empty ones left
+ * out: the hub's defaults apply).
+ *
+ * @param values - the dialog's values
+ */
+export function estimateQuery(values: IFormValues): Record<string, string> {
+  const query: Record<string, string> = {};
+  const fields = [
+    'site',
+    'partition',
+    'cores',
+    'memory_gb',
+    'gpus',
+    'walltime',
+    'environment'
+  ] as const;
+  for (const key of fields) {
+    const text = values[key].trim();
+    if (text) {
+      query[key] = text;
+    }
+  }
+  return query;
+}
+
 function wholeNumber(text: string, low: number, high: number, what: string): number | string {
   const trimmed = text.trim();
   if (!/^\d+$/.test(trimmed)) {

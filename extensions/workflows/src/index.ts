@@ -20,6 +20,7 @@ export * from './tokens';
 export namespace CommandIDs {
   export const openPanel = 'continuum-workflows:open-panel';
   export const runBatch = 'continuum-workflows:run-batch';
+  export const runWorkflow = 'continuum-workflows:run-workflow';
 }
 
 const PANEL_ID = 'continuum-workflows-panel';
@@ -52,12 +53,19 @@ function notebookPath(
     return args.path;
   }
   if (args.fromBrowser) {
-    const selected = browsers?.tracker.currentWidget?.selectedItems().next();
-    return selected && !selected.done && selected.value.path.endsWith('.ipynb')
-      ? selected.value.path
-      : null;
+    return selectedPath(browsers, ['.ipynb']);
   }
   return notebooks?.currentWidget?.context.path ?? null;
+}
+
+/**
+ * The file browser's selected file when its name ends with one of `suffixes`, else null.
+ */
+function selectedPath(browsers: IFileBrowserFactory | null, suffixes: string[]): string | null {
+  const selected = browsers?.tracker.currentWidget?.selectedItems().next();
+  return selected && !selected.done && suffixes.some(s => selected.value.path.endsWith(s))
+    ? selected.value.path
+    : null;
 }
 
 /**
@@ -174,6 +182,41 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
       },
       { palette }
     );
+    registerContinuumCommand(
+      app.commands,
+      CommandIDs.runWorkflow,
+      {
+        label: 'Run Workflow',
+        caption: 'Submit this workflow file (YAML) and the notebooks its steps name',
+        icon: runIcon,
+        execute: async args => {
+          const path =
+            typeof args.path === 'string' && args.path
+              ? args.path
+              : selectedPath(browsers, ['.yaml', '.yml']);
+          if (!path) {
+            Notification.warning('Select a workflow file (.yaml) first.', { autoClose: 5000 });
+            return;
+          }
+          try {
+            const workflow = await api.submitWorkflow(path);
+            Notification.success(`Workflow ${workflow.name} submitted (${workflow.id}).`, {
+              autoClose: 5000
+            });
+            void model.refresh();
+            app.shell.activateById(PANEL_ID);
+          } catch (error) {
+            failed(`Could not submit ${path}`, error);
+          }
+        }
+      },
+      { palette: null }
+    );
+    app.contextMenu.addItem({
+      command: CommandIDs.runWorkflow,
+      selector: '.jp-DirListing-item[data-file-type="yaml"]',
+      rank: 12
+    });
     app.contextMenu.addItem({
       command: CommandIDs.runBatch,
       selector: '.jp-DirListing-item[data-file-type="notebook"]',

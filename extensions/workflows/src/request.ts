@@ -1,7 +1,15 @@
-import { postJSON, requestAPI } from '@continuum-hub/common';
+import { IEstimate, postJSON, requestAPI } from '@continuum-hub/common';
 import { URLExt } from '@jupyterlab/coreutils';
 
-import { ICredential, IParametersInfo, IRun, IRunList, IRunOptions, IWorkflowsAPI } from './tokens';
+import {
+  ICredential,
+  IParametersInfo,
+  IRun,
+  IRunList,
+  IRunOptions,
+  IWorkflow,
+  IWorkflowsAPI
+} from './tokens';
 
 /**
  * The batch-run routes of `continuum_lab` (they talk to the hub's workflows service for us).
@@ -10,8 +18,13 @@ export const workflowsAPI: IWorkflowsAPI = {
   options: () => requestAPI<IRunOptions>('workflows/options'),
   parameters: path =>
     requestAPI<IParametersInfo>(`workflows/parameters${URLExt.objectToQueryString({ path })}`),
+  estimate: query =>
+    requestAPI<IEstimate>(`workflows/estimate${URLExt.objectToQueryString(query)}`),
   list: () => requestAPI<IRunList>('workflows/runs'),
   submit: request => requestAPI<IRun>('workflows/runs', postJSON(request)),
+  submitWorkflow: path => requestAPI<IWorkflow>('workflows/workflows', postJSON({ path })),
+  workflows: async () =>
+    (await requestAPI<{ workflows: IWorkflow[] }>('workflows/workflows')).workflows,
   cancel: id => requestAPI<IRun>('workflows/runs/cancel', postJSON({ id })),
   rerun: (id, parameters) =>
     requestAPI<IRun>('workflows/runs/rerun', postJSON(parameters ? { id, parameters } : { id })),

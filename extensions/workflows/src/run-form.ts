@@ -1,8 +1,8 @@
-import { tableWithHead } from '@continuum-hub/common';
+import { estimateLine, IEstimate, tableWithHead } from '@continuum-hub/common';
 import { Dialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { defaultEnvironment, findPartition, IFormValues } from './form';
+import { defaultEnvironment, estimateQuery, findPartition, IFormValues } from './form';
 import { EnvironmentOption, INotebookParameter, IRunOptions } from './tokens';
 import { gridSize, parseValueList } from './values';
 
@@ -24,7 +24,14 @@ export interface IRunFormOptions {
   errors?: Record<string, string>;
   /** A remark shown at the top (e.g. no parameters cell). */
   note?: string;
+  /** Asks the hub when the chosen resources would start; without it no estimate line. */
+  estimate?: (query: Record<string, string>) => Promise<IEstimate>;
 }
+
+/**
+ * Milliseconds without a change before the estimate is asked (as the spawn form waits).
+ */
+export const ESTIMATE_DELAY = 400;
 
 const RESOURCE_FIELDS: [keyof IFormValues, string, string][] = [
   ['cores', 'Cores', 'number'],
@@ -80,7 +87,16 @@ export class RunForm extends Widget implements Dialog.IBodyWidget<IFormValues> {
     if (options.mode === 'submit') {
       this.node.append(this._settings(errors));
       this._updateMembers();
+      this._scheduleEstimate(0);
     }
+  }
+
+  /**
+   * Dispose of the form and of a pending estimate request.
+   */
+  dispose(): void {
+    window.clearTimeout(this._estimateTimer);
+    super.dispose();
   }
 
   /**
@@ -148,7 +164,50 @@ export class RunForm extends Widget implements Dialog.IBodyWidget<IFormValues> {
     fieldset.append(labelled('Software environment', this._environment, errors.environment));
     where.addEventListener('change', () => this._siteChanged(where.value, ''));
     this._siteChanged(where.value, values.environment);
+    if (this._options.estimate) {
+      this._estimate = document.createElement('p');
+      this._estimate.className = 'jp-ContinuumWorkflows-estimate';
+      this._estimate.setAttribute('aria-live', 'polite');
+      fieldset.append(this._estimate);
+      // the fieldset hears its inputs' events after their own handlers (the environment)
+      fieldset.addEventListener('input', () => this._scheduleEstimate());
+      fieldset.addEventListener('change', () => this._scheduleEstimate());
+    }
     return fieldset;
+  }
+
+  /**
+   * Ask for the estimate once the resources stopped changing for `delay` ms.
+   */
+  private _scheduleEstimate(delay = ESTIMATE_DELAY): void {
+    if (!this._estimate) {
+      return;
+    }
+    window.clearTimeout(this._estimateTimer);
+    this._estimateTimer = window.setTimeout(() => void this._askEstimate(), delay);
+  }
+
+  /**
+   * Show the hub's estimate of the current resources; an answer to an older question is
+   * dropped.
+   */
+  private async _askEstimate(): Promise<void> {
+    const ask = this._options.estimate;
+    const line = this._estimate;
+    if (!ask || !line || this.isDisposed) {
+      return;
+    }
+    const mine = ++this._estimateSeq;
+    line.textContent = 'Asking the scheduler when this would start…';
+    let text: string;
+    try {
+      text = estimateLine(await ask(estimateQuery(this.getValue())));
+    } catch (error) {
+      text = error instanceof Error && error.message ? error.message : 'No estimate';
+    }
+    if (mine === this._estimateSeq && !this.isDisposed) {
+      line.textContent = text;
+    }
   }
 
   private _siteChanged(value: string, environment: string): void {
@@ -282,6 +341,9 @@ export class RunForm extends Widget implements Dialog.IBodyWidget<IFormValues> {
   private _limits: HTMLParagraphElement | null = null;
   private _environment: HTMLSelectElement | null = null;
   private _members: HTMLParagraphElement | null = null;
+  private _estimate: HTMLParagraphElement | null = null;
+  private _estimateTimer: number | undefined = undefined;
+  private _estimateSeq = 0;
 }
 
 function section(title: string): HTMLFieldSetElement {

@@ -1,7 +1,7 @@
 import { PollingModel } from '@continuum-hub/common';
 
 import { workflowsAPI } from './request';
-import { ICredential, IRun, IRunsModel, IWorkflowsAPI } from './tokens';
+import { ICredential, IRun, IRunsModel, IWorkflow, IWorkflowsAPI } from './tokens';
 
 /**
  * The runs model: polls the server extension for runs and credentials, and refreshes after
@@ -24,6 +24,10 @@ export class RunsModel extends PollingModel implements IRunsModel {
     return this._credentials;
   }
 
+  get workflows(): IWorkflow[] | null {
+    return this._workflows;
+  }
+
   /**
    * The API the model uses (the dialogs submit through the same one).
    */
@@ -44,13 +48,17 @@ export class RunsModel extends PollingModel implements IRunsModel {
   }
 
   protected async load(): Promise<number> {
-    const [runs, credentials] = await Promise.allSettled([
+    const [runs, credentials, workflows] = await Promise.allSettled([
       this._api.list(),
-      this._api.credentials()
+      this._api.credentials(),
+      this._api.workflows()
     ]);
-    // the credentials list is secondary: its failure keeps the last one
+    // the credentials and workflow lists are secondary: their failure keeps the last ones
     if (credentials.status === 'fulfilled') {
       this._credentials = credentials.value;
+    }
+    if (workflows.status === 'fulfilled') {
+      this._workflows = workflows.value;
     }
     if (runs.status === 'rejected') {
       throw runs.reason;
@@ -62,4 +70,5 @@ export class RunsModel extends PollingModel implements IRunsModel {
   private _api: IWorkflowsAPI;
   private _runs: IRun[] | null = null;
   private _credentials: ICredential[] | null = null;
+  private _workflows: IWorkflow[] | null = null;
 }

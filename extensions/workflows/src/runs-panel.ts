@@ -10,7 +10,8 @@ import {
   memberValue,
   parameterNames
 } from './format';
-import { ICredential, IRun, IRunsModel } from './tokens';
+import { groupRuns } from './groups';
+import { ICredential, IRun, IRunsModel, IWorkflow } from './tokens';
 
 /**
  * What the panel's buttons do (the plugin asks for confirmation and reports failures).
@@ -33,6 +34,24 @@ const RUN_COLUMNS: [string, string][] = [
   ['age', 'Age'],
   ['actions', '']
 ];
+
+/**
+ * A row of the runs table with its cells by column (`data-field`).
+ */
+function tableRow(
+  className: string,
+  state: string
+): [HTMLTableRowElement, Record<string, HTMLTableCellElement>] {
+  const row = document.createElement('tr');
+  row.className = className;
+  row.dataset.state = state;
+  const cells: Record<string, HTMLTableCellElement> = {};
+  for (const [key] of RUN_COLUMNS) {
+    cells[key] = row.insertCell();
+    cells[key].dataset.field = key;
+  }
+  return [row, cells];
+}
 
 /**
  * The *Batch runs* side panel: the user's runs with their live state and actions, the
@@ -94,21 +113,36 @@ export class RunsPanel extends ListPanel {
       'Asking the workflows service…',
       'No batch runs yet. Open a notebook and choose Run as batch job….'
     );
-    this._body.replaceChildren(...(runs ?? []).map(run => this._row(run)));
+    // a workflow's runs under a row of their own, in the order of its steps
+    this._body.replaceChildren(
+      ...groupRuns(runs ?? [], this._model.workflows ?? []).flatMap(entry =>
+        'run' in entry
+          ? [this._row(entry.run)]
+          : [this._workflowRow(entry.workflow), ...entry.runs.map(run => this._row(run, true))]
+      )
+    );
     const compared = (runs ?? []).find(r => r.id === this._comparing);
     this._compare.replaceChildren(...(compared ? this._comparison(compared) : []));
     this._credentials.replaceChildren(this._credentialsTable(this._model.credentials));
   }
 
-  private _row(run: IRun): HTMLTableRowElement {
-    const row = document.createElement('tr');
+  private _workflowRow(workflow: IWorkflow): HTMLTableRowElement {
+    const [row, cells] = tableRow('jp-ContinuumWorkflows-workflow', workflow.state);
+    row.dataset.workflow = workflow.id;
+    cells.name.textContent = `Workflow ${workflow.name}`;
+    cells.name.title = workflow.id;
+    cells.state.textContent = workflow.reason
+      ? `${workflow.state}: ${workflow.reason}`
+      : workflow.state;
+    const steps = Object.keys(workflow.steps).length;
+    cells.where.textContent = `${steps} ${steps === 1 ? 'step' : 'steps'}`;
+    cells.age.textContent = formatAgo(workflow.created, this._now());
+    return row;
+  }
+
+  private _row(run: IRun, step = false): HTMLTableRowElement {
+    const [row, cells] = tableRow(step ? 'jp-ContinuumWorkflows-step' : '', run.state);
     row.dataset.run = run.id;
-    row.dataset.state = run.state;
-    const cells: Record<string, HTMLTableCellElement> = {};
-    for (const [key] of RUN_COLUMNS) {
-      cells[key] = row.insertCell();
-      cells[key].dataset.field = key;
-    }
     const name = run.name || run.notebook?.path || run.id;
     // a workflow's step: its name first, the workflow in the tooltip
     cells.name.textContent = run.step ? `${run.step} · ${name}` : name;

@@ -1,3 +1,4 @@
+import { IEstimate } from '@continuum-hub/common';
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
 
@@ -166,6 +167,22 @@ export interface ISubmitRequest {
 }
 
 /**
+ * A workflow (a workflow file submitted: its steps' runs) as the service reports it.
+ */
+export interface IWorkflow {
+  id: string;
+  owner: string;
+  name: string;
+  state: string;
+  reason: string;
+  /** Each step's run id, by step name. */
+  steps: Record<string, string>;
+  schedule: string | null;
+  next_run: string | null;
+  created: string;
+}
+
+/**
  * A run credential: the hub token that lets a run work unattended.
  */
 export interface ICredential {
@@ -185,8 +202,14 @@ export interface ICredential {
 export interface IWorkflowsAPI {
   options(): Promise<IRunOptions>;
   parameters(path: string): Promise<IParametersInfo>;
+  /** When resources (the spawn form's fields) would start: the hub's estimate. */
+  estimate(query: Record<string, string>): Promise<IEstimate>;
   list(): Promise<IRunList>;
   submit(request: ISubmitRequest): Promise<IRun>;
+  /** Submit a workflow file (YAML, path relative to the server's root) with its notebooks. */
+  submitWorkflow(path: string): Promise<IWorkflow>;
+  /** The user's workflows. */
+  workflows(): Promise<IWorkflow[]>;
   cancel(id: string): Promise<IRun>;
   rerun(id: string, parameters?: Record<string, unknown>): Promise<IRun>;
   /** Save the executed notebook into the user's files; its path. */
@@ -203,6 +226,8 @@ export interface IRunsModel {
   readonly runs: IRun[] | null;
   /** The run credentials; null until known. */
   readonly credentials: ICredential[] | null;
+  /** The workflows (their runs are grouped below them); null until known. */
+  readonly workflows: IWorkflow[] | null;
   /** The last error (e.g. the service cannot be reached); null when the last call worked. */
   readonly error: string | null;
   /** Emitted when anything above changes. */

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..services import (
     add_server_environment,
     add_service_entry,
     copied_sections,
+    free_port,
     grant_service_access,
     hub_public_url,
     registry_environment,
@@ -39,13 +39,6 @@ from ..services import (
 )
 from . import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from .app import CONFIG_ENV
-
-
-def free_port(host: str) -> int:
-    """A TCP port free on ``host`` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class GatewayService(Configurable):

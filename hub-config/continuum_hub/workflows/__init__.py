@@ -35,6 +35,7 @@ The ``workflows`` hub service (part of issue 10) built on them:
   OpenAPI document;
 * :mod:`.store` — runs, members, attempts, workflows and credentials in a SQLAlchemy database;
 * :mod:`.manager` — validation, submission, the tracking loop, chains, cancel and re-run;
+* :mod:`.placement` — the soonest site by the sites' estimates (``soonest`` runs, moves);
 * :mod:`.credentials` — the hub API as the service uses it: users' groups, run tokens;
 * :mod:`.client` — a small Python client of the REST API (``continuum-hub run`` uses it).
 """

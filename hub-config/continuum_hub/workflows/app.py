@@ -107,7 +107,11 @@ def make_application(
     if executor is None:
         from .executor import SiteExecutor
 
-        executor = SiteExecutor(runs_root=settings.runs_root)
+        # every poll asks each site afresh (one squeue per site per interval); a longer reuse
+        # of the answer would show every job's start and end that much later
+        executor = SiteExecutor(
+            runs_root=settings.runs_root, status_max_age=settings.poll_interval / 2
+        )
     store = Store(settings.db_url or f"sqlite:///{state / 'workflows.sqlite'}")
     hub = hub or HubClient(hub_auth.api_url, hub_auth.api_token)
     manager = RunManager(

@@ -29,14 +29,16 @@ import pwd
 import re
 import shlex
 import sys
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from continuum_spawners.estimates import estimate_start
 from continuum_spawners.jobs import build_job_spec, module_setup
 from continuum_spawners.jobs import job_environment as site_facts
 from continuum_spawners.options import JobRequest
 from continuum_spawners.schedulers import adapter_for, monitor_for, transport_for
-from continuum_spawners.schedulers.base import JobState, JobStatus, SubmitError
+from continuum_spawners.schedulers.base import Estimate, JobState, JobStatus, SubmitError
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
@@ -115,8 +117,9 @@ class SiteExecutor:
         )
         self.status_max_age = status_max_age
         self.timeout = timeout
-        # folders prepare made, by run id: the absolute path where runs_root names a home
-        self._prepared: dict[str, str] = {}
+        # folders prepare made, by site and run id: the absolute path where runs_root names a
+        # home (a run moved to another site has its folder there)
+        self._prepared: dict[tuple[str, str], str] = {}
 
     # -- the folder ---------------------------------------------------------------------------
 
@@ -124,8 +127,8 @@ class SiteExecutor:
         """The run folder on the site (absolute when the account's home is known here)."""
         if not RUN_ID.match(plan.run_id):
             raise ValueError(f"not a run id: {plan.run_id[:40]!r}")
-        if plan.run_id in self._prepared:
-            return self._prepared[plan.run_id]
+        if (plan.site.name, plan.run_id) in self._prepared:
+            return self._prepared[plan.site.name, plan.run_id]
         root = self.runs_root
         if root.startswith("~/") and plan.site.transport == "local":
             root = pwd.getpwnam(plan.account).pw_dir.rstrip("/") + root[1:]
@@ -197,7 +200,7 @@ class SiteExecutor:
             plan.site, plan.account, ["prepare", folder], stdin=self.bundle(plan)
         )
         made = json.loads(result.stdout)["folder"]
-        self._prepared[plan.run_id] = made
+        self._prepared[plan.site.name, plan.run_id] = made
         return made
 
     # -- the job ------------------------------------------------------------------------------
@@ -274,6 +277,16 @@ class SiteExecutor:
         if result.returncode != 0:
             raise SubmitError(result.stderr.strip()[:300] or f"sbatch exited {result.returncode}")
         return adapter_for(plan.site).parse_submit(result.stdout)
+
+    async def estimate(self, site: Site, account: str, request: JobRequest) -> Estimate:
+        """When ``request`` would start on ``site`` now, asked as ``account`` (``sbatch
+        --test-only``, :func:`~continuum_spawners.estimates.estimate_start`)."""
+        workdir = "/tmp"  # noqa: S108 - never used: --test-only starts nothing
+        if site.transport == "local":
+            with suppress(KeyError):
+                workdir = pwd.getpwnam(account).pw_dir
+        transport = transport_for(site, self.timeout)
+        return await estimate_start(site, request, account, workdir, "cw-estimate", transport)
 
     async def find_job(self, site: Site, account: str, run_id: str) -> str | None:
         """The job of run ``run_id`` the scheduler still lists (newest first), or ``None``: a

@@ -125,6 +125,33 @@ def _previous(run: dict[str, Any]) -> list[Attempt]:
     return attempts
 
 
+def previous_attempts(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's earlier attempts that reached the scheduler, as its crate records them.
+
+    The workflow service's side of :func:`_previous`: ``run`` is its stored run (with its
+    ``attempts``), the result goes to ``run.json``'s ``previous_attempts``.  ``start``/``end``
+    are when the service submitted the job and saw it end (the job's own times were in the
+    folder's files that attempt left, ``attempts/<n>/``); ``state`` in Slurm's words.
+    """
+    resources = run.get("resources") or {}
+    found = []
+    for attempt in run["attempts"]:
+        if not attempt.get("job_id"):
+            continue  # never submitted (a service stopped before sbatch)
+        entry = {k: attempt.get(k) for k in ("site", "job_id", "reason", "submitted", "ended")}
+        state = str(attempt.get("state") or "failed")
+        entry.update(
+            state="FAILED" if state == "failed" else state.upper(),
+            error=attempt.get("reason") or "",
+            start=attempt.get("submitted"),
+            end=attempt.get("ended") or datetime.now(UTC).isoformat(),
+        )
+        if attempt["site"] == resources.get("site") and resources.get("partition"):
+            entry["partition"] = resources["partition"]
+        found.append(entry)
+    return found
+
+
 def record(folder: Path, run: dict[str, Any], statuses: list[dict[str, Any]]) -> RunRecord | None:
     """The crate's record of the run in ``folder``; ``None`` when no notebook was executed."""
     members = run.get("members")

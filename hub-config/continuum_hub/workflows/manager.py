@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from continuum_spawners.accounts import AccountResolver
+from continuum_spawners.options import SOONEST
 from continuum_spawners.sites import SiteRegistry
 
 from . import snapshot
 from .credentials import HubClient, HubError, HubUser, RunCredentials
+from .finish import previous_attempts
+from .placement import Placement, soonest
 from .spec import WorkflowLimits
 from .store import FINAL, Store, now, public_run
 from .validation import RequestError, RunRequest, check_request, resolve_resources
@@ -244,13 +247,7 @@ class RunManager:
             provenance={
                 "user": run["owner"],
                 "source": run["notebook"]["path"],
-                "previous_attempts": [
-                    {
-                        k: a.get(k)
-                        for k in ("site", "job_id", "state", "reason", "submitted", "ended")
-                    }
-                    for a in run["attempts"]
-                ],
+                "previous_attempts": previous_attempts(run),
                 "based_on": run["based_on"],
                 "name": run["name"],
                 "workflow_id": run["workflow_id"],
@@ -271,32 +268,49 @@ class RunManager:
         return request, account
 
     async def submit(
-        self, run: dict[str, Any], depends_on_jobs: Iterable[str] = (), site: str | None = None
+        self,
+        run: dict[str, Any],
+        depends_on_jobs: Iterable[str] = (),
+        site: str | None = None,
+        placement: Placement | None = None,
+        why: str = "",
     ) -> None:
-        """Prepare the run's folder and submit its job (an attempt); failures end the run."""
+        """Prepare the run's folder and submit its job (an attempt); failures end the run.
+
+        ``placement`` (a move) or, for a ``soonest`` run, the soonest site by estimate
+        (:func:`.placement.soonest`) decides where; ``why`` says so in the run and attempt.
+        """
         target = site or run["site"]
         try:
-            request, account = await self.request_for(run, target)
+            if placement is None and target == SOONEST:
+                placement = await soonest(self, run["owner"], run["resources"])
+                if placement is None:
+                    raise RequestError("resources: none of your sites fits the run")
+                why = f"soonest site {placement.reason}"
+            if placement is not None:
+                request, account = placement.request, placement.account
+            else:
+                request, account = await self.request_for(run, target)
             token = await self.credentials.token_for(run)
             run = self.store.run(run["id"]) or run
-            moved = run["site"] != request.site
             run = {**run, "account": account, "site": request.site}
             plan = self.plan(run, request, token, depends_on_jobs=depends_on_jobs)
-            folder = (not moved and run["folder"]) or self.executor.folder(plan)
             number = self.store.add_attempt(
-                run["id"], {"site": request.site, "state": "submitting", "submitted": now()}
+                run["id"],
+                {"site": request.site, "state": "submitting", "submitted": now(), "reason": why},
             )
             self.store.update_run(
                 run["id"],
                 state="submitting",
                 site=request.site,
                 account=account,
-                folder=folder,
-                reason="",
+                folder=self.executor.folder(plan),
+                reason=why,
             )
-            if number == 1 or moved or not run["folder"]:
-                folder = await self.prepare(plan, folder)
-                self.store.update_run(run["id"], folder=folder)
+            # every attempt prepares its folder: a retry there (same site, or another site
+            # sharing the home) is recorded in run.json as a new attempt (runfolder.prepare)
+            folder = str(await self.executor.prepare(plan))
+            self.store.update_run(run["id"], folder=folder)
             job_id = await self.executor.submit(plan)
         except RequestError as exc:
             await self.end_run(run, "failed", str(exc))
@@ -309,17 +323,9 @@ class RunManager:
         self.store.update_run(
             run["id"], state="queued", job_id=job_id, submitted=run["submitted"] or now()
         )
-        log.info("Run %s of %s submitted to %s as job %s", run["id"], run["owner"], target, job_id)
-
-    async def prepare(self, plan: Any, folder: str) -> str:
-        """Create the run folder; a retry moved to a site sharing the first site's home
-        finds its folder there already and uses it."""
-        try:
-            return str(await self.executor.prepare(plan))
-        except RuntimeError as exc:
-            if plan.attempt > 1 and "exists and is not empty" in str(exc):
-                return folder
-            raise
+        log.info(
+            "Run %s of %s submitted to %s as job %s", run["id"], run["owner"], run["site"], job_id
+        )
 
     # --- ending -------------------------------------------------------------------------------
     async def end_run(self, run: dict[str, Any], state: str, reason: str) -> None:
@@ -336,8 +342,13 @@ class RunManager:
                 )
         for attempt in run.get("attempts", []):
             if attempt["state"] not in FINAL:
+                # a done attempt keeps why it went where it went ("moved to beta: …")
                 self.store.update_attempt(
-                    run["id"], attempt["number"], state=state, reason=reason, ended=when
+                    run["id"],
+                    attempt["number"],
+                    state=state,
+                    reason=reason or attempt["reason"],
+                    ended=when,
                 )
         await self.credentials.end(run)
         label = run.get("step") or run["id"]

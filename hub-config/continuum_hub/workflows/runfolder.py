@@ -16,8 +16,10 @@ account's own permissions do the rest::
      "hub_token": "…" | null}                 # the run's hub token, for the token agent
 
 and creates ``FOLDER`` (absolute, or ``~/…`` below the account's home) with mode 0700 — its
-parent too when missing — refusing an existing non-empty folder and a symbolic link anywhere on
-the way; files are 0600.  Layout (:mod:`.runner` executes it; :mod:`.finish` adds the crate)::
+parent too when missing — refusing a symbolic link anywhere on the way and an existing non-empty
+folder, except one holding an earlier attempt of the same run (a retry, or a move to a site
+sharing the home), which is prepared for the new attempt; files are 0600.  Layout
+(:mod:`.runner` executes it; :mod:`.finish` adds the crate)::
 
     FOLDER/run.json                     what to run, and the facts for the provenance crate
     FOLDER/snapshots/<sha256>.ipynb     the notebook as submitted
@@ -27,6 +29,7 @@ the way; files are 0600.  Layout (:mod:`.runner` executes it; :mod:`.finish` add
     FOLDER/[members/<i>/]status.json, output.ipynb, declared outputs
     FOLDER/slurm-<job>[_<task>].{out,err}  the job's standard output and error
     FOLDER/ro-crate-metadata.json       written when the last member ends
+    FOLDER/attempts/<n>/…               what an ended attempt ``n`` left (status, notebooks)
 
 ``report`` and ``cat`` read only the names above (``cat``: executed notebooks, the crate and the
 logs), without following a symbolic link, and bounded in size.
@@ -45,7 +48,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from .params import ParameterError, check_parameters
@@ -219,10 +222,14 @@ def common_parameters(members: list[dict[str, Any]]) -> dict[str, Any]:
 def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
     """Create the run folder ``path`` from a checked ``bundle``; what was made.
 
+    A folder holding an earlier attempt of the same run (a retry, or a move to a site sharing
+    the home) is prepared again for the bundle's later attempt: see :func:`prepare_again`.
+
     Raises
     ------
     RunFolderRefused
-        The folder exists and is not empty, or a link or a non-folder is on the way.
+        The folder exists and is not empty (and is not this run's earlier attempt), or a link or
+        a non-folder is on the way.
     """
     path = absolute_folder(path)
     os.umask(0o077)
@@ -231,24 +238,18 @@ def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
         if os.fstat(parent_fd).st_uid == os.getuid():
             os.fchmod(parent_fd, 0o700)  # ~/continuum-runs: nobody else looks inside
     with walk(path, create=1) as folder:
-        if os.listdir(folder):
-            raise RunFolderRefused(f"run folder {path} exists and is not empty")
-        os.fchmod(folder, 0o700)
         notebook, members = bundle["notebook"], bundle["members"]
         digest = hashlib.sha256(notebook).hexdigest()
+        if os.listdir(folder):
+            prepare_again(folder, path, bundle, digest)
+            return {"folder": path, "sha256": digest, "members": len(members)}
+        os.fchmod(folder, 0o700)
         snapshots = _mkdir(folder, SNAPSHOTS)
         try:
             _write(snapshots, f"{digest}.ipynb", notebook)
         finally:
             os.close(snapshots)
-        run = {k: v for k, v in bundle["run"].items() if k not in ("members", "parameters")}
-        run.update(version=1, notebook=f"{SNAPSHOTS}/{digest}.ipynb", sha256=digest)
-        run.setdefault("kernel", "python3")
-        if len(members) == 1:
-            run["parameters"] = members[0]
-        else:
-            run["members"] = len(members)
-            run["common_parameters"] = common_parameters(members)
+        if len(members) > 1:
             member_root = _mkdir(folder, "members")
             try:
                 for index, values in enumerate(members):
@@ -259,10 +260,113 @@ def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
                         os.close(member)
             finally:
                 os.close(member_root)
-        _write(folder, "run.json", json.dumps(run, indent=1).encode())
+        _write(folder, "run.json", _run_json(bundle, digest))
         if bundle["hub_token"]:
             _write(folder, HUB_TOKEN, bundle["hub_token"].encode())
     return {"folder": path, "sha256": digest, "members": len(members)}
+
+
+def _run_json(bundle: dict[str, Any], digest: str) -> bytes:
+    """``run.json`` of the bundle (its parameters: in it for one member, else per member)."""
+    members = bundle["members"]
+    run = {k: v for k, v in bundle["run"].items() if k not in ("members", "parameters")}
+    run.update(version=1, notebook=f"{SNAPSHOTS}/{digest}.ipynb", sha256=digest)
+    run.setdefault("kernel", "python3")
+    if len(members) == 1:
+        run["parameters"] = members[0]
+    else:
+        run["members"] = len(members)
+        run["common_parameters"] = common_parameters(members)
+    return json.dumps(run, indent=1).encode()
+
+
+def _replace(folder: int, name: str, data: bytes) -> None:
+    """Replace (or create) the file ``name`` atomically: a new 0600 file renamed over it."""
+    temporary = f".{name}.new"
+    with suppress(FileNotFoundError):
+        os.unlink(temporary, dir_fd=folder)
+    _write(folder, temporary, data)
+    os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+
+
+def prepare_again(folder: int, path: str, bundle: dict[str, Any], digest: str) -> None:
+    """Prepare the existing folder of the same run for a later attempt.
+
+    ``run.json`` is rewritten atomically (the new attempt, site and earlier attempts), the
+    snapshot and the members' parameters are kept, and what the ended attempt left — each
+    member's ``status.json``, executed notebook and declared outputs, the crate — moves to
+    ``attempts/<n>/`` (same layout), so the runner and the crate start afresh.
+
+    Raises
+    ------
+    RunFolderRefused
+        Not this run's folder, not an earlier attempt, other members, another snapshot.
+    """
+    refused = RunFolderRefused(f"run folder {path} exists and is not empty")
+    try:
+        old = json.loads(read_bounded(folder, "run.json", 2**20) or b"")
+    except (ValueError, RunFolderRefused):
+        raise refused from None
+    new = bundle["run"]
+    if not isinstance(old, dict) or old.get("run_id") != new.get("run_id") or not old.get("run_id"):
+        raise refused
+    done, attempt = old.get("attempt"), new.get("attempt")
+    if not (isinstance(done, int) and isinstance(attempt, int) and 0 < done < attempt):
+        raise RunFolderRefused(f"run folder {path} holds attempt {done}, not one before {attempt}")
+    count = len(bundle["members"])
+    if member_count(folder) != count or old.get("sha256") != digest:
+        raise RunFolderRefused(f"run folder {path} holds another run's notebook or members")
+    previous = new.get("previous_attempts")
+    last = previous[-1] if isinstance(previous, list) and previous else None
+    if isinstance(last, dict) and last.get("site") == old.get("site"):
+        last.setdefault("partition", old.get("partition"))  # the service may not know
+    _archive(folder, old, done, count)
+    _replace(folder, "run.json", _run_json(bundle, digest))
+    if bundle["hub_token"]:
+        _replace(folder, HUB_TOKEN, bundle["hub_token"].encode())
+
+
+#: names of the run folder that are no attempt's results
+KEPT = frozenset({"run.json", SNAPSHOTS, "members", "attempts", HUB_TOKEN, BEARER_TOKEN})
+
+
+def _archive(folder: int, old: dict[str, Any], number: int, count: int) -> None:
+    """Move attempt ``number``'s results to ``attempts/<number>/``."""
+    declared = {str(p).split("/")[0] for p in old.get("outputs") or [] if isinstance(p, str)}
+    names = ["status.json", "output.ipynb", *sorted(declared - KEPT - {""})]
+    if not _exists(folder, "attempts"):
+        os.mkdir("attempts", 0o700, dir_fd=folder)
+    root = _open_dir(folder, "attempts", "attempts")
+    try:
+        archive = _mkdir(root, str(number))
+    except FileExistsError:
+        raise RunFolderRefused(f"attempts/{number} exists already") from None
+    finally:
+        os.close(root)
+    try:
+        for index in range(count):
+            source, target = os.dup(folder), os.dup(archive)
+            try:
+                for part in member_prefix(count, index).strip("/").split("/"):
+                    if part:
+                        child = _open_dir(source, part, part)
+                        os.close(source)
+                        source = child
+                        with suppress(FileExistsError):
+                            os.mkdir(part, 0o700, dir_fd=target)
+                        child = _open_dir(target, part, part)
+                        os.close(target)
+                        target = child
+                for name in names:
+                    if _exists(source, name):  # rename moves a link itself, never its target
+                        os.rename(name, name, src_dir_fd=source, dst_dir_fd=target)
+            finally:
+                os.close(source)
+                os.close(target)
+        if _exists(folder, CRATE):
+            os.rename(CRATE, CRATE, src_dir_fd=folder, dst_dir_fd=archive)
+    finally:
+        os.close(archive)
 
 
 # -- report and cat ------------------------------------------------------------------------

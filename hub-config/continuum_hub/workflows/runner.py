@@ -39,10 +39,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import finish, runfolder
+from . import runfolder
 from .params import ParameterError, check_parameters
 from .paths import PathError, open_under, relative_path
-from .progress import ENGINE_NAME, ProgressEngine, StatusFile, now
+
+# .finish (rocrate) and .progress (papermill → nbformat → jsonschema) take seconds to import:
+# imported only where a notebook runs, not for the service's prepare/report/cat, which it
+# waits for at every submit and every poll of a running run
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_FOLDER = 0, 1, 2
 RUN_FILE = "run.json"
@@ -172,6 +175,9 @@ def execute(spec: RunSpec) -> int:
     from papermill.engines import papermill_engines
     from papermill.exceptions import PapermillExecutionError
 
+    from . import finish
+    from .progress import ENGINE_NAME, ProgressEngine, StatusFile, now
+
     papermill_engines.register(ENGINE_NAME, ProgressEngine)
     status = StatusFile(spec.workdir / STATUS)
     status.update(
@@ -240,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"continuum-workflow-run: {exc}", file=sys.stderr)
         return EXIT_BAD_FOLDER
     result = execute(spec)
+    from . import finish
+
     try:
         finish.finish(spec.folder)
     except Exception as exc:  # provenance must not turn a finished run into a failed one

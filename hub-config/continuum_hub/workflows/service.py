@@ -4,8 +4,10 @@
 like the Dask Gateway's) reads the ``WorkflowService`` section and
 
 * adds the managed service ``workflows`` (``python -m continuum_hub.workflows``) behind the
-  hub's proxy at ``/services/workflows/``, listening on a free 127.0.0.1 port, its
-  configuration (no secrets) in its environment (:data:`.app.CONFIG_ENV`);
+  hub's proxy at ``/services/workflows/``, listening on 127.0.0.1 — on ``port``, else on the
+  port saved in ``state_dir/service-port.json`` while it is free (chosen free the first time,
+  :func:`~continuum_hub.services.kept_ports`), so servers started before a restart of the hub
+  still find it — its configuration (no secrets) in its environment (:data:`.app.CONFIG_ENV`);
 * gives the service the role ``workflows-service`` on the hub's API: ``read:users`` and
   ``read:users:groups`` (the spawn form's rules need a user's groups; admins see all runs) and
   ``tokens`` (it mints, lists and revokes its runs' credentials, :mod:`.credentials`);
@@ -24,18 +26,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Dict, Float, Integer, Unicode, validate
 from traitlets.config import Config, Configurable
 
-from ..gateway.service import free_port
 from ..services import (
     add_server_environment,
     add_service_entry,
     copied_sections,
     grant_service_access,
     hub_public_url,
+    kept_ports,
     registry_environment,
     resolver_name,
 )
@@ -44,6 +47,8 @@ from .app import CONFIG_ENV
 from .credentials import SERVICE_SCOPES
 
 ROLE = "workflows-service"
+#: where the service's port is kept across the hub's restarts (in its state folder)
+PORT_FILE = "service-port.json"
 
 
 def _positive(name: str, value: Any) -> float:
@@ -61,8 +66,9 @@ class WorkflowService(Configurable):
     port = Integer(
         0,
         config=True,
-        help="Port of the REST API (the hub's proxy forwards /services/workflows/ to it); "
-        "0: a free port chosen when the hub's config loads.",
+        help="""Port of the REST API (the hub's proxy forwards /services/workflows/ to it).  0:
+        the port kept in ``state_dir/service-port.json`` while it is free, else a free one
+        (saved there), so that servers started before a restart of the hub find the service.""",
     )
     connect_host = Unicode(
         "127.0.0.1",
@@ -132,10 +138,18 @@ class WorkflowService(Configurable):
     def _validate_sign_in_interval(self, proposal: Any) -> float:
         return _positive("sign_in_interval", proposal["value"])
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # chosen once, so the proxy's route and the servers' environment agree
-        self.port = self.port or free_port(self.ip)
+    @property
+    def state_path(self) -> str:
+        """The state folder, absolute (default: ``workflows`` in the hub's working folder)."""
+        return os.path.abspath(self.state_dir or os.path.join(os.getcwd(), "workflows"))
+
+    def choose_port(self) -> int:
+        """The configured port, else the kept one (:data:`PORT_FILE`): chosen once, so the
+        proxy's route and the servers' environment agree, and the same after a restart."""
+        if not self.port:
+            path = Path(self.state_path) / PORT_FILE
+            self.port = kept_ports(path, ("port",), self.ip)["port"]
+        return self.port
 
     @property
     def url(self) -> str:
@@ -147,11 +161,10 @@ class WorkflowService(Configurable):
         registry = c.SiteSpawner.registry_path if "registry_path" in c.SiteSpawner else ""
         if not registry:
             raise SystemExit("WorkflowService needs the site registry (SiteSpawner.registry_path)")
-        state = self.state_dir or os.path.join(os.getcwd(), "workflows")
         settings: dict[str, Any] = {
             "ip": self.ip,
             "port": self.port,
-            "state_dir": os.path.abspath(state),
+            "state_dir": self.state_path,
             "db_url": self.db_url,
             "registry_path": os.path.abspath(registry),
             "poll_interval": self.poll_interval,
@@ -190,6 +203,7 @@ def add_workflows_service(c: Config) -> WorkflowService | None:
     service = WorkflowService(config=c)
     if not service.enabled:
         return None
+    service.choose_port()
     if not add_service_entry(c, service.service(c)):
         return None  # already added (config loaded twice)
     hub = c.JupyterHub

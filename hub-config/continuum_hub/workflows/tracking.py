@@ -11,8 +11,9 @@ SiteMonitor`: one ``squeue``, never one per run), and
 * runs whose job left the queue are finished from that report: ``done`` when every member
   finished, ``failed`` with the failing cell, and a job that ended without its notebook
   finishing (node failure, preemption, ``scancel`` from outside) is submitted again while its
-  ``retries`` allow, on another site the user may use where ``allow_move`` says so; each attempt
-  is kept (and reaches the crate through the run folder);
+  ``retries`` allow — where ``allow_move`` says so on the other site the user may use where
+  it starts soonest by the sites' estimates (:mod:`.placement`); each attempt is kept (and
+  reaches the crate through the run folder's ``run.json``);
 * ``pending`` runs are submitted once their dependencies allow (chains across sites);
 * every ``sign_in_interval`` seconds, a running run's credential is tried against the hub's
   token endpoint: when the owner's provider session has ended the run shows ``needs-sign-in``
@@ -35,7 +36,9 @@ from continuum_spawners.schedulers.base import JobState
 from .credentials import HubError
 from .executor import LOST, NEVER_STARTED, member_states, run_state
 from .manager import JOB_PREFIX, REVOKED, RunManager
+from .placement import Placement, soonest
 from .store import FINAL, now
+from .validation import RequestError
 
 log = logging.getLogger(__name__)
 
@@ -208,26 +211,21 @@ class Tracker:
         if len(attempts) > run["retries"]:
             await self.manager.end_run(run, "failed", reason)
             return
-        site = run["site"]
-        if run["allow_move"]:
-            site = await self.other_site(run) or site
+        placement = await self.elsewhere(run) if run["allow_move"] else None
+        site = placement.request.site if placement else run["site"]
         log.info("Run %s: attempt %d lost; retrying on %s", run["id"], len(attempts), site)
         self.store.update_run(run["id"], state="pending", job_id=None, reason=f"retrying: {reason}")
         fresh = self.store.run(run["id"]) or run
-        await self.manager.submit(fresh, site=site)
+        why = f"moved to {placement.reason}" if placement else ""
+        await self.manager.submit(fresh, site=site, placement=placement, why=why)
 
-    async def other_site(self, run: dict[str, Any]) -> str | None:
-        """Another site the owner may use for the run's resources (the first that accepts)."""
-        user = await self.manager.hub.user(run["owner"])
-        for site in self.manager.registry().for_groups(user.groups):
-            if site.name == run["site"]:
-                continue
-            try:
-                await self.manager.request_for(run, site.name)
-            except ValueError:
-                continue
-            return site.name
-        return None
+    async def elsewhere(self, run: dict[str, Any]) -> Placement | None:
+        """The soonest other site the owner may use for the run's resources, by estimate."""
+        try:
+            return await soonest(self.manager, run["owner"], run["resources"], {run["site"]})
+        except (RequestError, HubError, OSError, RuntimeError) as exc:
+            log.warning("Run %s: no other site: %s", run["id"], exc)
+            return None
 
     async def check_credential(self, run: dict[str, Any]) -> None:
         """Needs-sign-in: can the run's credential still get the owner's access token?"""

@@ -239,14 +239,20 @@ def resolve_resources(
     registry: SiteRegistry,
     resolver: AccountResolver,
 ) -> tuple[JobRequest, str]:
-    """The spawn form's rules for ``resources``, and the user's account at the chosen site."""
-    if resources.get("site") in (None, "", SOONEST):
-        raise RequestError("resources: choose a site for a batch run")
+    """The spawn form's rules for ``resources``, and the user's account at the chosen site.
+
+    ``site: "soonest"`` is checked against all the user's sites; the run is placed when it is
+    submitted (:mod:`.placement`), so its account is ``""`` until then.
+    """
+    if resources.get("site") in (None, ""):
+        raise RequestError(f'resources: choose a site for a batch run (or "{SOONEST}")')
     unavailable = resolver.unavailable(username, registry.for_groups(groups))
     try:
         request = validate_options(resources, registry, groups, unavailable)
     except OptionsError as exc:
         raise RequestError(f"resources: {exc}", exc.status) from None
+    if request.site == SOONEST:
+        return request, ""
     assert request.site_entry is not None  # a named site's request carries its registry entry
     try:
         account = resolver.require(username, request.site_entry)

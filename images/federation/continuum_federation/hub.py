@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from continuum_hub.services import kept_ports
 
 from .idp import (
     ADMIN_GROUP,
@@ -40,42 +41,16 @@ GATEWAY_PORTS_FILE = "gateway-ports.json"
 GATEWAY_PORT_NAMES = ("port", "tcp_port", "api_port")
 
 
-def _port_free(port: int) -> bool:
-    """Whether a server could listen on 127.0.0.1:``port`` now (as they do: SO_REUSEADDR)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def gateway_ports(path: Path | None) -> dict[str, int]:
     """The Dask Gateway's HTTP, scheduler (TLS) and private API ports.
 
     With ``path`` (a JSON file), the ports saved there are used again while they are free, so
     the schedulers of clusters started before a restart (which know the gateway's addresses)
     reach the restarted gateway; a port that is taken or missing is replaced by a free one, and
-    the choice is saved (atomic rename).  Without ``path``: free ports, saved nowhere.
+    the choice is saved (atomic rename).  Without ``path``: free ports, saved nowhere.  The
+    hub's services keep theirs the same way (:func:`continuum_hub.services.kept_ports`).
     """
-    saved: dict[str, Any] = {}
-    if path is not None and path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except (OSError, ValueError):
-            saved = {}  # unreadable: choose anew
-    ports = {}
-    for name in GATEWAY_PORT_NAMES:
-        port = saved.get(name) if isinstance(saved, dict) else None
-        ok = isinstance(port, int) and 1024 <= port <= 65535 and _port_free(port)
-        ports[name] = port if ok else free_port()
-    if path is not None and ports != saved:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(ports))
-        tmp.replace(path)
-    return ports
+    return kept_ports(path, GATEWAY_PORT_NAMES)
 
 
 # what the demo identity provider's entitlements say, as the hub sees it

@@ -1,3 +1,5 @@
+import { IEstimate } from '@continuum-hub/common';
+
 import {
   ICredential,
   INotebookParameter,
@@ -7,6 +9,7 @@ import {
   IRunMember,
   IRunOptions,
   ISubmitRequest,
+  IWorkflow,
   IWorkflowsAPI
 } from '../tokens';
 
@@ -134,16 +137,30 @@ export class FakeAPI implements IWorkflowsAPI {
       revoked: false
     }
   ];
+  flows: IWorkflow[] = [];
   failure: Error | null = null;
   credentialsFailure: Error | null = null;
   calls: string[] = [];
   submitted: ISubmitRequest[] = [];
+  estimates: Record<string, string>[] = [];
 
   async options(): Promise<IRunOptions> {
     return OPTIONS;
   }
   async parameters(path: string): Promise<IParametersInfo> {
     return { path, cell: true, parameters: PARAMETERS };
+  }
+  async estimate(query: Record<string, string>): Promise<IEstimate> {
+    this.estimates.push(query);
+    return {
+      site: query.site,
+      partition: query.partition,
+      start_time: null,
+      wait_seconds: 120,
+      message: '',
+      energy_kwh_max: 0.1,
+      gco2e_max: 5
+    };
   }
   async list(): Promise<IRunList> {
     this.calls.push('list');
@@ -155,6 +172,23 @@ export class FakeAPI implements IWorkflowsAPI {
   async submit(request: ISubmitRequest): Promise<IRun> {
     this.submitted.push(request);
     return run({ id: 'r-new000000000', state: 'queued' });
+  }
+  async submitWorkflow(path: string): Promise<IWorkflow> {
+    this.calls.push(`workflow ${path}`);
+    return {
+      id: 'w-0123456789ab',
+      owner: 'alice',
+      name: 'scan',
+      state: 'pending',
+      reason: '',
+      steps: { first: 'r-0123456789ab' },
+      schedule: null,
+      next_run: null,
+      created: '2026-11-21T07:58:00Z'
+    };
+  }
+  async workflows(): Promise<IWorkflow[]> {
+    return this.flows;
   }
   async cancel(id: string): Promise<IRun> {
     this.calls.push(`cancel ${id}`);

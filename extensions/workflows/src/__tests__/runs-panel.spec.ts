@@ -73,6 +73,43 @@ describe('RunsPanel', () => {
     model.dispose();
   });
 
+  it('shows a workflow’s runs under a row of the workflow, in the order of its steps', async () => {
+    const api = new FakeAPI();
+    api.state.runs = [
+      run({ id: 'r-second000000', step: 'second', workflow_id: 'w-1', state: 'pending' }),
+      run({ id: 'r-alone0000000' }),
+      run({ id: 'r-first0000000', step: 'first', workflow_id: 'w-1', state: 'failed' })
+    ];
+    api.flows = [
+      {
+        id: 'w-1',
+        owner: 'alice',
+        name: 'scan',
+        state: 'failed',
+        reason: 'step first failed',
+        steps: { first: 'r-first0000000', second: 'r-second000000' },
+        schedule: null,
+        next_run: null,
+        created: '2026-11-21T07:58:00Z'
+      }
+    ];
+    const model = new RunsModel(api);
+    const panel = new RunsPanel(model, actions([]), NOW);
+    await model.refresh();
+    const rows = Array.from(panel.node.querySelectorAll<HTMLElement>('tbody tr')).map(
+      row => row.dataset.workflow ?? row.dataset.run
+    );
+    expect(rows.slice(0, 4)).toEqual(['w-1', 'r-first0000000', 'r-second000000', 'r-alone0000000']);
+    const head = find(panel.node, 'tr[data-workflow="w-1"]');
+    expect(find(head, 'td[data-field="name"]').textContent).toBe('Workflow scan');
+    expect(find(head, 'td[data-field="state"]').textContent).toBe('failed: step first failed');
+    expect(find(head, 'td[data-field="where"]').textContent).toBe('2 steps');
+    expect(find(panel.node, 'tr[data-run="r-first0000000"]').className).toBe(
+      'jp-ContinuumWorkflows-step'
+    );
+    model.dispose();
+  });
+
   it('compares a sweep’s members and opens one of them', async () => {
     const api = new FakeAPI();
     api.state.runs = [sweepRun()];
