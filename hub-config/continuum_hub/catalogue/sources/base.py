@@ -73,3 +73,10 @@ class CatalogueSource(LoggingConfigurable):
     async def request_state(self, request_id: str, query: Query) -> dict[str, Any]:
         """The state of a request made by :meth:`make_available` (same shape)."""
         raise ActionRefused(f"{self.label or self.name} has no such request")
+
+    async def run_query(self, request: dict[str, Any], query: Query) -> dict[str, Any]:
+        """Run a source-specific query (a TAP source's cone/time/band form or raw ADQL):
+        ``request`` is the JSON the user posted; the answer is ``{"columns": [...], "rows":
+        [[...]], "truncated": bool, "message": str}``, bounded by the source's limits.  Sources
+        without a query language refuse."""
+        raise ActionRefused(f"{self.label or self.name} takes no queries of its own")
