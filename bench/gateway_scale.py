@@ -36,7 +36,6 @@ import os
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,9 +56,8 @@ from continuum_federation.idp import (  # noqa: E402
     hub_client,
     with_passwords,
 )
-from continuum_federation.munge import MungeDaemon  # noqa: E402
 from continuum_federation.process import free_port  # noqa: E402
-from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs, scratch_site  # noqa: E402
 from fixtures.gateway import HubGateway  # noqa: E402
 from fixtures.hub import admin_hub  # noqa: E402
 from fixtures.local_gateway import local_gateway  # noqa: E402
@@ -227,32 +225,26 @@ def main() -> None:
         print("  (8 one-core workers do not fit on the demo site; use --declared-cpus 9)")
     backends = args.only or ["ours", "gateway-local", "jobqueue"]
     results: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="continuum-bench-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        with (
-            MungeDaemon(root / "munge") as munge,
-            LocalSlurmCluster("alpha", spec, root / "slurm", munge.socket) as alpha,
-        ):
-            # interleaved by backend, each on an idle site (the previous one's jobs are gone)
-            if "ours" in backends:
-                with our_gateway(root, alpha, workers) as start:
-                    results["ours"] = measure(start, workers, args.rounds, "ours")
-            if "gateway-local" in backends:
-                with local_gateway(root / "local-gateway", max_workers=workers) as gw:
-                    client = gw.gateway(USER)
+    with scratch_site("alpha", spec) as (root, alpha):
+        # interleaved by backend, each on an idle site (the previous one's jobs are gone)
+        if "ours" in backends:
+            with our_gateway(root, alpha, workers) as start:
+                results["ours"] = measure(start, workers, args.rounds, "ours")
+        if "gateway-local" in backends:
+            with local_gateway(root / "local-gateway", max_workers=workers) as gw:
+                client = gw.gateway(USER)
 
-                    def start_local() -> Any:
-                        return client.new_cluster(worker_cores=1, worker_memory_gb=1.0)
+                def start_local() -> Any:
+                    return client.new_cluster(worker_cores=1, worker_memory_gb=1.0)
 
-                    results["gateway-local"] = measure(
-                        start_local, workers, args.rounds, "gateway-local"
-                    )
-                    client.close()
-            if "jobqueue" in backends:
-                results["jobqueue"] = measure(
-                    jobqueue_starter(alpha, root), workers, args.rounds, "jobqueue"
+                results["gateway-local"] = measure(
+                    start_local, workers, args.rounds, "gateway-local"
                 )
+                client.close()
+        if "jobqueue" in backends:
+            results["jobqueue"] = measure(
+                jobqueue_starter(alpha, root), workers, args.rounds, "jobqueue"
+            )
     local_tps = local_cluster_tps(workers)
     report(results, local_tps, workers, args.rounds)
 

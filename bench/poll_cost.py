@@ -22,7 +22,6 @@ import copy
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,8 +29,7 @@ from batchspawner import SlurmSpawner
 from batchspawner.batchspawner import format_template
 
 from continuum_federation.accounts import ensure_unix_user
-from continuum_federation.munge import MungeDaemon
-from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs, scratch_site
 from continuum_spawners.schedulers import monitor_for
 from continuum_spawners.sites import Site
 
@@ -123,18 +121,10 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("run as root (starts Slurm daemons, submits as a demo user)")
     ensure_unix_user(USER)
-    with tempfile.TemporaryDirectory(prefix="continuum-bench-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        with (
-            MungeDaemon(root / "munge") as munge,
-            LocalSlurmCluster(
-                "bench", bench_cluster_spec(), root / "slurm", munge.socket
-            ) as cluster,
-        ):
-            ids = submit_jobs(cluster, args.servers)
-            ours_calls, ours_time = asyncio.run(ours(cluster, ids))
-            stock_calls, stock_time = asyncio.run(batchspawner(cluster, ids))
+    with scratch_site("bench", bench_cluster_spec()) as (_root, cluster):
+        ids = submit_jobs(cluster, args.servers)
+        ours_calls, ours_time = asyncio.run(ours(cluster, ids))
+        stock_calls, stock_time = asyncio.run(batchspawner(cluster, ids))
     print(f"poll_cost with {args.servers} running servers, one poll each (one status interval)")
     print(f"  ours (SiteMonitor)   : {ours_calls:3d} scheduler invocation(s), {ours_time:.3f} s")
     print(f"  batchspawner 1.3     : {stock_calls:3d} scheduler invocation(s), {stock_time:.3f} s")

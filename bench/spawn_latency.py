@@ -17,7 +17,6 @@ import os
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,9 +32,8 @@ from continuum_federation.idp import (  # noqa: E402
     hub_client,
     with_passwords,
 )
-from continuum_federation.munge import MungeDaemon  # noqa: E402
 from continuum_federation.process import free_port  # noqa: E402
-from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
+from continuum_federation.slurm import load_cluster_specs, scratch_site  # noqa: E402
 from fixtures.hub import admin_hub, api, hub_login, stop_server, wait_for_server  # noqa: E402
 
 USER = "alice"
@@ -62,19 +60,13 @@ def main() -> None:
         sys.exit("run as root (starts Slurm daemons, creates demo accounts)")
     ensure_unix_user(USER)
     specs = load_cluster_specs(REPO / "images" / "slurm" / "clusters.yaml")
-    with tempfile.TemporaryDirectory(prefix="continuum-bench-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
+    with scratch_site("alpha", specs["alpha"]) as (root, alpha):
         ports = {"site": free_port(), "local": free_port()}
         secret = secrets.token_hex(16)
         # one client per hub (their redirect URIs differ), with one secret
         clients = [hub_client(port, secret, f"hub-{name}") for name, port in ports.items()]
         users = with_passwords([u for u in DEMO_USERS if u["username"] == USER])
-        with (
-            MungeDaemon(root / "munge") as munge,
-            LocalSlurmCluster("alpha", specs["alpha"], root / "slurm", munge.socket) as alpha,
-            OpenIDProvider(root / "idp", REPO, users=users, clients=clients) as idp,
-        ):
+        with OpenIDProvider(root / "idp", REPO, users=users, clients=clients) as idp:
             registry = root / "sites.yaml"  # the demo registry's site alpha alone
             demo = yaml.safe_load((REPO / "hub-config" / "sites.demo.yaml").read_text())
             demo["sites"] = [s for s in demo["sites"] if s["name"] == "alpha"]

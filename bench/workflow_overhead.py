@@ -38,7 +38,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,9 +57,8 @@ from continuum_federation.idp import (  # noqa: E402
     hub_client,
     with_passwords,
 )
-from continuum_federation.munge import MungeDaemon  # noqa: E402
 from continuum_federation.process import free_port  # noqa: E402
-from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs  # noqa: E402
+from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs, scratch_site  # noqa: E402
 from continuum_hub.workflows import ACCESS_SCOPE, API_PREFIX  # noqa: E402
 from fixtures.gateway import user_token  # noqa: E402
 from fixtures.hub import admin_hub  # noqa: E402
@@ -243,27 +241,23 @@ def main() -> None:
     ensure_unix_user(USER)
     spec = copy.deepcopy(load_cluster_specs(REPO / "images" / "slurm" / "clusters.yaml")["alpha"])
     results: dict[str, list[dict[str, float]]] = {"ours": [], "plain": []}
-    with tempfile.TemporaryDirectory(prefix="continuum-bench-") as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        with (
-            MungeDaemon(root / "munge") as munge,
-            LocalSlurmCluster("alpha", spec, root / "slurm", munge.socket) as alpha,
-            workflows_hub(root, alpha, args.poll_interval) as service,
-        ):
-            for round_ in range(args.rounds + 1):  # round 0 warms caches (kernel, Slurm, hub)
-                order = ["ours", "plain"] if round_ % 2 == 0 else ["plain", "ours"]
-                for name in order:
-                    label = f"{name}-{round_}"
-                    if name == "ours":
-                        row = ours(service, alpha, label)
-                    else:
-                        row = plain(alpha, root / "plain" / str(round_), label)
-                    figures = ", ".join(f"{k} {v:.2f} s" for k, v in row.items())
-                    print(f"  round {round_} {name:<5}: {figures}", flush=True)
-                    if round_:
-                        results[name].append(row)
-            swept = sweep(service, alpha)
+    with (
+        scratch_site("alpha", spec) as (root, alpha),
+        workflows_hub(root, alpha, args.poll_interval) as service,
+    ):
+        for round_ in range(args.rounds + 1):  # round 0 warms caches (kernel, Slurm, hub)
+            order = ["ours", "plain"] if round_ % 2 == 0 else ["plain", "ours"]
+            for name in order:
+                label = f"{name}-{round_}"
+                if name == "ours":
+                    row = ours(service, alpha, label)
+                else:
+                    row = plain(alpha, root / "plain" / str(round_), label)
+                figures = ", ".join(f"{k} {v:.2f} s" for k, v in row.items())
+                print(f"  round {round_} {name:<5}: {figures}", flush=True)
+                if round_:
+                    results[name].append(row)
+        swept = sweep(service, alpha)
     report(results, swept, args.rounds, args.poll_interval)
 
 

@@ -18,8 +18,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ from .slurm_spec import (
     parse_cluster_spec,
 )
 
-__all__ = ["ClusterSpecError", "LocalSlurmCluster", "load_cluster_specs", "local_host_address"]
+__all__ = [
+    "ClusterSpecError",
+    "LocalSlurmCluster",
+    "load_cluster_specs",
+    "local_host_address",
+    "scratch_site",
+]
 
 
 def _run(argv: list[str], env: Mapping[str, str], timeout: float = 15.0) -> str:
@@ -386,3 +393,22 @@ class LocalSlurmCluster(Service):
             self._ctld.stop()
             self._ctld = None
         self._kill_leftovers()
+
+
+@contextlib.contextmanager
+def scratch_site(name: str, spec: ClusterSpec) -> Iterator[tuple[Path, LocalSlurmCluster]]:
+    """One site in a throwaway folder, for the benchmarks: yields (folder, cluster).
+
+    The folder (0755, so jobs running as demo users can reach what is put there) holds the
+    site's munged and Slurm state; everything is stopped and removed on exit.
+    """
+    from .munge import MungeDaemon
+
+    with tempfile.TemporaryDirectory(prefix="continuum-bench-") as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        with (
+            MungeDaemon(root / "munge") as munge,
+            LocalSlurmCluster(name, spec, root / "slurm", munge.socket) as cluster,
+        ):
+            yield root, cluster
