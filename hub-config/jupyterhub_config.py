@@ -2,12 +2,13 @@
 
 Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
 by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one); then the
-site registry is checked, the managed services (idle culler, Dask Gateway, workflows) are added
-and the living-tokens scope is granted.
+site registry is checked, the managed services (idle culler, Dask Gateway, workflows, catalogue)
+are added and the living-tokens scope is granted.
 """
 
 from pathlib import Path
 
+from continuum_hub.catalogue.service import add_catalogue_service
 from continuum_hub.config import check_site_registry, layer_files, load_json_layer
 from continuum_hub.gateway.service import add_gateway_service
 from continuum_hub.identity.token_api import add_token_scopes
@@ -21,4 +22,5 @@ check_site_registry(c)
 add_managed_services(c)
 add_gateway_service(c)
 add_workflows_service(c)
+add_catalogue_service(c)
 add_token_scopes(c)

@@ -28,6 +28,17 @@ APT_PACKAGES=(slurm-wlm munge sudo python3 python3-venv python3-dev ca-certifica
 (( WITH_TEST )) && APT_PACKAGES+=(chromium fonts-liberation openssh-server)
 # PostgreSQL: the workflow service's database test runs a throwaway cluster (initdb, pg_ctl)
 (( WITH_TEST )) && APT_PACKAGES+=(postgresql)
+# --- IVOA TAP (issue 11, catalogue source "tap"): GAVO DaCHS 2.7 and its PostgreSQL extensions,
+# for the demo and the tests (continuum_federation.dachs runs it on a throwaway cluster).  Not
+# gavodachs2-server: its postinst needs the machine's own PostgreSQL running and creates
+# /var/gavo and system accounts; python3-gavo carries the same `dachs` program.
+APT_PACKAGES+=(postgresql python3-gavo postgresql-15-pgsphere postgresql-15-q3c)
+# --- Lmod (issue 11, catalogue source "software"): the demo sites' module trees are searched
+# with Lmod's `spider` (continuum_federation.modules writes them), in the demo and the tests.
+APT_PACKAGES+=(lmod)
+# --- Rucio (issue 11, catalogue source "rucio"): memcached for the local Rucio server's cache
+# (continuum_federation.rucio runs a private one; without it Rucio recomputes every lookup)
+APT_PACKAGES+=(memcached)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -111,6 +122,22 @@ if runuser -u nobody -- test -r "$ROOT/spawners/continuum_spawners/launcher.py" 
 else
   log "checkout not readable by other users: installing a copy of the project into $VENV"
   "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT"
+fi
+
+# --- Rucio server (issue 11): its own environment, for the demo and the tests -----------------
+# The `rucio` server package pins older SQLAlchemy, urllib3, packaging and jsonschema than the
+# hub needs, so it never goes into $VENV (which has rucio-clients); continuum_federation.rucio
+# runs it from here (waitress serves its WSGI application; the judge-cleaner runs from here too).
+RUCIO_VENV=${RUCIO_VENV:-/opt/continuum-hub/rucio-venv}
+RUCIO_PINS=(rucio==41.5.1 waitress==3.0.2)
+rucio_key=$(printf '%s\n' "${RUCIO_PINS[@]}" | sha256sum | cut -c1-16)
+if [[ ! -f "$RUCIO_VENV/.stamp-$rucio_key" ]]; then
+  log "installing the Rucio server into $RUCIO_VENV (${RUCIO_PINS[*]})"
+  [[ -x "$RUCIO_VENV/bin/python" ]] || /usr/bin/python3 -m venv "$RUCIO_VENV"
+  "$RUCIO_VENV/bin/pip" install -q --upgrade pip
+  "$RUCIO_VENV/bin/pip" install -q "${RUCIO_PINS[@]}"
+  rm -f "$RUCIO_VENV"/.stamp-*
+  touch "$RUCIO_VENV/.stamp-$rucio_key"
 fi
 
 # --- the local federation (continuum_federation): importable from the checkout, not in the wheel

@@ -36,6 +36,13 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
     ``workflow_service``: the workflow service's real application on 127.0.0.1 with fakes at its
     edges (HubAuth, the hub's API, the site executor), for the unit tests of its REST API,
     manager and tracking loop; ``run_body()`` a valid run request.
+``fixtures.rucio``
+    ``rucio_server``: a real Rucio 41 server (SQLite, its own environment) with the demo
+    accounts, scopes, RSEs and datasets; ``rucio_bulk``: a dataset of 5,000 files over three
+    RSEs; ``rucio_registry``; ``rucio_source(**settings)``: started catalogue sources on it.
+``fixtures.tap``
+    ``tap_server``: a real IVOA TAP server (GAVO DaCHS on a private PostgreSQL) with the demo
+    table ``radio.observations``; ``tap_source(**settings)``: started TAP sources on it.
 ``fixtures.workflow_runs`` (not a plugin: imported)
     a small parameterised notebook, the demo registry and batch-run plans for the site executor.
 ``fixtures.fake_idp`` (not a plugin: imported)
@@ -68,6 +75,8 @@ pytest_plugins = [
     "fixtures.attacker",
     "fixtures.crates",
     "fixtures.workflows",
+    "fixtures.rucio",
+    "fixtures.tap",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

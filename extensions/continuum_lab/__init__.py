@@ -31,6 +31,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     serverapp
         The running Jupyter server.
     """
+    from .catalogue import CatalogueManager
     from .clusters import ClusterManager
     from .config import ContinuumLab
     from .handlers import setup_handlers
@@ -41,8 +42,14 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     manager = JobInfoManager(parent=lab, log=serverapp.log)
     clusters = ClusterManager(parent=lab, log=serverapp.log)
     workflows = WorkflowsManager(parent=lab, log=serverapp.log)
+    catalogue = CatalogueManager(parent=lab, log=serverapp.log)
     setup_handlers(
-        serverapp.web_app, lab=lab, job_info=manager, clusters=clusters, workflows=workflows
+        serverapp.web_app,
+        lab=lab,
+        job_info=manager,
+        clusters=clusters,
+        workflows=workflows,
+        catalogue=catalogue,
     )
     serverapp.log.info(
         "continuum_lab: routes below %scontinuum/ (warnings at %s min)",

@@ -82,6 +82,28 @@ class ContinuumLab(Configurable):
         help="""Seconds between two refreshes of the *Batch runs* panel's list (default 10).""",
     )
 
+    catalogue_url = Unicode(
+        "",
+        config=True,
+        help="""URL of the hub's ``catalogue`` service that the *Catalogue* panel talks to: its
+        prefix (``…/services/catalogue/``) or its API (``…/api/v1/``). Default ``""``: the
+        server's ``CONTINUUM_CATALOGUE_URL``, else the hub's base taken from
+        ``JUPYTERHUB_API_URL`` followed by ``services/catalogue/``.""",
+    )
+
+    catalogue_timeout = Float(
+        30.0,
+        config=True,
+        help="""Seconds to wait for the catalogue service (it waits for each source at most its
+        own timeout) before reporting it unreachable (default 30).""",
+    )
+
+    @validate("catalogue_timeout")
+    def _validate_catalogue_timeout(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("ContinuumLab.catalogue_timeout must be positive")
+        return float(proposal["value"])
+
     @validate("workflows_timeout")
     def _validate_workflows_timeout(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:

@@ -3,6 +3,10 @@
 Every route lives below ``{base_url}continuum/``; every method requires the user's login
 (``tests/lab/test_server_extension.py`` walks :data:`ROUTES` without credentials and
 expects 403).
+
+Longer than our ~400 lines on purpose: one small class per route (session, clusters, batch
+runs, catalogue), all in the one table that the authentication walk reads; each class is a
+few lines over its manager, so splitting the file would only scatter the table.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .catalogue import CatalogueManager, usable_sites
 from .clusters import ClusterManager, GatewayError
 from .config import ContinuumLab
 from .job import JobInfoManager
@@ -37,12 +42,14 @@ class ContinuumHandler(APIHandler):
         job_info: JobInfoManager,
         clusters: ClusterManager,
         workflows: WorkflowsManager,
+        catalogue: CatalogueManager,
     ) -> None:
         """Receive the managers (tornado calls this with the route's keyword arguments)."""
         self.lab = lab
         self.job_info = job_info
         self.clusters = clusters
         self.workflows = workflows
+        self.catalogue = catalogue
 
     def reply(self, body: Any, status: int = 200) -> None:
         """Answer JSON, never cached."""
@@ -288,6 +295,47 @@ class WorkflowOpenHandler(WorkflowsHandler):
         await self.forward(save)
 
 
+class WorkflowFileHandler(WorkflowsHandler):
+    """``POST /continuum/workflows/file`` ``{"path", "workflow"}``: save a workflow file."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(
+            lambda: self.workflows.save_workflow(self.contents_manager, self.json_object()),
+            status=201,
+        )
+
+
+class WorkflowArchiveHandler(WorkflowsHandler):
+    """``GET /continuum/workflows/runs/archive?id=``: the run folder as a tar.gz download
+    (no credentials in it), streamed from the service as it comes."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        started = False
+
+        def write(name: str, chunk: bytes) -> None:
+            nonlocal started
+            if not started:
+                started = True
+                self.set_header("Content-Type", "application/gzip")
+                self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+                self.set_header("Cache-Control", "no-store")
+            self.write(chunk)
+            self.flush()
+
+        try:
+            await self.workflows.archive(self.get_query_argument("id", ""), write)
+        except ServiceError as error:
+            if started:  # half an archive was sent: end the connection, never a JSON tail
+                self.log.warning("continuum_lab: archive interrupted: %s", error.message)
+                self.request.connection.close()
+                return
+            self.refuse(error)
+            return
+        self.finish()
+
+
 class WorkflowCredentialsHandler(WorkflowsHandler):
     """``GET /continuum/workflows/credentials``: the user's run credentials."""
 
@@ -302,6 +350,78 @@ class WorkflowRevokeHandler(WorkflowsHandler):
     @web.authenticated
     async def post(self) -> None:
         await self.forward(lambda: self.workflows.revoke(self.json_object().get("id")))
+
+
+class CatalogueSearchHandler(WorkflowsHandler):
+    """``GET /continuum/catalogue/search?q=…&site=…&offset=…&limit=…&facets=1``: one page."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        arguments = {k: self.get_query_arguments(k) for k in self.request.query_arguments}
+        await self.forward(lambda: self.catalogue.search(arguments))
+
+
+class CatalogueEntryHandler(WorkflowsHandler):
+    """``GET /continuum/catalogue/entry?id=…&site=…``: one entry, its code for ``site``."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        entry, site = self.get_query_argument("id", ""), self.get_query_argument("site", "")
+        await self.forward(lambda: self.catalogue.entry(entry, site))
+
+
+class CatalogueSourcesHandler(WorkflowsHandler):
+    """``GET /continuum/catalogue/sources``: the sources and their health."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.forward(self.catalogue.sources)
+
+
+class CatalogueSitesHandler(WorkflowsHandler):
+    """``GET /continuum/catalogue/sites``: the sites this user may start work on (from the
+    batch-run options); ``known`` is false, with the reason, when they cannot be asked."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        try:
+            body = {"sites": usable_sites(await self.workflows.options()), "known": True}
+        except ServiceError as error:
+            body = {"sites": [], "known": False, "message": error.message}
+        self.reply(body)
+
+
+class CatalogueAvailableHandler(WorkflowsHandler):
+    """``POST /continuum/catalogue/make-available`` ``{"id", "site"}``: ask for a copy."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        async def ask() -> Any:
+            body = self.json_object()
+            return await self.catalogue.make_available(body.get("id"), body.get("site"))
+
+        await self.forward(ask, status=202)
+
+
+class CatalogueRequestHandler(WorkflowsHandler):
+    """``GET /continuum/catalogue/request?id=``: a *make available* request's state."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        request_id = self.get_query_argument("id", "")
+        await self.forward(lambda: self.catalogue.request_state(request_id))
+
+
+class CatalogueQueryHandler(WorkflowsHandler):
+    """``POST /continuum/catalogue/query`` ``{"source", "query"}``: a source's own query."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        async def run() -> Any:
+            body = self.json_object()
+            return await self.catalogue.query(body.get("source"), body.get("query"))
+
+        await self.forward(run)
 
 
 # (path below {base_url}continuum/, handler class); the auth test walks this table
@@ -321,8 +441,17 @@ ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("workflows/runs/cancel", WorkflowCancelHandler),
     ("workflows/runs/rerun", WorkflowRerunHandler),
     ("workflows/runs/open", WorkflowOpenHandler),
+    ("workflows/runs/archive", WorkflowArchiveHandler),
+    ("workflows/file", WorkflowFileHandler),
     ("workflows/credentials", WorkflowCredentialsHandler),
     ("workflows/credentials/revoke", WorkflowRevokeHandler),
+    ("catalogue/search", CatalogueSearchHandler),
+    ("catalogue/entry", CatalogueEntryHandler),
+    ("catalogue/sources", CatalogueSourcesHandler),
+    ("catalogue/sites", CatalogueSitesHandler),
+    ("catalogue/make-available", CatalogueAvailableHandler),
+    ("catalogue/request", CatalogueRequestHandler),
+    ("catalogue/query", CatalogueQueryHandler),
 ]
 
 
@@ -335,7 +464,7 @@ def setup_handlers(web_app: web.Application, **managers: Any) -> None:
         The Jupyter server's tornado application.
     **managers
         Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``,
-        ``workflows``).
+        ``workflows``, ``catalogue``).
     """
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(

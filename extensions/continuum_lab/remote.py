@@ -1,11 +1,13 @@
-"""Calls from the user's server to the hub's services (Dask Gateway, workflows): one error type
-that carries the HTTP status to answer with, and one JSON request that turns every failure of
-the service into such an error."""
+"""Calls from the user's server to the hub's services (Dask Gateway, workflows, catalogue): one
+error type that carries the HTTP status to answer with, where a hub service's API is
+(:func:`hub_service_api`), and one JSON request that turns every failure of the service into such
+an error."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -18,6 +20,64 @@ class ServiceError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceAPI:
+    """Where a hub service's API is and the headers that authenticate (never logged)."""
+
+    api: str
+    headers: Mapping[str, str] = dataclasses.field(repr=False)
+
+
+def hub_service_api(
+    environ: Mapping[str, str],
+    url: str,
+    *,
+    service: str,
+    variable: str,
+    describe: str,
+    error: type[ServiceError] = ServiceError,
+) -> ServiceAPI:
+    """The API (``…/services/<service>/api/v1/``) of a hub service, seen from this server.
+
+    The first of: ``url`` (an option: the service's prefix or its API), the environment's
+    ``variable``, the hub's base taken from ``JUPYTERHUB_API_URL``
+    (``http://hub:8081/hub/api`` → ``http://hub:8081/services/<service>/``).
+
+    Parameters
+    ----------
+    environ
+        The server's environment.
+    url
+        The configured URL, empty to use the environment.
+    service
+        The service's name.
+    variable
+        The environment variable that names the service's URL.
+    describe
+        The service in messages (``"catalogue service"``).
+    error
+        The :class:`ServiceError` subclass to raise.
+
+    Raises
+    ------
+    ServiceError
+        503 when nothing names the service or the server has no API token.
+    """
+    base = (url or environ.get(variable, "")).strip()
+    if not base:
+        hub_api = environ.get("JUPYTERHUB_API_URL", "").strip().rstrip("/")
+        if hub_api.endswith("/hub/api"):
+            base = hub_api[: -len("hub/api")] + f"services/{service}/"
+    if not base.startswith(("http://", "https://")):
+        raise error(503, f"No {describe} is configured for this server ({variable} is not set).")
+    base = base.rstrip("/") + "/"
+    api = base if base.endswith("/api/v1/") else base + "api/v1/"
+    token = environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not token:
+        raise error(503, f"This server has no JupyterHub API token for the {describe}.")
+    return ServiceAPI(api=api, headers={"Authorization": f"token {token}"})
 
 
 def said(error: HTTPClientError, key: str) -> str:

@@ -13,7 +13,8 @@ line, which ``ps`` shows to everyone.  The API token needs the scope
 only ``custom:continuum-token:read!user`` on the hub's token page).  It writes the access
 token to ``--output`` (or ``$BEARER_TOKEN_FILE``), mode 0600, atomically, and pulls again at
 half its remaining lifetime until it is stopped (SIGTERM, SIGINT) or, with ``--once``, after
-the first token.
+the first token.  In a batch run's job (``CONTINUUM_RUN_ID`` set) a refused API token is
+reported as the run's credential revoked by its owner, not as a sign-in to renew.
 """
 
 from __future__ import annotations
@@ -26,9 +27,20 @@ import stat
 import sys
 from pathlib import Path
 
-from .tokens import ENV_FILE, HubTokenError, TokenKeeper, fetch_access_token, write_token_file
+from .tokens import (
+    ENV_FILE,
+    HubTokenError,
+    TokenKeeper,
+    fetch_access_token,
+    signed_out,
+    write_token_file,
+)
 
 TOKEN_ENV = ("CONTINUUM_HUB_TOKEN", "JUPYTERHUB_API_TOKEN")
+#: set in a batch run's job (the workflow service's executor): the agent serves that run
+RUN_ENV = "CONTINUUM_RUN_ID"
+#: a batch run's hub token refused: its owner revoked the run's credential
+RUN_REVOKED = "credential revoked — the run's owner revoked it"
 
 
 def read_private_token(path: Path) -> str:
@@ -106,10 +118,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("continuum-token-agent: no API token (--token-file or $CONTINUUM_HUB_TOKEN)")
     if not output.parent.is_dir():
         sys.exit(f"continuum-token-agent: the folder of {output} does not exist")
+    # a run's token refused is its credential revoked, not a sign-in to renew
+    refused = RUN_REVOKED if os.environ.get(RUN_ENV) else ""
     if args.once:
         try:
             token = fetch_access_token(api_url, api_token, args.timeout)
         except HubTokenError as exc:
+            if refused and exc.status == 401 and not signed_out(exc):
+                sys.exit(f"continuum-token-agent: {refused} ({exc})")
             sys.exit(f"continuum-token-agent: {exc}")
         write_token_file(output, token.value)
         return
@@ -121,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         min_delay=args.min_interval,
         timeout=args.timeout,
         log=logging.getLogger("continuum-token-agent"),
+        refused_message=refused,
     )
     # SIGTERM (the job ends) leaves the loop like Ctrl-C does
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -109,6 +109,12 @@ def _message(exc: urllib.error.HTTPError) -> str:
     return str(body.get("message", "") if isinstance(body, dict) else "")[:300]
 
 
+def signed_out(error: HubTokenError) -> bool:
+    """Whether the hub refused because the user's sign-in ended (its *sign in again* answer),
+    rather than because the API token asked with is not valid (revoked, expired)."""
+    return "sign in again" in str(error).lower()
+
+
 def write_token_file(path: Path, value: str) -> None:
     """Replace ``path`` atomically by a file (mode 0600) holding ``value`` and a newline.
 
@@ -157,6 +163,10 @@ class TokenKeeper:
         Seconds to wait for the hub.
     log
         Where to report (token values are never logged).
+    refused_message
+        What to report when the hub refuses the API token itself (401 without its
+        *sign in again* message) — a batch run's agent: its credential was revoked; empty:
+        the server's wording, *sign in to the hub again*.
     """
 
     def __init__(
@@ -170,8 +180,10 @@ class TokenKeeper:
         max_delay: float = 3600.0,
         timeout: float = 10.0,
         log: logging.Logger | Any = None,
+        refused_message: str = "",
     ) -> None:
         self.path = Path(path)
+        self.refused_message = refused_message
         self.api_url = api_url
         self._api_token = api_token
         self.fraction = fraction
@@ -189,7 +201,9 @@ class TokenKeeper:
         except HubTokenError as exc:
             self.failures += 1
             delay = retry_delay(self.failures, self.min_delay, min(self.max_delay, 300.0))
-            if exc.status == 401:
+            if exc.status == 401 and self.refused_message and not signed_out(exc):
+                self.log.warning("continuum token: %s (%s)", self.refused_message, exc)
+            elif exc.status == 401:
                 self.log.warning(
                     "continuum token: the sign-in has ended; sign in to the hub again (%s)", exc
                 )

@@ -19,18 +19,24 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import yaml
 from jupyter_core.utils import ensure_async
 from tornado import web
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Any as AnyTrait
 from traitlets.config import LoggingConfigurable
 
-from .notebooks import notebook_parameters, read_notebook, read_workflow_file
+from .notebooks import (
+    WORKFLOW_SUFFIXES,
+    api_path,
+    notebook_parameters,
+    read_notebook,
+    read_workflow_file,
+)
 from .remote import ServiceError, fetch_json
 
 SERVICE_PATH = "services/workflows/"
@@ -49,6 +55,8 @@ SUBMIT_FIELDS = (
     "retries",
     "allow_move",
 )
+#: a download's file name in the service's Content-Disposition
+FILE_NAME = re.compile(r'filename="([A-Za-z0-9._-]{1,120})"')
 #: where executed notebooks are saved in the user's files
 RUNS_FOLDER = "continuum-runs"
 #: the spawn form's fields, which the hub's estimate route reads (``continuum_spawners.options``)
@@ -255,6 +263,43 @@ class WorkflowsManager(LoggingConfigurable):
         self.log.info("continuum_lab: submitted workflow %s as %s", relative, _run_id(workflow))
         return workflow
 
+    async def save_workflow(self, contents_manager: Any, body: Mapping[str, Any]) -> dict[str, str]:
+        """Write the *Workflow…* dialog's chain as a workflow file; ``{"path"}``.
+
+        ``body["workflow"]`` is the file's document; it is checked and written by the hub's
+        own code (``continuum_hub.workflows.spec``: :func:`workflow_from_dict`, ``to_yaml``),
+        so the file is what ``Run Workflow`` and the service load — and is read back before it
+        is saved. ``body["path"]`` (``.yaml``/``.yml``) must not exist yet, its folder must.
+
+        Raises
+        ------
+        WorkflowsError
+            400 for a document the rules refuse (the message says where), 409 when the file
+            exists, 404 when its folder does not.
+        """
+        from continuum_hub.workflows.spec import WorkflowError, to_yaml, workflow_from_dict
+
+        relative = api_path(body.get("path"), WORKFLOW_SUFFIXES, "workflow file")
+        try:
+            text = to_yaml(workflow_from_dict(body.get("workflow")))
+            workflow_from_dict(yaml.safe_load(text))  # what is saved loads again
+        except WorkflowError as exc:
+            raise WorkflowsError(400, f"The workflow cannot be saved: {exc}") from None
+        folder = relative.rpartition("/")[0]
+        if folder and not await ensure_async(contents_manager.dir_exists(folder)):
+            raise WorkflowsError(404, f"The folder {folder} does not exist.")
+        if await ensure_async(contents_manager.exists(relative)):
+            raise WorkflowsError(409, f"{relative} exists already: give the workflow another name.")
+        model = {"type": "file", "format": "text", "content": text}
+        try:
+            await ensure_async(contents_manager.save(model, relative))
+        except web.HTTPError as exc:
+            raise WorkflowsError(
+                exc.status_code, f"cannot save {relative}: {exc.log_message or exc.reason}"
+            ) from None
+        self.log.info("continuum_lab: saved the workflow file %s", relative)
+        return {"path": relative}
+
     async def cancel(self, run_id: object) -> Any:
         """Cancel a run (the service cancels its job and its dependants)."""
         return await self.call("POST", f"runs/{quote(identifier(run_id, 'run'))}/cancel", {})
@@ -294,6 +339,58 @@ class WorkflowsManager(LoggingConfigurable):
                 exc.status_code, f"cannot save {folder}/{name}: {exc.log_message or exc.reason}"
             ) from None
         return f"{folder}/{name}"
+
+    async def archive(self, run_id: object, write: Callable[[str, bytes], None]) -> None:
+        """Stream the run folder's tar.gz from the service: ``write(file name, chunk)``.
+
+        Nothing reaches ``write`` unless the service answers 200 (its refusal is raised as
+        :class:`WorkflowsError` with its message, as is a failure before the first chunk); the
+        file name is the service's ``Content-Disposition`` one, checked, else
+        ``<run id>.tar.gz``.
+        """
+        run = identifier(run_id, "run")
+        endpoint = self.endpoint
+        status: list[int] = []
+        headers: dict[str, str] = {}
+        refusal: list[bytes] = []
+
+        def header(line: str) -> None:
+            if line.startswith("HTTP/"):
+                status[:] = [int(line.split()[1])]
+                headers.clear()
+            elif ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+
+        def body(chunk: bytes) -> None:
+            if status == [200]:
+                found = FILE_NAME.search(headers.get("content-disposition", ""))
+                write(found.group(1) if found else f"{run}.tar.gz", chunk)
+            elif sum(map(len, refusal)) < 2**16:
+                refusal.append(chunk)
+
+        timeout = float(getattr(self.parent, "workflows_timeout", 60.0))
+        request = HTTPRequest(
+            f"{endpoint.api}runs/{quote(run)}/archive",
+            headers=dict(endpoint.headers),
+            connect_timeout=min(timeout, 10.0),
+            # the whole download: a large folder streams for a while
+            request_timeout=max(timeout, 900.0),
+            follow_redirects=False,
+            header_callback=header,
+            streaming_callback=body,
+        )
+        try:
+            await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            raise WorkflowsError(502, f"The batch workflows service failed: {exc}") from None
+        code = status[0] if status else 502
+        if code != 200:
+            try:
+                message = str(json.loads(b"".join(refusal)).get("message", ""))
+            except (ValueError, AttributeError):
+                message = ""
+            raise WorkflowsError(*service_refusal(code, message or f"HTTP {code}"))
 
     async def credentials(self) -> Any:
         """The user's run credentials (tokens that let runs work unattended)."""

@@ -1,5 +1,6 @@
 """``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation,
-``continuum-hub run NOTEBOOK`` submits a batch run to the hub's workflow service).
+``continuum-hub run NOTEBOOK`` submits a batch run to the hub's workflow service,
+``continuum-hub catalogue harvest PATH --site S`` feeds a built-in catalogue).
 
 The local federation (package ``continuum_federation``, ``images/federation/``) ships with the
 source checkout, not in the wheel: ``demo`` imports it only when it runs and hands it its
@@ -36,6 +37,13 @@ def run(argv: list[str]) -> int:
     return run_main(argv)
 
 
+def catalogue(argv: list[str]) -> int:
+    """``continuum-hub catalogue``: see :mod:`continuum_hub.catalogue.cli`."""
+    from continuum_hub.catalogue.cli import main as catalogue_main
+
+    return catalogue_main(argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the ``continuum-hub`` command line and exit with its status."""
     parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__.splitlines()[0])
@@ -51,9 +59,16 @@ def main(argv: list[str] | None = None) -> None:
         help="run a notebook as a batch job on a site; options: run --help",
         add_help=False,
     )
+    sub.add_parser(
+        "catalogue",
+        help="the catalogue: harvest data into a built-in catalogue; options: catalogue --help",
+        add_help=False,
+    )
     # parse_known_args: whatever follows the command is its own to parse
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         sys.exit(demo(rest))
     if args.command == "run":
         sys.exit(run(rest))
+    if args.command == "catalogue":
+        sys.exit(catalogue(rest))

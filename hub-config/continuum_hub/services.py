@@ -3,10 +3,15 @@
 Added by :func:`add_managed_services` after all configuration layers are loaded, so a
 deployment's own ``JupyterHub.services`` / ``load_roles`` (which replace lists, not extend them)
 keep them.  Configured through the ``CullerService`` section.  The helpers below serve every
-service added that way (the Dask Gateway's and the workflow service's ``add_*_service``): the
-service entry, the servers' environment, the hub's public URL, and
+service added that way (the Dask Gateway's, the workflow and catalogue services'
+``add_*_service``): the service entry, the servers' environment, the hub's public URL, and
 :func:`grant_service_access` (users and servers' tokens may call a service), and
 :func:`kept_ports` (a service's ports kept across the hub's restarts).
+
+:class:`ManagedService` is the shared hub side of a Continuum service process run as
+``python -m PACKAGE`` (workflows, catalogue): its options (address, kept port, state folder),
+the service entry with the process's config in its environment, its role on the hub's API,
+the users' access scope and the servers' ``CONTINUUM_<NAME>_URL``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Int
+from traitlets import Bool, Dict, Int, Integer, Unicode
 from traitlets.config import Config, Configurable
 
 #: a ``${VAR}`` reference in the site registry
@@ -203,3 +208,152 @@ def kept_ports(path: Path | None, names: Sequence[str], host: str = "127.0.0.1")
         temporary.write_text(json.dumps(ports))
         temporary.replace(path)
     return ports
+
+
+def add_role(c: Config, name: str, scopes: Sequence[str], service: str) -> None:
+    """Give ``service`` the role ``name`` with ``scopes`` on the hub's API (once)."""
+    hub = c.JupyterHub
+    roles = [dict(r) for r in hub.load_roles] if "load_roles" in hub else []
+    if not any(r.get("name") == name for r in roles):
+        roles.append({"name": name, "scopes": list(scopes), "services": [service]})
+    hub.load_roles = roles
+
+
+#: where a managed service's port is kept across the hub's restarts (in its state folder)
+PORT_FILE = "service-port.json"
+
+
+class ManagedService(Configurable):
+    """The hub side of a Continuum service process (``python -m <module>``) behind the proxy.
+
+    Subclasses name the service (:attr:`service_name`, :attr:`module`, :attr:`config_env`,
+    :attr:`url_env`, :attr:`role_scopes`) and build the process's traitlets config
+    (:meth:`process_config`); :meth:`add_to` does the rest.  The service listens on
+    ``ip:port`` — ``port``, else the one kept in ``state_dir/service-port.json`` while it is
+    free (:func:`kept_ports`), so servers started before a restart of the hub still find it.
+    """
+
+    #: the JupyterHub service's name (``/services/<name>/``)
+    service_name = ""
+    #: the process: ``python -m <module>``
+    module = ""
+    #: the environment variable carrying the process's config (JSON)
+    config_env = ""
+    #: the servers' environment variable naming the service's URL
+    url_env = ""
+    #: the service's role on the hub's API (named ``<name>-service``; none when empty)
+    role_scopes: tuple[str, ...] = ()
+
+    enabled = Bool(True, config=True, help="Run this service as a hub-managed service.")
+    ip = Unicode("127.0.0.1", config=True, help="Address the service's REST API listens on.")
+    port = Integer(
+        0,
+        config=True,
+        help="""Port of the REST API (the hub's proxy forwards /services/<name>/ to it).  0: the
+        port kept in ``state_dir/service-port.json`` while it is free, else a free one (saved
+        there), so that servers started before a restart of the hub find the service.""",
+    )
+    connect_host = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Host name by which the hub's proxy and users' servers reach the service.",
+    )
+    state_dir = Unicode(
+        "",
+        config=True,
+        help="Folder (0700) of the service's state.  Default: <name> in the hub's working folder.",
+    )
+    extra_service_config = Dict(
+        {},
+        config=True,
+        help="""More traitlets config for the service process, ``{section: {name: value}}``
+        (e.g. ``WorkflowLimits``, a catalogue source kind's section); applied last.""",
+    )
+
+    @property
+    def access_scope(self) -> str:
+        """The scope a token needs to call the service."""
+        return f"access:services!service={self.service_name}"
+
+    @property
+    def state_path(self) -> str:
+        """The state folder, absolute (default: the service's name in the hub's folder)."""
+        return os.path.abspath(self.state_dir or os.path.join(os.getcwd(), self.service_name))
+
+    def choose_port(self) -> int:
+        """The configured port, else the kept one (:data:`PORT_FILE`): chosen once, so the
+        proxy's route and the servers' environment agree, and the same after a restart."""
+        if not self.port:
+            path = Path(self.state_path) / PORT_FILE
+            self.port = kept_ports(path, ("port",), self.ip)["port"]
+        return self.port
+
+    @property
+    def url(self) -> str:
+        """Where the hub's proxy and the servers reach the service."""
+        return f"http://{self.connect_host}:{self.port}"
+
+    def registry_path(self, c: Config) -> str:
+        """The site registry's path (absolute); the service cannot run without it."""
+        registry = c.SiteSpawner.registry_path if "registry_path" in c.SiteSpawner else ""
+        if not registry:
+            name = type(self).__name__
+            raise SystemExit(f"{name} needs the site registry (SiteSpawner.registry_path)")
+        return os.path.abspath(registry)
+
+    def process_config(self, c: Config) -> dict[str, Any]:
+        """The service process's traitlets config (JSON-able; no secrets)."""
+        raise NotImplementedError
+
+    def base_settings(self, c: Config) -> dict[str, Any]:
+        """The settings every service process has (``continuum_hub.service_api.ServiceSettings``):
+        address, state folder, database URL (``db_url`` where the subclass has it), registry."""
+        return {
+            "ip": self.ip,
+            "port": self.port,
+            "state_dir": self.state_path,
+            "db_url": getattr(self, "db_url", ""),
+            "registry_path": self.registry_path(c),
+        }
+
+    def with_sections(
+        self, c: Config, config: dict[str, Any], sections: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """``config`` with the hub's ``sections`` that are set (the account resolver's, limits)
+        and :attr:`extra_service_config` applied last."""
+        config.update(copied_sections(c, sections))
+        for section, values in self.extra_service_config.items():
+            config.setdefault(section, {}).update(values)
+        return config
+
+    def service(self, c: Config) -> dict[str, Any]:
+        """The ``JupyterHub.services`` entry."""
+        environment = {
+            self.config_env: json.dumps(self.process_config(c)),
+            **registry_environment(c),
+        }
+        return {
+            "name": self.service_name,
+            "url": self.url,
+            "command": [sys.executable, "-m", self.module],
+            "cwd": os.getcwd(),
+            "environment": environment,
+        }
+
+    def server_environment(self) -> dict[str, str]:
+        """Where servers (lab extensions, command-line tools) find the service."""
+        return {self.url_env: f"{self.url}/services/{self.service_name}/"}
+
+    def add_to(self, c: Config) -> bool:
+        """Add the service, its role, the users' scope and the servers' environment to ``c``;
+        ``False`` when disabled or already added (the configuration loaded twice)."""
+        if not self.enabled:
+            return False
+        self.choose_port()
+        if not add_service_entry(c, self.service(c)):
+            return False
+        if self.role_scopes:
+            add_role(c, f"{self.service_name}-service", self.role_scopes, self.service_name)
+        grant_service_access(c, self.access_scope)
+        add_server_environment(c, self.server_environment())
+        return True

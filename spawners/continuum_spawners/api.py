@@ -9,7 +9,8 @@ run anything as them, or worse.  :class:`PortReportHandler` accepts exactly
 server is starting.
 
 ``GET /hub/api/continuum/estimate`` — when a choice of the spawn form would start (the form
-asks as the user changes it), including ``site=soonest``.
+asks as the user changes it), including ``site=soonest`` and the data to be read
+(``data_sites``, ``datasets``, ``transfer``), with the reason for the choice.
 
 ``GET /hub/api/continuum/job`` — what the hub knows of the server's job (site, partition, job
 id, node, resources, start and end time, remaining walltime), for the session panel in the Lab.
@@ -35,6 +36,8 @@ PORT_ROUTE = r"/api/batchspawner"
 JOB_ROUTE = r"/api/continuum/job"
 ESTIMATE_ROUTE = r"/api/continuum/estimate"
 ROUTES = (PORT_ROUTE, JOB_ROUTE, ESTIMATE_ROUTE)
+#: estimate arguments that may be repeated
+LIST_FIELDS = ("data_sites", "datasets")
 
 
 def own_spawner(spawners: Iterable[Any], token: str) -> Any | None:
@@ -152,11 +155,15 @@ class EstimateHandler(APIHandler):
         estimate = getattr(spawner, "estimate_options", None)
         if estimate is None:
             raise web.HTTPError(404, "this hub's servers are not batch jobs")
-        options = {
+        options: dict[str, Any] = {
             key: self.get_argument(key)
             for key in FIELDS
-            if self.get_argument(key, None) is not None
+            if key not in LIST_FIELDS and self.get_argument(key, None) is not None
         }
+        # repeated arguments (data_sites=a&data_sites=b, or data_sites=a,b)
+        options.update(
+            {key: self.get_arguments(key) for key in LIST_FIELDS if key in self.request.arguments}
+        )
         try:
             model = await estimate(options)
         except OptionsError as exc:

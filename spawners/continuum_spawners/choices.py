@@ -21,7 +21,14 @@ from tornado import web
 
 from .accounts import AccountResolver, NoAccountError, checked_passwd, shared_resolver
 from .form import render_form
-from .options import JobRequest, OptionsError, options_from_form, validate_options
+from .options import (
+    LOCALITY_FIELDS,
+    JobRequest,
+    OptionsError,
+    data_fields,
+    options_from_form,
+    validate_options,
+)
 from .sites import Site, SiteRegistry, load_registry
 
 
@@ -90,7 +97,26 @@ class ChoicesMixin:
                 last = validate_options(self.user_options, registry, self.user_groups, unavailable)
             except OptionsError:
                 last = None  # the old choice is no longer allowed: offer the defaults
-        return render_form(sites, last, unavailable)
+        return render_form(sites, last, unavailable, self._data_from_query(registry))
+
+    def _data_from_query(self, registry: SiteRegistry) -> dict[str, Any]:
+        """The data named in the spawn URL's query (``data_sites``, ``datasets``,
+        ``transfer``, also with JupyterHub's ``opt-`` prefix), validated; empty when none or
+        invalid (the spawn from the query was then refused with the reason, shown above the
+        form)."""
+        handler = getattr(self, "handler", None)
+        arguments = getattr(getattr(handler, "request", None), "query_arguments", None) or {}
+        query: dict[str, list[str]] = {}
+        for key, values in arguments.items():
+            name = key.removeprefix("opt-")
+            if name in LOCALITY_FIELDS:
+                query[name] = [v.decode("utf-8", "replace") for v in values]
+        if not query.get("data_sites"):
+            return {}
+        try:
+            return data_fields(options_from_form(query), registry)
+        except OptionsError:
+            return {}
 
     def options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, Any]:
         registry = self.load_registry()

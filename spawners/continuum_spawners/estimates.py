@@ -8,6 +8,9 @@ transports, and the sites' adapters (:func:`~continuum_spawners.schedulers.adapt
 
 Its pieces that need no spawner — :func:`estimate_start` (one request, as one account) and
 :func:`by_start` (the ranking) — serve the workflow service's ``soonest`` runs and moves too.
+A request naming the sites that hold its data follows :mod:`~continuum_spawners.locality`
+(never a site without a replica unless a transfer is asked for; among those, soonest), and every
+estimate says why in one line (``reason``: ``beta: data present, starts now``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from .jobs import ESTIMATE_SCRIPT, LATEST, build_job_spec, estimate_model
+from .locality import NoReplicaError, choose, holds_data, reason
 from .options import SOONEST, JobRequest, OptionsError, candidates
 from .schedulers import adapter_for
 from .schedulers.base import Estimate
@@ -76,20 +80,35 @@ class EstimatesMixin:
         )
 
     async def soonest(self, request: JobRequest) -> list[tuple[JobRequest, Estimate]]:
-        """Candidates of a ``soonest`` request with their estimates, earliest start first."""
+        """Candidates of a ``soonest`` request with their estimates, the one to take first
+        (earliest start among the sites the data rule admits, see
+        :func:`~continuum_spawners.locality.choose`)."""
         unavailable = self.unavailable_sites()
         options = candidates(request, self.registry, self.user_groups, unavailable)
         estimates = await asyncio.gather(*(self.estimate(option) for option in options))
-        return by_start(list(zip(options, estimates, strict=True)))
+        ranked = by_start(list(zip(options, estimates, strict=True)))
+        try:
+            return choose(ranked, request.data_sites, request.transfer)
+        except NoReplicaError as exc:
+            raise OptionsError(str(exc)) from None
 
     async def estimate_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Estimate for user options (``GET /hub/api/continuum/estimate``)."""
+        """Estimate for user options (``GET /hub/api/continuum/estimate``), with the reason
+        for the choice."""
         request = self.check_options(options)
         if request.site != SOONEST:
-            estimate = await self.estimate(request)
-            return estimate_model(request, estimate, request.site_entry)
-        ranked = [
-            estimate_model(option, estimate, option.site_entry)
-            for option, estimate in await self.soonest(request)
-        ]
+            return explained(request, await self.estimate(request))
+        ranked = [explained(option, estimate) for option, estimate in await self.soonest(request)]
         return {**ranked[0], "candidates": ranked}
+
+
+def explained(request: JobRequest, estimate: Estimate) -> dict[str, Any]:
+    """:func:`~continuum_spawners.jobs.estimate_model` with whether the site holds the
+    request's data and the one-line reason (:func:`~continuum_spawners.locality.reason`)."""
+    return {
+        **estimate_model(request, estimate, request.site_entry),
+        "data_present": holds_data(request.site, request.data_sites)
+        if request.data_sites
+        else None,
+        "reason": reason(request.site, estimate, request.data_sites, request.transfer),
+    }

@@ -4,12 +4,20 @@ Site and partition are one ``<select name="target">`` grouped by site, so a choi
 consistent pair; the number fields carry the largest limits of the sites shown, and the server
 (:func:`~continuum_spawners.options.validate_options`) enforces the limits of the chosen
 partition with a clear message.  Every value written into the page is HTML-escaped.
+
+Opened with the data a user is about to read (the catalogue's *Start near the data*:
+``/hub/spawn/<user>/<server>?site=soonest&data_sites=beta&datasets=…``), the form lists those
+datasets and where they are held, carries them as hidden fields, preselects *Start where it
+runs soonest*, offers to accept a site without a replica (``transfer``), and its estimate line
+says why a site is chosen (``beta: data present, starts now``, see
+:mod:`~continuum_spawners.locality`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
+from typing import Any
 
 from .options import DEFAULT_MEMORY_GB, SOONEST, JobRequest
 from .sites import Partition, Site, format_walltime
@@ -57,10 +65,37 @@ def unavailable_notice(sites: Sequence[Site], unavailable: Mapping[str, str]) ->
     )
 
 
+def data_section(data: Mapping[str, Any]) -> str:
+    """The data to be read (``data_sites``, ``datasets``, ``transfer``: validated values),
+    carried as hidden fields; empty when no data is named."""
+    data_sites, datasets = data.get("data_sites", ()), data.get("datasets", ())
+    if not data_sites:
+        return ""
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{escape(value)}">'
+        for name, values in (("data_sites", data_sites), ("datasets", datasets))
+        for value in values
+    )
+    items = "".join(f"<li><code>{escape(entry)}</code></li>" for entry in datasets)
+    listed = f'<ul class="mb-1">{items}</ul>' if items else ""
+    checked = " checked" if data.get("transfer") else ""
+    return (
+        '<div class="form-group mb-3" id="ch-data"><p class="mb-1">Data to read, held at '
+        f"<strong>{escape(', '.join(data_sites))}</strong>:</p>{listed}{hidden}"
+        '<div class="form-check"><input class="form-check-input" type="checkbox" '
+        f'id="ch-transfer" name="transfer" value="on"{checked}>'
+        '<label class="form-check-label" for="ch-transfer">Also consider sites without a '
+        "replica (the data would have to be transferred)</label></div>"
+        '<small class="form-text text-muted">Start where it runs soonest picks a site holding '
+        "the data unless you tick this.</small></div>"
+    )
+
+
 def render_form(
     sites: Sequence[Site],
     last: JobRequest | None = None,
     unavailable: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
 ) -> str:
     """HTML of the spawn form for the ``sites`` a user may use.
 
@@ -73,6 +108,9 @@ def render_form(
     unavailable
         Those of ``sites`` where the user has no account: name → message.  They are shown,
         disabled, with the message, and are not part of *Start where it runs soonest*.
+    data
+        The data the user is about to read (validated ``data_sites``, ``datasets``,
+        ``transfer``): shown, carried, and *Start where it runs soonest* is preselected.
     """
     if not sites:
         return (
@@ -84,7 +122,10 @@ def render_form(
     shown, sites = sites, [s for s in sites if s.name not in unavailable]
     if not sites:
         return notice
+    data = data or {}
     chosen = (last.site, last.partition) if last else None
+    if data.get("data_sites"):
+        chosen = (SOONEST, "")
     if chosen != (SOONEST, "") and (
         chosen is None or not any(s.name == chosen[0] and s.partition(chosen[1]) for s in sites)
     ):
@@ -141,6 +182,7 @@ def render_form(
             "Site and partition</label>"
             f'<select class="form-select form-control" id="ch-target" name="target">'
             f"{''.join(groups)}</select></div>",
+            data_section(data),
             environment_select(sites, last),
             number("cores", "Cores", cores, 1, max_cores, "CPU cores for your server"),
             number("memory_gb", "Memory (GB)", memory, 1, max_mem, "memory for your server"),
@@ -189,7 +231,10 @@ FORM_SCRIPT = """
     var where = model.site + " / " + model.partition;
     var impact = model.gco2e_max === null ? "" : " · at most " + model.energy_kwh_max +
       " kWh, " + model.gco2e_max + " g CO2e if used in full";
-    if (model.wait_seconds === null) {
+    if (model.data_present === true || model.data_present === false) {
+      // data named: say why this site (e.g. "beta: data present, starts now")
+      out.textContent = model.reason + " (partition " + model.partition + ")" + impact;
+    } else if (model.wait_seconds === null) {
       out.textContent = "No estimate for " + where + (model.message ? ": " + model.message : "");
     } else if (model.wait_seconds < 60) {
       out.textContent = "Expected start on " + where + ": now" + impact;
@@ -204,6 +249,10 @@ FORM_SCRIPT = """
     ["cores", "memory_gb", "gpus", "walltime", "environment"].forEach(function (n) {
       if (form.elements[n].value) { q.set(n, form.elements[n].value); }
     });
+    form.querySelectorAll("input[type=hidden][name=data_sites]").forEach(function (el) {
+      q.append("data_sites", el.value);
+    });
+    if (form.elements.transfer && form.elements.transfer.checked) { q.set("transfer", "on"); }
     var mine = ++seq;
     out.textContent = "Asking the scheduler when this would start…";
     fetch(base + "api/continuum/estimate?" + q, {

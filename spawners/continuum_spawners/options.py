@@ -4,6 +4,11 @@
 checked here, field by field, against the :class:`~continuum_spawners.sites.Site` and the user's
 groups, and turned into a typed :class:`JobRequest`.  Nothing else in the spawner reads raw user
 options; job scripts and scheduler commands are built from a ``JobRequest`` only.
+
+Besides resources, a request may name the data it is about to read: ``data_sites`` (site
+registry names holding replicas, e.g. from the catalogue's *Start near the data*), ``datasets``
+(catalogue entry ids, only shown) and ``transfer`` (the user accepts a site without a replica).
+A :data:`SOONEST` request then follows the rule of :mod:`~continuum_spawners.locality`.
 """
 
 from __future__ import annotations
@@ -13,9 +18,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from . import locality
+from .locality import admissible, no_replica_message
 from .sites import NAME, Partition, Site, SiteRegistry, format_walltime, parse_walltime
 
-FIELDS = ("site", "partition", "cores", "memory_gb", "gpus", "walltime", "environment")
+FIELDS = (
+    "site",
+    "partition",
+    "cores",
+    "memory_gb",
+    "gpus",
+    "walltime",
+    "environment",
+    "data_sites",
+    "datasets",
+    "transfer",
+)
+#: the fields about data (saved only when set, so older saved requests read back unchanged)
+LOCALITY_FIELDS = ("data_sites", "datasets", "transfer")
 #: pseudo-site: start on the user's site and partition with the earliest expected start
 SOONEST = "soonest"
 DEFAULT_MEMORY_GB = 2
@@ -54,12 +74,29 @@ class JobRequest:
     walltime_minutes: int
     # "" (saved by earlier versions) means the site's default environment
     environment: str = ""
+    #: sites holding the data to be read (registry names), catalogue ids of that data, and
+    #: whether a site without a replica is acceptable (see continuum_spawners.locality)
+    data_sites: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    transfer: bool = False
     site_entry: Site | None = field(default=None, compare=False, repr=False)
     partition_entry: Partition | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # values read back from JSON (saved state) carry lists: keep the request hashable
+        for name in ("data_sites", "datasets"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
     def values(self) -> dict[str, Any]:
-        """The validated values, as a server's state saves them (``JobRequest(**values)``)."""
-        return {name: getattr(self, name) for name in VALUES}
+        """The validated values, as a server's state saves them (``JobRequest(**values)``);
+        the data fields only when set."""
+        values = {name: getattr(self, name) for name in VALUES}
+        for name in LOCALITY_FIELDS:
+            if not values[name]:
+                del values[name]
+            elif isinstance(values[name], tuple):
+                values[name] = list(values[name])
+        return values
 
     def as_user_options(self) -> dict[str, Any]:
         """The canonical ``user_options`` form (what the REST API accepts)."""
@@ -119,7 +156,7 @@ def validate_options(
     """Check ``options`` and build the :class:`JobRequest` they describe.
 
     Missing fields take the defaults of the site's default partition; with no site at all, the
-    first site the user may use is taken.
+    first site the user may use is taken (with ``data_sites``: as for :data:`SOONEST`).
 
     Parameters
     ----------
@@ -140,8 +177,10 @@ def validate_options(
         raise OptionsError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(FIELDS)}")
     groups = set(user_groups)
     unavailable = unavailable or {}
-    if options.get("site") == SOONEST:
-        return _soonest_request(options, registry, groups, unavailable)
+    data = data_fields(options, registry)
+    # data named without a site: the data rule picks it (never the first site regardless)
+    if options.get("site") == SOONEST or (options.get("site") is None and data["data_sites"]):
+        return _soonest_request(options, registry, groups, unavailable, data)
     site = _pick_site(options.get("site"), registry, groups, unavailable)
     partition = _pick_partition(options.get("partition"), site, registry)
     environment = _pick_environment(options.get("environment"), site)
@@ -160,7 +199,17 @@ def validate_options(
         environment=environment,
         site_entry=site,
         partition_entry=partition,
+        **data,
     )
+
+
+def data_fields(options: Mapping[str, Any], registry: SiteRegistry) -> dict[str, Any]:
+    """The validated data fields of ``options`` (:func:`~continuum_spawners.locality.
+    data_fields`, sites checked against ``registry``); 400 with the reason otherwise."""
+    try:
+        return locality.data_fields(options, lambda name: registry.get(name) is not None)
+    except locality.DataFieldError as exc:
+        raise OptionsError(str(exc)) from None
 
 
 def _soonest_request(
@@ -168,6 +217,7 @@ def _soonest_request(
     registry: SiteRegistry,
     groups: set[str],
     unavailable: Mapping[str, str],
+    data: Mapping[str, Any],
 ) -> JobRequest:
     if options.get("partition") not in (None, ""):
         raise OptionsError(f"with site {SOONEST!r} the partition is chosen for you; leave it out")
@@ -189,13 +239,17 @@ def _soonest_request(
         gpus=_integer("gpus", options.get("gpus", 0), 0, max(p.max_gpus for p in partitions)),
         walltime_minutes=_walltime(options.get("walltime", 60), longest),
         environment=_soonest_environment(options.get("environment"), sites),
+        **data,
     )
-    if not candidates(request, registry, groups, unavailable):
+    fitting = candidates(request, registry, groups, unavailable)
+    if not fitting:
         raise OptionsError(
             f"none of your sites has a partition for {request.cores} cores, "
             f"{request.memory_gb} GB, {request.gpus} GPUs and "
             f"{format_walltime(request.walltime_minutes)} h"
         )
+    if not admissible({c.site for c in fitting}, request.data_sites, request.transfer):
+        raise OptionsError(no_replica_message(request.data_sites))
     return request
 
 
@@ -319,8 +373,10 @@ def options_from_form(form: Mapping[str, list[str]]) -> dict[str, Any]:
             if not sep:
                 raise OptionsError("choose a site and partition")
             options["site"], options["partition"] = site, partition
-        elif key in ("site", "partition", "walltime", "environment"):
+        elif key in ("site", "partition", "walltime", "environment", "transfer"):
             options[key] = value
+        elif key in ("data_sites", "datasets"):
+            options[key] = list(values)  # repeated fields (hidden inputs, query arguments)
         elif key in ("cores", "memory_gb", "gpus"):
             options[key] = value.strip()
         else:

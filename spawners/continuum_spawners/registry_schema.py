@@ -33,6 +33,8 @@ SSH_FIELDS = ("host", "port", "identity_file", "known_hosts", "service_user")
 ENVIRONMENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,40}$"
 # environment-modules / Lmod names such as "python/3.11" or "cuda/12.4-gcc"
 MODULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,99}$"
+# a Rucio storage element's name (Rucio's own rule: upper-case words joined by '_' or '-')
+RSE_NAME = r"^[A-Z0-9]+(?:[_-][A-Z0-9]+)*$"
 ACCESS: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -84,6 +86,27 @@ SCHEMA: dict[str, Any] = {
                     "access": ACCESS,
                     "account": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,64}$"},
                     "user_accounts": POLICY_SCHEMA,
+                    # Lmod at the site: its module trees, searched by the software catalogue
+                    "lmod": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["modulepath"],
+                        "properties": {
+                            "modulepath": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": "string", "pattern": ABSOLUTE_PATH},
+                            },
+                            "lmod_dir": {"type": "string", "pattern": ABSOLUTE_PATH},
+                        },
+                    },
+                    # the Rucio storage elements at this site (many RSEs lack Rucio's `site`
+                    # attribute): the catalogue's Rucio source maps replicas to sites by it
+                    "rse": {
+                        "type": "array",
+                        "uniqueItems": True,
+                        "items": {"type": "string", "pattern": RSE_NAME, "maxLength": 255},
+                    },
                     "partitions": {
                         "type": "array",
                         "minItems": 1,

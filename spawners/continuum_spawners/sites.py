@@ -40,6 +40,9 @@ A site whose POSIX accounts are not the hub usernames says how to find them (pol
 
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
+
+(Somewhat over 450 lines on purpose: a site's types and the cross-field checks that build them
+read together; the schema and YAML positions are already in :mod:`.registry_schema`.)
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from .registry_schema import (
 __all__ = [
     "NAME",
     "SCHEMA",
+    "Lmod",
     "Partition",
     "RegistryError",
     "SSHConnection",
@@ -177,6 +181,18 @@ class Power:
 
 
 @dataclass(frozen=True)
+class Lmod:
+    """Lmod at a site (``lmod:``): its module trees and where Lmod is installed there."""
+
+    modulepath: tuple[str, ...]
+    lmod_dir: str = "/usr/share/lmod/lmod"
+
+    @classmethod
+    def from_entry(cls, lmod: dict[str, Any]) -> Lmod:
+        return cls(**{**lmod, "modulepath": tuple(lmod["modulepath"])})
+
+
+@dataclass(frozen=True)
 class SSHConnection:
     """How to reach a site's login node over SSH (``connection.transport: ssh``)."""
 
@@ -207,6 +223,10 @@ class Site:
     power: Power | None = None
     #: how hub users map to the site's POSIX accounts (``None``: the hub's default policy)
     user_accounts: AccountPolicy | None = None
+    #: Lmod's module trees at the site (``None``: no Lmod), for the software catalogue
+    lmod: Lmod | None = None
+    #: Rucio storage elements at this site (registry field ``rse``)
+    rses: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -243,10 +263,16 @@ class SiteRegistry:
 
     def __init__(self, sites: Iterable[Site]) -> None:
         self.sites: dict[str, Site] = {}
+        rse_sites: dict[str, str] = {}
         for site in sites:
             if site.name in self.sites:
                 raise RegistryError(f"site {site.name!r} is defined twice")
             self.sites[site.name] = site
+            for rse in site.rses:
+                if rse_sites.setdefault(rse, site.name) != site.name:
+                    raise RegistryError(
+                        f"at sites/{site.name}/rse: {rse} is already at site {rse_sites[rse]}"
+                    )
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.sites.values())
@@ -433,4 +459,6 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         environments=environments,
         power=None if power is None else Power(**power),
         user_accounts=user_accounts,
+        lmod=Lmod.from_entry(entry["lmod"]) if "lmod" in entry else None,
+        rses=tuple(entry.get("rse", ())),
     )

@@ -45,7 +45,8 @@ from .jobs import (
     progress_message,
     render_job_script,
 )
-from .options import SOONEST, JobRequest
+from .locality import reason
+from .options import SOONEST, JobRequest, OptionsError
 from .schedulers import adapter_for, monitor_for, transport_for
 from .schedulers.base import JobSpec, JobState, JobStatus
 from .schedulers.monitor import SiteMonitor
@@ -143,6 +144,8 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         self.requeued = False
         # the account the job was submitted as, kept for status and cancel
         self.site_account = ""
+        # why a ``soonest`` request went where it did (shown while the job starts)
+        self.placement_reason = ""
 
     @default("options_form")
     def _options_form_default(self):  # type: ignore[no-untyped-def]
@@ -214,13 +217,20 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
             self._apply_options(self.user_options)
         assert self.request is not None
         if self.request.site == SOONEST:
-            (choice, estimate), *_ = await self.soonest(self.request)
+            try:
+                (choice, estimate), *_ = await self.soonest(self.request)
+            except OptionsError as exc:  # e.g. no fitting site holds the data any more
+                raise web.HTTPError(exc.status, str(exc)) from None
+            self.placement_reason = reason(
+                choice.site, estimate, choice.data_sites, choice.transfer
+            )
             self.log.info(
-                "%s: soonest start on %s/%s (%s)",
+                "%s: soonest start on %s/%s (%s; %s)",
                 self._log_name,
                 choice.site,
                 choice.partition,
                 iso_utc(estimate.start) or estimate.message,
+                self.placement_reason,
             )
             self.request = choice
         self.site_account = self.unix_account(self.site, allocate=True).pw_name
@@ -388,4 +398,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
     def _progress_message(self) -> str:
         if self.request is None:
             return "Checking your choices…"
-        return progress_message(self.request, self.site.label, self.job_id, self.status)
+        message = progress_message(self.request, self.site.label, self.job_id, self.status)
+        if self.placement_reason and not self.job_id:
+            return f"Chosen {self.placement_reason}. {message}"
+        return message

@@ -7,7 +7,8 @@ three values on alpha's ``batch`` partition and submits. Then she **stops her se
 hub's home page) **and signs out**; the run (one Slurm job array) finishes without any server of
 hers. She signs in again and starts a server on the *other* site, beta: its *Batch runs* panel
 shows the run done with three done members, each member's executed notebook shows its value,
-and she opens one. On failure a screenshot lands in ``test-results/``.
+and she opens one. Also: a two-step chain built in the *Workflow…* dialog, saved as YAML and run
+from the file browser. On failure a screenshot lands in ``test-results/``.
 """
 
 from __future__ import annotations
@@ -181,29 +182,70 @@ def test_a_sweep_outlives_the_server_and_is_opened_from_the_other_site(
         stop_server(hub, "alice")
 
 
-def test_a_workflow_file_runs_from_the_file_browser_grouped_in_the_panel(
+def add_step(page: Page, label: str, step: str) -> None:
+    """Fill the *Workflow…* dialog's step form (the *Run as batch job* fields) and add it."""
+    dialog = page.locator(".jp-Dialog")
+    form = dialog.locator(".jp-ContinuumWorkflows-form")
+    expect(form).to_be_visible(timeout=30_000)
+    form.locator('select[name="where"]').select_option("alpha/batch")
+    form.locator('[name="memory_gb"]').fill("1")
+    form.locator('[name="walltime"]').fill("0:10")
+    form.locator('[name="parameters.label"]').fill(label)
+    form.locator('[name="name"]').fill(step)
+    dialog.get_by_role("button", name="Add step", exact=True).click()
+    expect(dialog.locator(".jp-ContinuumWorkflows-chain")).to_be_visible(timeout=30_000)
+
+
+def build_chain(page: Page, hub_url: str, notebook: str, name: str) -> None:
+    """*Workflow…* from the notebook's context menu: two steps on alpha, the second after the
+    first, saved as ``<name>.yaml`` next to the notebook."""
+    folder, file_name = notebook.rsplit("/", 1)
+    page.goto(f"{hub_url}/user/alice/lab/tree/{folder}?reset")
+    item = page.locator(".jp-DirListing-item", has_text=file_name)
+    expect(item).to_be_visible(timeout=120_000)
+    item.click(button="right")
+    page.get_by_role("menuitem", name="Workflow…").click()
+    add_step(page, "one", "first")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator('input[name="workflow-name"]').fill(name)
+    dialog.get_by_role("button", name="Add step…").click()
+    # the second step's notebook: the same one, chosen among the folder's notebooks
+    expect(dialog.get_by_text("Add a step: its notebook")).to_be_visible(timeout=30_000)
+    dialog.locator("input").first.fill(notebook)
+    dialog.get_by_role("button", name="OK").click()
+    add_step(page, "two", "second")
+    chain = dialog.locator(".jp-ContinuumWorkflows-chain")
+    expect(chain.locator("li[data-step]")).to_have_count(2)
+    expect(chain.locator('li[data-step="second"] input[name="after.second"]')).to_be_checked()
+    dialog.get_by_role("button", name="Save as YAML").click()
+    expect(dialog).to_have_count(0, timeout=30_000)
+
+
+def test_a_workflow_built_in_the_lab_runs_from_the_file_browser_grouped_in_the_panel(
     page: Page, hub, idp, slurm_sites, notebook: str
 ) -> None:
-    """The file browser's *Run Workflow* on a YAML file: its two chained steps appear under the
-    workflow's row in the panel, in the file's order, and the workflow ends done."""
+    """*Workflow…* builds a two-step chain (the second after the first) and saves it as YAML
+    next to the notebook, a file the hub's own loader reads; the file browser's *Run Workflow*
+    on it runs the chained steps, shown under the workflow's row in the file's order, done."""
+    from continuum_hub.workflows.spec import load_workflow
+
     name = f"flow-{secrets.token_hex(3)}"
     folder = notebook.rsplit("/", 1)[0]
     account = pwd.getpwnam("alice")
-    resources = '{site: alpha, partition: batch, cores: 1, memory_gb: 1, walltime: "0:10"}'
-    flow = Path(account.pw_dir) / folder / "flow.yaml"
-    flow.write_text(
-        f"name: {name}\n"
-        "steps:\n"
-        f"  - {{name: first, notebook: {notebook}, parameters: {{label: one}},\n"
-        f"     resources: {resources}}}\n"
-        f"  - {{name: second, notebook: {notebook}, parameters: {{label: two}},\n"
-        f"     resources: {resources}, depends_on: [first]}}\n"
-    )
-    os.chown(flow, account.pw_uid, account.pw_gid)
     try:
         start_lab(page, hub.url, "alice", idp.passwords["alice"], "alpha/interactive")
-        page.goto(f"{hub.url}/user/alice/lab/tree/{folder}?reset")
-        item = page.locator(".jp-DirListing-item", has_text="flow.yaml")
+        build_chain(page, hub.url, notebook, name)
+        saved = Path(account.pw_dir) / folder / f"{name}.yaml"
+        wait_until(saved.exists, timeout=30, what="the workflow file")
+        workflow = load_workflow(saved)
+        assert [(s.name, s.depends_on) for s in workflow.steps] == [
+            ("first", ()),
+            ("second", ("first",)),
+        ]
+        assert workflow.step("second").parameters["label"] == "two"
+
+        page.goto(f"{hub.url}/user/alice/lab/tree/{folder}")
+        item = page.locator(".jp-DirListing-item", has_text=f"{name}.yaml")
         expect(item).to_be_visible(timeout=120_000)
         item.click(button="right")
         page.get_by_role("menuitem", name="Run Workflow").click()

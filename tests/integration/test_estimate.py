@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.hub import api, hub_login, server_model, stop_server, wait_for_server
+from fixtures.hub import api, estimate, hub_login, server_model, stop_server, wait_for_server
 from fixtures.slurm import occupied_node
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def estimate(hub, browser, **params):
-    """The form's request: the signed-in user's cookies and the hub's XSRF token."""
-    return browser.get(
-        f"{hub.url}/hub/api/continuum/estimate",
-        params=params,
-        headers={"X-XSRFToken": browser.cookies.get("_xsrf", path="/hub/")},
-        timeout=60,
-    )
 
 
 def test_estimate_for_the_signed_in_user(hub, idp):

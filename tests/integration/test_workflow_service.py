@@ -14,11 +14,15 @@ notebook (``fixtures.workflow_runs``: ``label``, ``fail``, ``sleep``) with paper
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import pwd
+import re
 import signal
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -119,11 +123,27 @@ def test_tokens_without_the_scope_are_refused(hub: LocalHub, idp: OpenIDProvider
     assert response.status_code == 403 and ACCESS_SCOPE in response.json()["message"]
 
 
+def alices_input() -> tuple[str, bytes]:
+    """An input file in alice's home, hers and private: its path there and its bytes."""
+    account = pwd.getpwnam("alice")
+    data = os.urandom(4096)
+    path = Path(account.pw_dir) / "work" / "calibration.bin"
+    path.parent.mkdir(exist_ok=True)
+    os.chown(path.parent, account.pw_uid, account.pw_gid)
+    path.write_bytes(data)
+    os.chown(path, account.pw_uid, account.pw_gid)
+    path.chmod(0o600)
+    return "work/calibration.bin", data
+
+
 def test_alice_runs_a_notebook_and_bob_cannot_see_it(alice: Workflows, bob: Workflows) -> None:
-    run = alice.submit(parameters={"label": "from-rest"})
+    """…with an input copied into the run folder, and the folder downloaded without tokens."""
+    rel, data = alices_input()
+    run = alice.submit(parameters={"label": "from-rest"}, inputs=[{"path": rel, "copy": True}])
     assert run["state"] in ("queued", "running") and run["job_id"]
     assert bob.call("GET", f"runs/{run['id']}").json() == {"message": "not your run"}
     assert bob.call("POST", f"runs/{run['id']}/cancel", {}).status_code == 403
+    assert bob.call("GET", f"runs/{run['id']}/archive").status_code == 403
     run = alice.wait(run["id"], lambda r: r["state"] in FINAL)
     assert run["state"] == "done", run
     assert run["members"][0]["state"] == "done" and run["members"][0]["cells"]
@@ -132,6 +152,21 @@ def test_alice_runs_a_notebook_and_bob_cannot_see_it(alice: Workflows, bob: Work
     assert 'label = "from-rest"' in sources(notebook.json())
     crate = alice.call("GET", f"runs/{run['id']}/crate")
     assert crate.status_code == 200 and "@graph" in crate.json()
+    # the copied input, described with the original's digest
+    copied = next(e for e in crate.json()["@graph"] if e["@id"] == rel)
+    assert copied["sha256"] == hashlib.sha256(data).hexdigest()
+    download = alice.call("GET", f"runs/{run['id']}/archive")
+    assert download.status_code == 200 and download.headers["Content-Type"] == "application/gzip"
+    assert re.fullmatch(
+        rf'attachment; filename="[A-Za-z0-9._-]+-{run["id"]}\.tar\.gz"',
+        download.headers["Content-Disposition"],
+    )
+    with tarfile.open(fileobj=io.BytesIO(download.content), mode="r:gz") as tar:
+        names = set(tar.getnames())
+        copy = tar.extractfile(f"{run['id']}/{rel}")
+        assert copy is not None and copy.read() == data
+    assert {f"{run['id']}/run.json", f"{run['id']}/output.ipynb"} <= names
+    assert not [n for n in names if "token" in n], names
     credentials = alice.call("GET", "credentials").json()["credentials"]
     assert next(c for c in credentials if c["run_id"] == run["id"])["revoked"] is True
     # the run folder is the account's own and not readable by others

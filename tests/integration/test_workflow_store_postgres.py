@@ -1,57 +1,26 @@
 """The workflow service's database on a real PostgreSQL (Debian's 15), not only SQLite.
 
-A throwaway cluster (``initdb`` as the ``postgres`` account in a temporary folder, listening on
-127.0.0.1 and a private socket folder) holds the store; a second ``Store`` on the same URL is the
-service after a restart.
+A throwaway cluster (``continuum_federation.postgres``: ``initdb`` as the ``postgres`` account in
+a temporary folder, listening on 127.0.0.1 and a private socket folder) holds the store; a second
+``Store`` on the same URL is the service after a restart.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from continuum_federation.process import free_port
+from continuum_federation.postgres import PostgresCluster
 from continuum_hub.workflows.store import Store, public_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.workflows]
 
-BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def as_postgres(*argv: str, log: Path | None = None) -> None:
-    """Run a PostgreSQL command as its account; output to ``log`` (the server started by
-    ``pg_ctl`` keeps its output open, so nothing here may wait on a pipe)."""
-    with open(log or "/dev/null", "ab") as output:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *argv],
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-        )
-
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="continuum-pg-"))
-    shutil.chown(folder, "postgres", "postgres")
-    data, port = folder / "data", free_port()
-    as_postgres(str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1"
-    log = folder / "postgres.log"
-    as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
-    try:
-        as_postgres(str(BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "workflows")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/workflows"
-    finally:
-        as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+    with PostgresCluster() as cluster:
+        yield cluster.createdb("workflows")
 
 
 def test_runs_survive_a_restart_on_postgresql(postgres_url: str) -> None:

@@ -3,8 +3,10 @@ module-scoped local Dask Gateway (:func:`local_gateway_fixture`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +60,16 @@ def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
         server.shutdown()
         server.server_close()
         thread.join(TIMEOUT)
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    """Answer ``handler``'s request with ``status`` and ``body`` as JSON (none for ``None``)."""
+    data = b"" if body is None else json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def isolated_jupyter_env(home: Path, **extra: str) -> dict[str, str]:
@@ -120,6 +132,20 @@ def start_lab_server(
 
     process.start_ready(ready, timeout=90)
     return LabServer(url=url, token=token, process=process)
+
+
+@contextmanager
+def server_of_hub(home: Path, hub_url: str, token: str) -> Iterator[LabServer]:
+    """A Jupyter server for alice in ``home``, as in a job (:data:`JOB_ENV`), whose hub (and
+    so whose hub services) is at ``hub_url`` and whose API token is ``token``; stopped after."""
+    env = isolated_jupyter_env(
+        home, **JOB_ENV, JUPYTERHUB_API_URL=f"{hub_url}/hub/api", JUPYTERHUB_API_TOKEN=token
+    )
+    lab = start_lab_server(Path(sys.executable), home, env)
+    try:
+        yield lab
+    finally:
+        lab.process.stop()
 
 
 def local_gateway_fixture(max_workers: int) -> Callable[..., Iterator[LocalGateway]]:

@@ -32,7 +32,12 @@ from continuum_federation.process import free_port
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-EXTENSIONS = ["@continuum-hub/session", "@continuum-hub/clusters", "@continuum-hub/workflows"]
+EXTENSIONS = [
+    "@continuum-hub/session",
+    "@continuum-hub/clusters",
+    "@continuum-hub/workflows",
+    "@continuum-hub/catalogue",
+]
 # the wheel holds Python code and a few hundred kB of bundled JavaScript
 MAX_WHEEL_BYTES = 2 * 1024 * 1024
 

@@ -68,9 +68,12 @@ def service() -> Iterator[FakeService]:
                 path = self.path.removeprefix(API)
                 fake.seen.append((method, path, body))
                 status, reply = fake.answers.get((method, path), (404, {"message": "no route"}))
-            data = b"" if reply is None else json.dumps(reply).encode()
+            raw = isinstance(reply, bytes)  # a download (the run folder's archive)
+            data = reply if raw else b"" if reply is None else json.dumps(reply).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if raw:
+                self.send_header("Content-Disposition", 'attachment; filename="scan-r-1.tar.gz"')
+            self.send_header("Content-Type", "application/gzip" if raw else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -277,6 +280,65 @@ def test_an_executed_notebook_is_saved_in_the_users_files(
     )
     missing = call(server, "POST", "workflows/runs/open", {"id": "r-0123456789ab", "member": 4})
     assert (missing.status_code, missing.json()["message"]) == (404, "not executed yet")
+
+
+def test_a_run_folder_is_downloaded_through_the_service(
+    server: LabServer, service: FakeService
+) -> None:
+    archive = bytes(range(256)) * 4096  # 1 MiB of every byte value: passed on unchanged
+    service.answers[("GET", "runs/r-0123456789ab/archive")] = (200, archive)
+    got = call(server, "GET", "workflows/runs/archive?id=r-0123456789ab")
+    assert got.status_code == 200 and got.content == archive
+    assert got.headers["Content-Type"] == "application/gzip"
+    assert got.headers["Content-Disposition"] == 'attachment; filename="scan-r-1.tar.gz"'
+    service.answers[("GET", "runs/r-0123456789ab/archive")] = (403, {"message": "not your run"})
+    refused = call(server, "GET", "workflows/runs/archive?id=r-0123456789ab")
+    assert (refused.status_code, refused.json()["message"]) == (403, "not your run")
+    bad = call(server, "GET", "workflows/runs/archive?id=../x")
+    assert bad.status_code == 400
+
+
+def test_the_workflow_dialogs_chain_is_saved_as_a_workflow_file(
+    server: LabServer, home: Path
+) -> None:
+    """The *Workflow…* dialog's document, checked and written by the hub's own spec code: the
+    file loads as the service loads it; refused documents and paths write nothing."""
+    from continuum_hub.workflows.spec import load_workflow
+
+    resources = {"site": "alpha", "partition": "batch", "cores": 1, "memory_gb": 2}
+    document = {
+        "name": "chain",
+        "steps": [
+            {"name": "first", "notebook": "work/analysis.ipynb", "sweep": {"n": [1, 2]},
+             "max_parallel": 1, "resources": resources},
+            {"name": "second", "notebook": "plain.ipynb", "depends_on": ["first"],
+             "parameters": {"label": "x: 'y'\n$(z)"}, "resources": resources},
+        ],
+    }  # fmt: skip
+    saved = call(
+        server, "POST", "workflows/file", {"path": "work/chain.yaml", "workflow": document}
+    )
+    assert saved.status_code == 201, saved.text
+    assert saved.json() == {"path": "work/chain.yaml"}
+    workflow = load_workflow(home / "work" / "chain.yaml")
+    assert [s.name for s in workflow.steps] == ["first", "second"]
+    assert workflow.step("second").depends_on == ("first",)
+    assert workflow.step("second").parameters == {"label": "x: 'y'\n$(z)"}
+    again = call(
+        server, "POST", "workflows/file", {"path": "work/chain.yaml", "workflow": document}
+    )
+    assert again.status_code == 409 and "exists" in again.json()["message"]
+    looped = {**document, "steps": [{**document["steps"][0], "depends_on": ["first"]}]}
+    for path, body, status, text in [
+        ("work/loop.yaml", looped, 400, "first"),
+        ("work/bad.yaml", {"name": "x", "steps": []}, 400, "steps"),
+        ("../outside.yaml", document, 403, "not a path below"),
+        ("work/chain.txt", document, 400, "not a workflow file"),
+        ("missing/chain.yaml", document, 404, "does not exist"),
+    ]:
+        refused = call(server, "POST", "workflows/file", {"path": path, "workflow": body})
+        assert refused.status_code == status and text in refused.json()["message"], refused.text
+    assert not (home / "work" / "loop.yaml").exists() and not (home / "missing").exists()
 
 
 def test_a_workflow_file_is_sent_with_the_notebooks_its_steps_name(

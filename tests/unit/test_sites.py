@@ -357,3 +357,37 @@ def test_environments_power_and_partition_access():
 def test_invalid_environments_and_power(change, message):
     with pytest.raises(RegistryError, match=message):
         SiteRegistry.from_dict(minimal(**change), environ={})
+
+
+def test_rse_lists_load_and_map_storage_to_sites():
+    assert SiteRegistry.from_dict(minimal(), environ={}).get("alpha").rses == ()
+    registry = SiteRegistry.from_dict(minimal(rse=["ALPHA_DISK", "ALPHA-TAPE"]), environ={})
+    assert registry.get("alpha").rses == ("ALPHA_DISK", "ALPHA-TAPE")
+    demo = SiteRegistry.from_file(DEMO, ENV)
+    assert {rse: site.name for site in demo for rse in site.rses} == {
+        "ALPHA_DISK": "alpha",
+        "BETA_DISK": "beta",
+        "BETA_TAPE": "beta",
+    }
+
+
+@pytest.mark.parametrize(
+    "rses,message",
+    [
+        (["alpha_disk"], "at sites/0/rse/0"),
+        (["A", "A"], "at sites/0/rse: .* non-unique"),
+        (["../ETC"], "at sites/0/rse/0"),
+        ("ALPHA_DISK", "at sites/0/rse: 'ALPHA_DISK' is not of type 'array'"),
+    ],
+    ids=["lower-case", "twice", "path", "not-a-list"],
+)
+def test_invalid_rse_lists(rses, message):
+    with pytest.raises(RegistryError, match=message):
+        SiteRegistry.from_dict(minimal(rse=rses), environ={})
+
+
+def test_an_rse_belongs_to_one_site():
+    data = minimal(rse=["SHARED"])
+    data["sites"].append({**data["sites"][0], "name": "beta"})
+    with pytest.raises(RegistryError, match="at sites/beta/rse: SHARED is already at site alpha"):
+        SiteRegistry.from_dict(data, environ={})

@@ -401,3 +401,31 @@ def test_agent_once_writes_the_token_without_it_on_the_command_line(
     FakeHub.answers = [(401, {"message": "Please sign in again."})]
     with pytest.raises(SystemExit, match="401: Please sign in again"):
         main(argv)
+
+
+def test_a_runs_agent_says_its_credential_was_revoked(
+    fake_hub, tmp_path: Path, monkeypatch, caplog
+):
+    """In a batch run's job a refused hub token is the run's credential revoked by its owner;
+    the provider's *sign in again* answer keeps its own message."""
+    from continuum_lab.token_agent import RUN_REVOKED, main
+
+    token_file = tmp_path / "hub-token"
+    token_file.write_text("run-token\n")
+    token_file.chmod(0o600)
+    argv = ["--once", "--output", str(tmp_path / "bt"), "--hub-api-url", fake_hub]
+    argv += ["--token-file", str(token_file)]
+    monkeypatch.setenv("CONTINUUM_RUN_ID", "r-0123456789ab")
+    FakeHub.answers = [(401, {"message": "an API token is required"})]
+    with pytest.raises(SystemExit, match="credential revoked — the run's owner revoked it"):
+        main(argv)
+    FakeHub.answers = [(401, {"message": "Please sign in again."})]
+    with pytest.raises(SystemExit, match="401: Please sign in again") as ended:
+        main(argv)
+    assert "revoked" not in str(ended.value)
+    keeper = TokenKeeper(tmp_path / "bt", fake_hub, "run-token", refused_message=RUN_REVOKED)
+    FakeHub.answers = [(401, {"message": "an API token is required"})]
+    with caplog.at_level("WARNING"):
+        keeper.pull_once()
+    assert f"continuum token: {RUN_REVOKED} (the hub answered 401" in caplog.text
+    assert "sign in to the hub again" not in caplog.text

@@ -92,7 +92,10 @@ def test_a_retried_run_has_one_action_per_attempt(tmp_path, validator_cache):
     folder = tmp_path / "r-0123456789ab"
     first = SiteExecutor().bundle(make_plan())
     prepare(str(folder), read_bundle(io.BytesIO(first.encode())))
-    (folder / "status.json").write_text(json.dumps({"state": "running", "started": START}))
+    # the first job's own times and node (the service saw it from 09:00 to 09:20)
+    job = {"job_id": "100", "node": "alpha-node2"}
+    own = {"state": "running", "started": "2026-12-01T09:02:00+00:00", "job": job}
+    (folder / "status.json").write_text(json.dumps({**own, "ended": "2026-12-01T09:11:00+00:00"}))
     # the service's attempts: one lost on alpha, one it never submitted (stopped before sbatch)
     lost = "the job ended while the notebook ran"
     stored = {
@@ -115,7 +118,10 @@ def test_a_retried_run_has_one_action_per_attempt(tmp_path, validator_cache):
     assert crate is not None
     graph = {e["@id"]: e for e in json.loads(crate.read_text())["@graph"]}
     earlier, last = graph["#attempt-1"], graph["#attempt-2"]
+    own_times = ("2026-12-01T09:02:00+00:00", "2026-12-01T09:11:00+00:00")
     assert earlier["identifier"] == "100" and lost in earlier["error"]
+    assert (earlier["startTime"], earlier["endTime"]) == own_times
+    assert "alpha-node2" in json.dumps(earlier["location"])
     assert earlier["actionStatus"].endswith("FailedActionStatus")
     assert last["identifier"] == "77" and last["actionStatus"].endswith("CompletedActionStatus")
     assert "#attempt-3" not in graph

@@ -1,26 +1,10 @@
+import { formatBytes } from '@continuum-hub/common';
+
 import { IClusterInfo } from './tokens';
 
-// the age column: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`; `–` when unknown
-export { formatAge } from '@continuum-hub/common';
-
-/**
- * Bytes in binary units with one decimal: `512.0 MiB`, `2.0 GiB`; `–` when unknown.
- *
- * @param bytes - a byte count, or null
- */
-export function formatBytes(bytes: number | null): string {
-  if (bytes === null || !Number.isFinite(bytes) || bytes < 0) {
-    return '–';
-  }
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+// the age column: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`; `–` when unknown; memory in
+// binary units: `512.0 MiB`
+export { formatAge, formatBytes } from '@continuum-hub/common';
 
 /**
  * The resources column: `4 cores · 2.0 GiB`, or `–` while unknown.

@@ -85,3 +85,22 @@ export function listNote(
   }
   return items.length === 0 ? none : '';
 }
+
+/**
+ * Bytes in binary units with one decimal: `512.0 MiB`, `2.0 GiB`; `–` when unknown.
+ *
+ * @param bytes - a byte count, or null
+ */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes) || bytes < 0) {
+    return '–';
+  }
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -3,10 +3,10 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { IFormValues, initialValues, validateForm, validateParameters } from './form';
 import { RunForm } from './run-form';
-import { INotebookParameter, IRun, IRunOptions, IWorkflowsAPI } from './tokens';
+import { INotebookParameter, IRun, IRunOptions, ISubmitRequest, IWorkflowsAPI } from './tokens';
 import { typeOf, valueText } from './values';
 
-type Checked<T> = { result: T } | { errors: Record<string, string> };
+export type Checked<T> = { result: T } | { errors: Record<string, string> };
 
 /**
  * Send a checked request; the service's refusal (a 4xx: invalid parameters, a partition not
@@ -32,20 +32,22 @@ export async function refusedAsProblem<T>(send: () => Promise<T>): Promise<Check
  * @param title - the dialog's title
  * @param form - builds the form for the current values and problems
  * @param check - validates the values (and sends them); problems by field, or the result
+ * @param label - the accepting button's label
  * @returns the result, or null when cancelled
  */
 async function untilValid<T>(
   title: string,
   values: IFormValues,
   form: (values: IFormValues, errors: Record<string, string>) => RunForm,
-  check: (values: IFormValues) => Promise<Checked<T>>
+  check: (values: IFormValues) => Promise<Checked<T>>,
+  label = 'Submit'
 ): Promise<T | null> {
   let errors: Record<string, string> = {};
   for (;;) {
     const answer = await showDialog({
       title,
       body: form(values, errors),
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Submit' })]
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label })]
     });
     if (!answer.button.accept || answer.value === null) {
       return null;
@@ -60,13 +62,22 @@ async function untilValid<T>(
 }
 
 /**
- * *Run as batch job…*: ask for resources, parameters and a sweep, then submit the notebook.
+ * The *Run as batch job* form for a notebook until its values are valid and `finish` accepts
+ * the request they make (or the user cancels).
  *
  * @param api - the server extension's batch-run routes
  * @param path - the notebook's path relative to the server's root
- * @returns the new run, or null when cancelled
+ * @param title - the dialog's title
+ * @param finish - what is done with the checked request (its refusal is shown in the form)
+ * @param extra - the form's first line and the accepting button's label
  */
-export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IRun | null> {
+export async function notebookDialog<T>(
+  api: IWorkflowsAPI,
+  path: string,
+  title: string,
+  finish: (request: ISubmitRequest, values: IFormValues) => Promise<Checked<T>>,
+  extra: { intro?: string; label?: string } = {}
+): Promise<T | null> {
   const [options, info] = await Promise.all([api.options(), api.parameters(path)]);
   if (options.sites.length === 0) {
     throw new Error('You may not run batch jobs on any site.');
@@ -75,7 +86,7 @@ export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IR
     ? undefined
     : 'This notebook has no cell tagged "parameters": it runs with the values it holds.';
   return untilValid(
-    `Run ${path} as a batch job`,
+    title,
     initialValues(options, info.parameters),
     (values, errors) =>
       new RunForm({
@@ -86,15 +97,27 @@ export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IR
         values,
         errors,
         note,
+        intro: extra.intro,
         estimate: query => api.estimate(query)
       }),
     async values => {
       const checked = validateForm(path, values, info.parameters, options);
-      if ('errors' in checked) {
-        return checked;
-      }
-      return refusedAsProblem(() => api.submit(checked.request));
-    }
+      return 'errors' in checked ? checked : finish(checked.request, values);
+    },
+    extra.label
+  );
+}
+
+/**
+ * *Run as batch job…*: ask for resources, parameters and a sweep, then submit the notebook.
+ *
+ * @param api - the server extension's batch-run routes
+ * @param path - the notebook's path relative to the server's root
+ * @returns the new run, or null when cancelled
+ */
+export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IRun | null> {
+  return notebookDialog(api, path, `Run ${path} as a batch job`, request =>
+    refusedAsProblem(() => api.submit(request))
   );
 }
 

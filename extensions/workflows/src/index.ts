@@ -1,12 +1,19 @@
 import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  InputDialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { runIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
 
+import { chainDialog } from './chain-dialog';
 import { rerunDialog, submitDialog } from './dialogs';
 import { RunsModel } from './runs-model';
 import { RunsPanel } from './runs-panel';
@@ -21,6 +28,7 @@ export namespace CommandIDs {
   export const openPanel = 'continuum-workflows:open-panel';
   export const runBatch = 'continuum-workflows:run-batch';
   export const runWorkflow = 'continuum-workflows:run-workflow';
+  export const buildWorkflow = 'continuum-workflows:build-workflow';
 }
 
 const PANEL_ID = 'continuum-workflows-panel';
@@ -66,6 +74,31 @@ function selectedPath(browsers: IFileBrowserFactory | null, suffixes: string[]):
   return selected && !selected.done && suffixes.some(s => selected.value.path.endsWith(s))
     ? selected.value.path
     : null;
+}
+
+/**
+ * Ask for a step's notebook among the user's files: those in the folder of `near` (a path can
+ * also be typed); null when cancelled.
+ */
+async function pickNotebook(app: JupyterFrontEnd, near: string): Promise<string | null> {
+  const folder = near.includes('/') ? near.slice(0, near.lastIndexOf('/')) : '';
+  let items: string[] = [];
+  try {
+    const listing = await app.serviceManager.contents.get(folder, { content: true });
+    items = (listing.content as { path: string; type: string }[])
+      .filter(item => item.type === 'notebook')
+      .map(item => item.path)
+      .sort();
+  } catch {
+    items = []; // an unreadable folder: the path is typed
+  }
+  const answer = await InputDialog.getItem({
+    title: 'Add a step: its notebook',
+    items: items.length > 0 ? items : [near],
+    current: Math.max(0, items.indexOf(near)),
+    editable: true
+  });
+  return answer.button.accept && answer.value ? answer.value.trim() : null;
 }
 
 /**
@@ -126,6 +159,15 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
         const path = await api.open(run.id, member);
         await app.commands.execute('docmanager:open', { path });
       },
+      download: async run => {
+        // a link the browser follows itself: the archive streams to disk, not into memory
+        const link = document.createElement('a');
+        link.href = api.archiveUrl(run.id);
+        link.download = `${run.id}.tar.gz`;
+        document.body.append(link);
+        link.click();
+        link.remove();
+      },
       cancel: async run => {
         if (
           await confirm('Cancel this run?', `${run.name || run.id}: its job stops.`, 'Cancel run')
@@ -134,6 +176,9 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
         }
       },
       rerun: async run => submitted(await rerunDialog(api, run)),
+      workflow: async () => {
+        await app.commands.execute(CommandIDs.buildWorkflow, {});
+      },
       revoke: async credential => {
         const body =
           `The run ${credential.run_id ?? credential.workflow_id ?? ''} loses its token at the ` +
@@ -212,6 +257,41 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
       },
       { palette: null }
     );
+    registerContinuumCommand(
+      app.commands,
+      CommandIDs.buildWorkflow,
+      {
+        label: 'Workflow…',
+        caption: 'Chain notebooks into a workflow, step by step; save it as YAML and run it',
+        icon: runIcon,
+        execute: async args => {
+          const path = notebookPath(args, browsers, notebooks);
+          try {
+            const result = await chainDialog(
+              api,
+              { pickNotebook: near => pickNotebook(app, near) },
+              path
+            );
+            if (result) {
+              Notification.success(`Workflow file ${result.path} saved.`, { autoClose: 5000 });
+              if (result.workflow) {
+                void model.refresh();
+                app.shell.activateById(PANEL_ID);
+              }
+            }
+          } catch (error) {
+            failed('Could not build the workflow', error);
+          }
+        }
+      },
+      { palette }
+    );
+    app.contextMenu.addItem({
+      command: CommandIDs.buildWorkflow,
+      selector: '.jp-DirListing-item[data-file-type="notebook"]',
+      rank: 13,
+      args: { fromBrowser: true }
+    });
     app.contextMenu.addItem({
       command: CommandIDs.runWorkflow,
       selector: '.jp-DirListing-item[data-file-type="yaml"]',

@@ -1,5 +1,6 @@
 import { IEstimate, postJSON, requestAPI } from '@continuum-hub/common';
 import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 
 import {
   ICredential,
@@ -23,6 +24,8 @@ export const workflowsAPI: IWorkflowsAPI = {
   list: () => requestAPI<IRunList>('workflows/runs'),
   submit: request => requestAPI<IRun>('workflows/runs', postJSON(request)),
   submitWorkflow: path => requestAPI<IWorkflow>('workflows/workflows', postJSON({ path })),
+  saveWorkflow: async (path, workflow) =>
+    (await requestAPI<{ path: string }>('workflows/file', postJSON({ path, workflow }))).path,
   workflows: async () =>
     (await requestAPI<{ workflows: IWorkflow[] }>('workflows/workflows')).workflows,
   cancel: id => requestAPI<IRun>('workflows/runs/cancel', postJSON({ id })),
@@ -35,6 +38,9 @@ export const workflowsAPI: IWorkflowsAPI = {
         postJSON(member === undefined ? { id } : { id, member })
       )
     ).path,
+  archiveUrl: id =>
+    URLExt.join(ServerConnection.makeSettings().baseUrl, 'continuum', 'workflows/runs/archive') +
+    URLExt.objectToQueryString({ id }),
   credentials: async () =>
     (await requestAPI<{ credentials: ICredential[] }>('workflows/credentials')).credentials,
   revoke: async id => {

@@ -22,6 +22,8 @@ export interface IRunFormOptions {
   values: IFormValues;
   /** Problems of an earlier try, by field (see `validateForm`). */
   errors?: Record<string, string>;
+  /** The first line (default: what submitting does); a workflow step says what it is. */
+  intro?: string;
   /** A remark shown at the top (e.g. no parameters cell). */
   note?: string;
   /** Asks the hub when the chosen resources would start; without it no estimate line. */
@@ -66,9 +68,10 @@ export class RunForm extends Widget implements Dialog.IBodyWidget<IFormValues> {
     const errors = options.errors ?? {};
     const intro = document.createElement('p');
     intro.textContent =
-      options.mode === 'submit'
+      options.intro ??
+      (options.mode === 'submit'
         ? `${options.path}: a snapshot is taken now and runs on the site's batch queue.`
-        : `A new run of the same snapshot and resources, with these parameters.`;
+        : `A new run of the same snapshot and resources, with these parameters.`);
     this.node.append(intro);
     if (options.note) {
       const note = document.createElement('p');

@@ -19,10 +19,14 @@ import { ICredential, IRun, IRunsModel, IWorkflow } from './tokens';
 export interface IRunsPanelActions {
   /** Open the executed notebook (of `member` for a sweep). */
   open(run: IRun, member?: number): Promise<void>;
+  /** Download the run folder as a tar.gz (no credentials in it). */
+  download(run: IRun): Promise<void>;
   /** Cancel the run (after confirmation). */
   cancel(run: IRun): Promise<void>;
   /** Open the dialog pre-filled with the run's parameters, and run again. */
   rerun(run: IRun): Promise<void>;
+  /** Build a chain of notebook steps and save it as a workflow file (*Workflow…*). */
+  workflow?(): Promise<void>;
   /** Revoke a run credential (after confirmation). */
   revoke(credential: ICredential): Promise<void>;
 }
@@ -69,6 +73,12 @@ export class RunsPanel extends ListPanel {
     this._actions = actions;
     this._now = now;
     this.bar.append(button('Refresh', 'jp-mod-styled', 'refresh', () => void model.refresh()));
+    const workflow = actions.workflow;
+    if (workflow) {
+      this.bar.append(
+        button('Workflow…', 'jp-mod-styled', 'workflow', () => this.runAction(workflow()))
+      );
+    }
     const table = tableWithHead(
       'jp-ContinuumWorkflows-table jp-ContinuumWorkflows-runs',
       RUN_COLUMNS.map(([, label]) => label)
@@ -162,6 +172,13 @@ export class RunsPanel extends ListPanel {
     if (!sweep && members.some(m => m.state === 'done' || m.state === 'failed')) {
       actions.append(
         button('Open', 'jp-mod-styled', 'open', () => this.runAction(this._actions.open(run)))
+      );
+    }
+    if (isFinal(run.state)) {
+      actions.append(
+        button('Download', 'jp-mod-styled', 'download', () =>
+          this.runAction(this._actions.download(run))
+        )
       );
     }
     if (sweep) {

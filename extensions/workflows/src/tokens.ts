@@ -210,10 +210,17 @@ export interface IWorkflowsAPI {
   submitWorkflow(path: string): Promise<IWorkflow>;
   /** The user's workflows. */
   workflows(): Promise<IWorkflow[]>;
+  /**
+   * Write a workflow file (YAML, the schema's format, checked by the server) at `path`; its
+   * path. A file already there is refused (409).
+   */
+  saveWorkflow(path: string, workflow: object): Promise<string>;
   cancel(id: string): Promise<IRun>;
   rerun(id: string, parameters?: Record<string, unknown>): Promise<IRun>;
   /** Save the executed notebook into the user's files; its path. */
   open(id: string, member?: number): Promise<string>;
+  /** Where the browser downloads the run folder (a tar.gz without credentials). */
+  archiveUrl(id: string): string;
   credentials(): Promise<ICredential[]>;
   revoke(id: string): Promise<void>;
 }

@@ -6,7 +6,8 @@ own identifier: a Rucio DID ``scope:name``, a TAP table ``ivoa.obscore``, a path
 harvested root); :func:`split_id` takes it apart.
 
 Visibility: an entry is ``public`` or private to its VO (``visibility == "vo"``), where ``vo`` is
-a hub group name (``vo.radio.example``, from the users' entitlements).  :func:`visible` is the one
+a hub group name (``vo.radio.example``, from the users' entitlements); ``vos`` names more VOs
+that may see it (software at a site several VOs may use).  :func:`visible` is the one
 rule, applied by every source *and* again by the service before anything leaves it, so a
 source's mistake cannot show another VO's private entry, even by id.
 """
@@ -14,6 +15,7 @@ source's mistake cannot show another VO's private entry, even by id.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -75,6 +77,9 @@ class Entry:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: how to open it, for the panel's *Insert code*: {"language": "python", "code": "..."}
     access: dict[str, str] = field(default_factory=dict)
+    #: more VOs that may see a private entry besides ``vo`` (a site's software: every group
+    #: allowed at the site)
+    vos: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the REST API returns it."""
@@ -139,10 +144,12 @@ def split_id(entry_id: str) -> tuple[str, str]:
 
 
 def visible(entry: Entry, groups: Iterable[str]) -> bool:
-    """Whether a user in ``groups`` may see ``entry``: public ones, and their own VOs' ones."""
+    """Whether a user in ``groups`` may see ``entry``: public ones, and their own VOs' ones
+    (``vo``, or one of ``vos``)."""
     if entry.visibility == "public":
         return True
-    return bool(entry.vo) and entry.vo in set(groups)
+    groups = set(groups)
+    return (bool(entry.vo) and entry.vo in groups) or not groups.isdisjoint(entry.vos)
 
 
 def _words(values: Iterable[str], name: str) -> tuple[str, ...]:
@@ -224,3 +231,17 @@ def make_query(
         groups=frozenset(groups),
         user=user,
     )
+
+
+def facet_counts(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
+    """Facet → value → count over ``entries`` (visible ones only: the caller filters)."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in FACETS}
+    for entry in entries:
+        counts["source"][entry.source] += 1
+        counts["kind"][entry.kind] += 1
+        counts["format"][entry.format] += 1
+        for vo in {entry.vo, *entry.vos} - {""}:
+            counts["vo"][vo] += 1
+        for site in entry.sites:
+            counts["site"][site] += 1
+    return {name: dict(counter) for name, counter in counts.items()}

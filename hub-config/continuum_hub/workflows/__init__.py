@@ -18,8 +18,10 @@ extension build on:
   the snapshot with the run folder's parameters; :mod:`.progress` keeps ``status.json`` current
   cell by cell;
 * :mod:`.runfolder` — the same command's ``prepare``/``report``/``cat``: a run folder made and
-  read as the user; :mod:`.finish` — the job facts in ``status.json`` and the run's crate, written
-  by the member that ends last;
+  read as the user; :mod:`.inputs` — inputs with ``copy: true`` copied in by ``prepare``;
+  :mod:`.archive` — ``archive``: the folder as a tar.gz without credentials (the *Download*), and
+  the service's end streaming it; :mod:`.finish` — the job facts in ``status.json`` and the
+  run's crate, written by the member that ends last;
 * :mod:`.executor` — runs on a site: :class:`~.executor.RunPlan`, :class:`~.executor.SiteExecutor`
   (folder, ``sbatch`` of one job or job array with ``afterok`` dependencies, batched status,
   results), members' states from the queue and ``status.json``;

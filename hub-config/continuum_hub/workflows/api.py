@@ -13,28 +13,36 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from tornado import web
 
 from continuum_spawners.sites import format_walltime
 
+from ..service_api import HubServiceHandler
 from . import ACCESS_SCOPE, API_PREFIX
-from .credentials import HubError, HubUser
 from .validation import MAX_RETRIES, RequestError
 
 log = logging.getLogger(__name__)
 
-ACCESS_SCOPES = frozenset({ACCESS_SCOPE, "access:services"})
 RUN_ID = r"(r-[0-9a-f]{1,32})"
 WORKFLOW_ID = r"(w-[0-9a-f]{1,32})"
 CREDENTIAL_ID = r"(c-[0-9a-f]{1,32})"
+#: what a download's file name keeps of a run's name
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class APIHandler(web.RequestHandler):
-    """Authentication, JSON bodies and JSON errors for every route."""
+class APIHandler(HubServiceHandler):
+    """Authentication, JSON bodies and JSON errors for every route (the shared base's)."""
 
-    user: HubUser
+    access_scope = ACCESS_SCOPE
+    service_label = "the workflow service"
+    request_error = RequestError
+
+    @property
+    def hub_client(self) -> Any:
+        return self.manager.hub
 
     @property
     def manager(self) -> Any:
@@ -44,62 +52,11 @@ class APIHandler(web.RequestHandler):
     def book(self) -> Any:
         return self.settings["workflows_book"]
 
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-
-    async def prepare(self) -> None:
-        auth = self.settings["hub_auth"]
-        token = auth.get_token(self, in_cookie=False)
-        if not token:
-            self.set_header("WWW-Authenticate", 'token realm="jupyterhub"')
-            raise web.HTTPError(401, "a hub API token is required (Authorization: token …)")
-        model = await auth.user_for_token(token, sync=False)
-        if not model:
-            self.set_header("WWW-Authenticate", 'token realm="jupyterhub"')
-            raise web.HTTPError(401, "the token is not valid (expired or revoked?)")
-        if not ACCESS_SCOPES & set(model.get("scopes") or ()):
-            raise web.HTTPError(403, f"this token may not use the service: it needs {ACCESS_SCOPE}")
-        if model.get("kind", "user") != "user":
-            raise web.HTTPError(403, "only users' tokens may use the workflow service")
-        try:
-            self.user = await self.manager.hub.user(model["name"])
-        except HubError as exc:
-            log.warning("Reading user %s from the hub: %s", model["name"], exc)
-            raise web.HTTPError(502, "the hub did not answer about this user") from None
-
     def body(self) -> Any:
         try:
             return json.loads(self.request.body or b"null")
         except ValueError:
             raise web.HTTPError(400, "the request body is not JSON") from None
-
-    def send(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(data))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = self._reason
-        if isinstance(exc, RequestError):
-            message = str(exc)
-        elif isinstance(exc, web.HTTPError) and exc.log_message:
-            message = str(exc.log_message)
-        elif status_code >= 500:
-            message = "the workflow service failed; see its log"
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": message}))
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, RequestError):
-            self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
-            return
-        super()._handle_request_exception(e)
-
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, RequestError | web.HTTPError):
-            return  # the user's mistake, answered; not the service's
-        super().log_exception(typ, value, tb)
 
 
 class RootHandler(APIHandler):
@@ -213,6 +170,26 @@ class RunCrateHandler(APIHandler):
         self.finish(await self.manager.read_result(self.user, run_id, "ro-crate-metadata.json"))
 
 
+class RunArchiveHandler(APIHandler):
+    """``GET runs/{id}/archive``: the run folder as a tar.gz, streamed as the site sends it."""
+
+    async def get(self, run_id: str) -> None:
+        run, stream = self.manager.archive(self.user, run_id)
+        try:
+            first = await anext(stream, b"")
+        except RuntimeError as exc:  # refused before anything was sent: a symlink leaving, …
+            log.info("Run %s: no archive: %s", run_id, exc)
+            raise RequestError(f"the run folder cannot be archived: {exc}", 409) from None
+        name = SAFE_NAME.sub("_", str(run.get("name") or "run"))[:60].strip("._") or "run"
+        self.set_header("Content-Type", "application/gzip")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}-{run_id}.tar.gz"')
+        self.write(first)
+        async for chunk in stream:
+            self.write(chunk)
+            await self.flush()
+        self.finish()
+
+
 class WorkflowsHandler(APIHandler):
     async def get(self) -> None:
         self.send({"workflows": self.book.list(self.user)})
@@ -270,6 +247,7 @@ ROUTES: list[tuple[str, type[APIHandler], dict[str, str]]] = [
     (f"/runs/{RUN_ID}/rerun", RunRerunHandler, {"post": "Run again, parameters changed"}),
     (f"/runs/{RUN_ID}/notebook", RunNotebookHandler, {"get": "The executed notebook"}),
     (f"/runs/{RUN_ID}/crate", RunCrateHandler, {"get": "The run's RO-Crate metadata"}),
+    (f"/runs/{RUN_ID}/archive", RunArchiveHandler, {"get": "The run folder as a tar.gz"}),
     ("/workflows", WorkflowsHandler, {"get": "Your workflows", "post": "Submit a workflow"}),
     (f"/workflows/{WORKFLOW_ID}", WorkflowHandler, {"get": "A workflow"}),
     (f"/workflows/{WORKFLOW_ID}/cancel", WorkflowCancelHandler, {"post": "Cancel a workflow"}),

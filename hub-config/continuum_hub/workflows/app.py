@@ -14,17 +14,20 @@ hub's proxy forwards ``/services/workflows/`` to.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from traitlets import Float, Integer, Type, Unicode
-from traitlets.config import Config, Configurable
+from traitlets.config import Config
 
 from continuum_hub.logscrub import install_log_scrubber
+from continuum_hub.service_api import (
+    ServiceSettings,
+    config_from_environment,
+    hub_auth_from_environment,
+    state_folder,
+)
 from continuum_spawners.account_map import AccountMapper
 from continuum_spawners.accounts import AccountResolver, shared_resolver
 from continuum_spawners.sites import load_registry
@@ -34,18 +37,9 @@ CONFIG_ENV = "CONTINUUM_WORKFLOWS_CONFIG"
 MAX_BODY_BYTES = 17 * 2**20
 
 
-class WorkflowsApp(Configurable):
+class WorkflowsApp(ServiceSettings):
     """Settings of the service process (set by the hub from ``WorkflowService``)."""
 
-    ip = Unicode("127.0.0.1", config=True, help="Address the REST API listens on.")
-    port = Integer(0, config=True, help="Port the REST API listens on (chosen by the hub).")
-    state_dir = Unicode(config=True, help="Folder (0700) of the database and notebook snapshots.")
-    db_url = Unicode(
-        "",
-        config=True,
-        help="SQLAlchemy URL of the database; default sqlite:///<state_dir>/workflows.sqlite.",
-    )
-    registry_path = Unicode(config=True, help="The site registry (SiteSpawner.registry_path).")
     poll_interval = Float(10.0, config=True, help="Seconds between two rounds of status queries.")
     sign_in_interval = Float(
         60.0, config=True, help="Seconds between two checks of a running run's credential."
@@ -71,10 +65,7 @@ class WorkflowsApp(Configurable):
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """The process's traitlets config from the hub (``CONTINUUM_WORKFLOWS_CONFIG``)."""
-    environ = os.environ if environ is None else environ
-    if CONFIG_ENV not in environ:
-        raise SystemExit(f"{CONFIG_ENV} is not set: the workflow service is started by the hub")
-    return Config(json.loads(environ[CONFIG_ENV]))
+    return config_from_environment(CONFIG_ENV, "the workflow service", environ)
 
 
 def make_application(
@@ -97,13 +88,8 @@ def make_application(
     from .tracking import Tracker
 
     settings = WorkflowsApp(config=config)
-    state = Path(settings.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
-    state.chmod(0o700)
-    if hub_auth is None:
-        from jupyterhub.services.auth import HubAuth
-
-        hub_auth = HubAuth(cache_max_age=60)
+    state = state_folder(settings.state_dir)
+    hub_auth = hub_auth_from_environment(hub_auth)
     if executor is None:
         from .executor import SiteExecutor
 

@@ -29,6 +29,7 @@ import pwd
 import re
 import shlex
 import sys
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,6 +46,8 @@ from continuum_spawners.sites import Site
 from .runfolder import BEARER_TOKEN, HUB_TOKEN
 
 RUN_ID = re.compile(r"^r-[0-9a-f]{6,32}$")
+#: seconds a run folder's archive may take to stream (at least the executor's timeout)
+ARCHIVE_SECONDS = 600.0
 
 RUN_SCRIPT = """#!/bin/bash
 # Batch run {run_id} of Continuum Hub: papermill executes the notebook snapshot in the run
@@ -336,6 +339,15 @@ class SiteExecutor:
         """
         result = await self._runner(site, account, ["cat", folder, rel])
         return result.stdout.encode()
+
+    def archive(self, site: Site, account: str, folder: str) -> AsyncIterator[bytes]:
+        """The run folder as a tar.gz, without credentials, in chunks as the site sends it
+        (``continuum-workflow-run archive``, :mod:`.archive`); ``RuntimeError`` when refused."""
+        from .archive import stream_command
+
+        seconds = max(self.timeout, ARCHIVE_SECONDS)  # a large folder takes its time
+        argv = [*self.runner_command, "archive", folder]
+        return stream_command(transport_for(site, seconds), argv, account, seconds)
 
 
 def member_states(

@@ -105,10 +105,41 @@ def _attempt(run: dict[str, Any], statuses: list[dict[str, Any]]) -> Attempt:
     )
 
 
-def _previous(run: dict[str, Any]) -> list[Attempt]:
+def attempt_times(folder: Path) -> dict[str, tuple[datetime, datetime, list[str]]]:
+    """Earlier attempts' own job times, by job id, from what they left in ``attempts/<n>/``:
+    the members' first start and last end, and their nodes (as their ``status.json`` say)."""
+    found: dict[str, tuple[datetime, datetime, list[str]]] = {}
+    paths = [
+        *folder.glob("attempts/*/status.json"),
+        *folder.glob("attempts/*/members/*/status.json"),
+    ]
+    for path in paths:
+        try:
+            status = json.loads(path.read_text()) if not path.is_symlink() else {}
+        except (OSError, ValueError):
+            continue
+        job = status.get("job") if isinstance(status, dict) else None
+        start, end = _when(status.get("started")), _when(status.get("ended"))
+        if not (isinstance(job, dict) and job.get("job_id") and start and end):
+            continue
+        key = str(job["job_id"])
+        first, last, nodes = found.get(key, (start, end, []))
+        node = job.get("node")
+        found[key] = (min(first, start), max(last, end), nodes + ([node] if node else []))
+    return found
+
+
+def _previous(run: dict[str, Any], folder: Path | None = None) -> list[Attempt]:
+    """The earlier attempts of ``run.json``, with the jobs' own start, end and nodes where
+    their files in ``folder`` tell them (the service's times otherwise)."""
     attempts = []
+    own = attempt_times(folder) if folder is not None else {}
     for item in run.get("previous_attempts") or []:
         start, end = _when(item.get("start")), _when(item.get("end"))
+        nodes = item.get("nodes") or ()
+        if str(item.get("job_id")) in own:
+            start, end, found = own[str(item.get("job_id"))]
+            nodes = sorted(set(found)) or nodes
         if start and end:
             attempts.append(
                 Attempt(
@@ -118,7 +149,7 @@ def _previous(run: dict[str, Any]) -> list[Attempt]:
                     start,
                     end,
                     str(item.get("state", "FAILED")),
-                    tuple(item.get("nodes") or ()),
+                    tuple(nodes),
                     str(item.get("error", "")),
                 )
             )
@@ -130,8 +161,10 @@ def previous_attempts(run: dict[str, Any]) -> list[dict[str, Any]]:
 
     The workflow service's side of :func:`_previous`: ``run`` is its stored run (with its
     ``attempts``), the result goes to ``run.json``'s ``previous_attempts``.  ``start``/``end``
-    are when the service submitted the job and saw it end (the job's own times were in the
-    folder's files that attempt left, ``attempts/<n>/``); ``state`` in Slurm's words.
+    are when the service submitted the job and saw it end; the crate prefers the job's own
+    times from the files that attempt left in ``attempts/<n>/`` (:func:`attempt_times`), where
+    the folder has them (not after a move to a site without the same home); ``state`` in
+    Slurm's words.
     """
     resources = run.get("resources") or {}
     found = []
@@ -166,6 +199,12 @@ def record(folder: Path, run: dict[str, Any], statuses: list[dict[str, Any]]) ->
         for item in run.get("inputs", [])
         if isinstance(item, dict) and item.get("location") and item.get("sha256")
     ]
+    # inputs copied into the folder at submit (.inputs): described from their copies there
+    inputs += [
+        InputFile(item["path"])
+        for item in run.get("inputs", [])
+        if isinstance(item, dict) and item.get("copy") is True and (folder / item["path"]).exists()
+    ]
     if members is not None:
         inputs += [InputFile(f"{p}parameters.json") for p in prefixes]
     person = run.get("person") or {}
@@ -180,7 +219,7 @@ def record(folder: Path, run: dict[str, Any], statuses: list[dict[str, Any]]) ->
         person=Person(
             str(person.get("username", "")), str(person.get("name", "")), person.get("orcid")
         ),
-        attempts=(*_previous(run), _attempt(run, statuses)),
+        attempts=(*_previous(run, folder), _attempt(run, statuses)),
         environment=str(run.get("environment") or "default"),
         environment_sha256=str(environment.get("packages_sha256") or "0" * 64),
         executed=executed[0],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +425,15 @@ class RunManager:
             return bytes(await self.executor.read_file(site, run["account"], run["folder"], rel))
         except (OSError, RuntimeError, ValueError):
             raise RequestError(f"{rel} of run {run_id} does not exist yet", 404) from None
+
+    def archive(self, user: HubUser, run_id: str) -> tuple[dict[str, Any], AsyncIterator[bytes]]:
+        """The run and its folder as a tar.gz stream, read as the run's account (no credential
+        in it; ``RuntimeError`` from the stream when the site refuses)."""
+        run = self.owned_run(user, run_id)
+        site = self.registry().get(run["site"] or "")
+        if site is None or not run["folder"]:
+            raise RequestError(f"run {run_id} has no folder yet", 404)
+        return run, self.executor.archive(site, run["account"], run["folder"])
 
     def member_file(self, run: dict[str, Any], member: int | None, name: str) -> str:
         """Where a member's ``name`` lies in the run folder (``members/<i>/`` for sweeps)."""

@@ -167,6 +167,7 @@ _BODIES = {
     ("/workflows/{workflow_id}", "get"): (None, "200", "Workflow"),
     ("/workflows/{workflow_id}/cancel", "post"): (None, "200", "Workflow"),
     ("/workflows/{workflow_id}/cwl", "get"): (None, "200", "text/yaml"),
+    ("/runs/{run_id}/archive", "get"): (None, "200", "application/gzip"),
     ("/credentials/{credential_id}", "delete"): (None, "204", None),
 }
 
@@ -194,6 +195,13 @@ def _operation(path: str, method: str, summary: str) -> dict[str, Any]:
     elif response == "text/yaml":
         content = {"text/yaml": {"schema": {"type": "string"}}}
         operation["responses"][status] = {"description": "CWL v1.2", "content": content}
+    elif response == "application/gzip":
+        content = {response: {"schema": {"type": "string", "contentMediaType": response}}}
+        operation["responses"][status] = {
+            "description": "the run folder as a tar.gz, without credentials (streamed; "
+            "Content-Disposition names the file)",
+            "content": content,
+        }
     else:
         schema = _ref(response) if response in SCHEMAS else {"type": "object"}
         content = {"application/json": {"schema": schema}}
@@ -204,6 +212,7 @@ def _operation(path: str, method: str, summary: str) -> dict[str, Any]:
         ("401", "no valid hub token"),
         ("403", "not allowed"),
         ("404", "no such thing"),
+        *((("409", "the folder cannot be archived"),) if response == "application/gzip" else ()),
     ):
         operation["responses"][code] = {"description": meaning, "content": error}
     return operation

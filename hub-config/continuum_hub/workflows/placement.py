@@ -7,8 +7,12 @@ account) that fits the run's resources — :func:`~continuum_spawners.options.ca
 spawn form's rules — is asked when the run would start (``sbatch --test-only`` as the owner's
 account, through the executor's ``estimate``, i.e. :func:`~continuum_spawners.estimates.
 estimate_start`) and the earliest wins (:func:`~continuum_spawners.estimates.by_start`, the
-spawner's ranking; without any estimate, the registry's order).  The choice says where and why
-(``beta: starts now``), for the run's reason and its attempt.
+spawner's ranking; without any estimate, the registry's order).  A run whose resources name
+the sites holding its data (``data_sites``, optionally ``transfer``) follows the data rule of
+:mod:`continuum_spawners.locality`: never a site without a replica unless a transfer is asked
+for; among those, soonest (a move finds no other site when no other one holds the data).  The
+choice says where and why (``beta: starts now``, ``beta: data present, starts now``), for the
+run's reason and its attempt.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ import asyncio
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from continuum_spawners.accounts import NoAccountError
 from continuum_spawners.estimates import by_start
+from continuum_spawners.locality import NoReplicaError, choose, reason, when
 from continuum_spawners.options import (
     SOONEST,
     JobRequest,
@@ -45,16 +49,7 @@ class Placement:
     reason: str
 
 
-def when(estimate: Estimate, at: datetime | None = None) -> str:
-    """An estimate in words: ``starts now``, ``starts in about 20 min``, ``no estimate (…)``."""
-    if estimate.start is None:
-        return f"no estimate ({estimate.message})" if estimate.message else "no estimate"
-    minutes = round((estimate.start - (at or datetime.now(UTC))).total_seconds() / 60)
-    if minutes <= 1:
-        return "starts now"
-    if minutes < 120:
-        return f"starts in about {minutes} min"
-    return f"starts in about {round(minutes / 60)} h"
+__all__ = ["Placement", "soonest", "when"]
 
 
 async def soonest(
@@ -70,7 +65,8 @@ async def soonest(
     Raises
     ------
     RequestError
-        The resources fit none of the owner's sites (the spawn form's message).
+        The resources fit none of the owner's sites (the spawn form's message), or none of
+        those holds the data named in ``data_sites`` and no transfer is asked for.
     """
     user = await manager.hub.user(owner)
     registry = manager.registry()
@@ -102,10 +98,17 @@ async def soonest(
             )
         )
     ranked = by_start(list(zip(options, estimates, strict=True)))
+    try:
+        ranked = choose(ranked, request.data_sites, request.transfer)
+    except NoReplicaError as exc:
+        if exclude:  # a move: no other site holds the data
+            return None
+        raise RequestError(f"resources: {exc}") from None
     choice, found = ranked[0]
     try:
         account = manager.resolver.require(owner, choice.site_entry)
     except NoAccountError as exc:
         raise RequestError(f"resources: {exc}", 403) from None
     log.info("Soonest for %s: %s/%s (%s)", owner, choice.site, choice.partition, when(found))
-    return Placement(choice, account, f"{choice.site}: {when(found)}")
+    why = reason(choice.site, found, request.data_sites, request.transfer)
+    return Placement(choice, account, why)

@@ -7,6 +7,7 @@ account's own permissions do the rest::
     continuum-workflow-run prepare FOLDER      < bundle.json   # make the folder (at submit)
     continuum-workflow-run report FOLDER                       # members' status.json, as JSON
     continuum-workflow-run cat FOLDER REL                      # one result file, bounded
+    continuum-workflow-run archive FOLDER                      # all of it, .tar.gz (.archive)
 
 ``prepare`` reads one JSON bundle (at most :data:`MAX_BUNDLE_BYTES`) from standard input::
 
@@ -33,6 +34,10 @@ sharing the home), which is prepared for the new attempt; files are 0600.  Layou
 
 ``report`` and ``cat`` read only the names above (``cat``: executed notebooks, the crate and the
 logs), without following a symbolic link, and bounded in size.
+
+(Over 450 lines: making a folder, preparing it again for a retry and reading it back share the
+link-refusing walk below, which :mod:`.archive` uses too; the inputs' copies are in
+:mod:`.inputs`, the download in :mod:`.archive`.)
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from .inputs import copy_inputs
 from .params import ParameterError, check_parameters
 from .paths import PathError
 from .snapshot import SNAPSHOTS, check_notebook
@@ -144,13 +150,14 @@ def _exists(folder: int, name: str) -> bool:
     return True
 
 
-def read_bounded(folder: int, rel: str, limit: int) -> bytes | None:
-    """The regular file ``rel`` below ``folder`` (no link followed), ``None`` when missing.
+def open_file(folder: int, rel: str) -> int | None:
+    """A descriptor of the file ``rel`` below ``folder`` (no link followed on the way, the
+    file not checked yet), ``None`` when missing.
 
     Raises
     ------
     RunFolderRefused
-        A link or something else than a regular file on the way, or more than ``limit`` bytes.
+        A link or a non-folder on the way, or the file cannot be opened.
     """
     *dirs, name = rel.split("/")
     fd = os.dup(folder)
@@ -163,13 +170,26 @@ def read_bounded(folder: int, rel: str, limit: int) -> bytes | None:
             fd = child
         try:
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-            file_fd = os.open(name, flags, dir_fd=fd)
+            return os.open(name, flags, dir_fd=fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise RunFolderRefused(f"{rel}: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def read_bounded(folder: int, rel: str, limit: int) -> bytes | None:
+    """The regular file ``rel`` below ``folder`` (no link followed), ``None`` when missing.
+
+    Raises
+    ------
+    RunFolderRefused
+        A link or something else than a regular file on the way, or more than ``limit`` bytes.
+    """
+    file_fd = open_file(folder, rel)
+    if file_fd is None:
+        return None
     with os.fdopen(file_fd, "rb") as file:
         if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             raise RunFolderRefused(f"{rel} is not a regular file")
@@ -233,6 +253,11 @@ def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
     """
     path = absolute_folder(path)
     os.umask(0o077)
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    try:  # the inputs to copy (.inputs) are refused before anything is made
+        copy_inputs(None, bundle["run"].get("inputs"), len(bundle["members"]), home)
+    except PathError as exc:
+        raise RunFolderRefused(str(exc)) from None
     parent = os.path.dirname(path)
     with walk(parent, create=1) as parent_fd:
         if os.fstat(parent_fd).st_uid == os.getuid():
@@ -260,6 +285,10 @@ def prepare(path: str, bundle: dict[str, Any]) -> dict[str, Any]:
                         os.close(member)
             finally:
                 os.close(member_root)
+        try:
+            copy_inputs(folder, bundle["run"].get("inputs"), len(members), home)
+        except (PathError, OSError) as exc:
+            raise RunFolderRefused(f"copying the inputs: {exc}") from None
         _write(folder, "run.json", _run_json(bundle, digest))
         if bundle["hub_token"]:
             _write(folder, HUB_TOKEN, bundle["hub_token"].encode())
@@ -426,9 +455,10 @@ def cat(path: str, rel: str, limit: int = MAX_CAT_BYTES) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    """``prepare``/``report``/``cat`` (see the module's docstring); exit 3 when refused."""
+    """``prepare``/``report``/``cat`` (see the module's docstring) and ``archive``
+    (:mod:`.archive`); exit 3 when refused."""
     command, *args = argv
-    usage = {"prepare": 1, "report": 1, "cat": 2}
+    usage = {"prepare": 1, "report": 1, "cat": 2, "archive": 1}
     if len(args) != usage[command]:
         print(f"usage: continuum-workflow-run {command} FOLDER{' REL' * (command == 'cat')}")
         return 2
@@ -438,6 +468,10 @@ def main(argv: list[str]) -> int:
             print(json.dumps(made))
         elif command == "report":
             print(json.dumps(report(args[0])))
+        elif command == "archive":
+            from .archive import archive
+
+            archive(args[0], sys.stdout.buffer)
         else:
             sys.stdout.buffer.write(cat(args[0], args[1]))
     except RunFolderRefused as exc:

@@ -1,8 +1,8 @@
 """The in-job entry point: ``continuum-workflow-run RUN_FOLDER [--member INDEX]``.
 
-(The same command's subcommands ``prepare``, ``report`` and ``cat``, which the workflow service
-runs as the user to make and read run folders, are in :mod:`.runfolder`; a folder literally
-named like one of them is given as ``./prepare``.)
+(The same command's subcommands ``prepare``, ``report``, ``cat`` and ``archive``, which the
+workflow service runs as the user to make and read run folders, are in :mod:`.runfolder` and
+:mod:`.archive`; a folder literally named like one of them is given as ``./prepare``.)
 
 A run's Slurm job runs this command and nothing else of the user's choosing: everything it does
 is read from the run's folder, which the workflow service prepared at submit::
@@ -225,7 +225,7 @@ def execute(spec: RunSpec) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one run (or sweep member) of the workflow service; see the module's docstring."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("prepare", "report", "cat"):
+    if argv and argv[0] in ("prepare", "report", "cat", "archive"):
         return runfolder.main(argv)
     parser = argparse.ArgumentParser(
         prog="continuum-workflow-run",

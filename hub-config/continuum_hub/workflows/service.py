@@ -1,7 +1,8 @@
 """The hub side of the workflow service: managed service, its role, users' and servers' scope.
 
 :func:`add_workflows_service` (called by ``hub-config/jupyterhub_config.py`` after all layers,
-like the Dask Gateway's) reads the ``WorkflowService`` section and
+like the Dask Gateway's) reads the ``WorkflowService`` section and, through
+:class:`~continuum_hub.services.ManagedService` (shared with the catalogue service),
 
 * adds the managed service ``workflows`` (``python -m continuum_hub.workflows``) behind the
   hub's proxy at ``/services/workflows/``, listening on 127.0.0.1 — on ``port``, else on the
@@ -23,32 +24,24 @@ it when it stops; the runs' jobs and their credentials do not depend on any serv
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Dict, Float, Integer, Unicode, validate
-from traitlets.config import Config, Configurable
+from traitlets import Float, Integer, Unicode, validate
+from traitlets.config import Config
 
 from ..services import (
-    add_server_environment,
-    add_service_entry,
-    copied_sections,
-    grant_service_access,
+    PORT_FILE,
+    ManagedService,
     hub_public_url,
-    kept_ports,
-    registry_environment,
     resolver_name,
 )
-from . import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX
+from . import SERVICE_NAME
 from .app import CONFIG_ENV
 from .credentials import SERVICE_SCOPES
 
-ROLE = "workflows-service"
-#: where the service's port is kept across the hub's restarts (in its state folder)
-PORT_FILE = "service-port.json"
+__all__ = ["PORT_FILE", "ROLE", "WorkflowService", "add_workflows_service"]
+
+ROLE = f"{SERVICE_NAME}-service"
 
 
 def _positive(name: str, value: Any) -> float:
@@ -58,23 +51,15 @@ def _positive(name: str, value: Any) -> float:
     return seconds
 
 
-class WorkflowService(Configurable):
+class WorkflowService(ManagedService):
     """Batch runs of notebooks on the sites, as a hub-managed service."""
 
-    enabled = Bool(True, config=True, help="Run the workflow service as a hub-managed service.")
-    ip = Unicode("127.0.0.1", config=True, help="Address the service's REST API listens on.")
-    port = Integer(
-        0,
-        config=True,
-        help="""Port of the REST API (the hub's proxy forwards /services/workflows/ to it).  0:
-        the port kept in ``state_dir/service-port.json`` while it is free, else a free one
-        (saved there), so that servers started before a restart of the hub find the service.""",
-    )
-    connect_host = Unicode(
-        "127.0.0.1",
-        config=True,
-        help="Host name by which the hub's proxy and users' servers reach the service.",
-    )
+    service_name = SERVICE_NAME
+    module = "continuum_hub.workflows"
+    config_env = CONFIG_ENV
+    url_env = "CONTINUUM_WORKFLOWS_URL"
+    role_scopes = tuple(SERVICE_SCOPES)
+
     state_dir = Unicode(
         "",
         config=True,
@@ -116,12 +101,6 @@ class WorkflowService(Configurable):
         help="""The hub's public URL for the sign-in-again link shown on runs.  Default: the
         hub's ``public_url``, else its ``bind_url``.""",
     )
-    extra_service_config = Dict(
-        {},
-        config=True,
-        help="""More traitlets config for the service process, ``{section: {name: value}}``
-        (e.g. ``WorkflowLimits``); applied last.""",
-    )
 
     @validate("max_credential_days")
     def _validate_max_credential_days(self, proposal: Any) -> int:
@@ -138,35 +117,10 @@ class WorkflowService(Configurable):
     def _validate_sign_in_interval(self, proposal: Any) -> float:
         return _positive("sign_in_interval", proposal["value"])
 
-    @property
-    def state_path(self) -> str:
-        """The state folder, absolute (default: ``workflows`` in the hub's working folder)."""
-        return os.path.abspath(self.state_dir or os.path.join(os.getcwd(), "workflows"))
-
-    def choose_port(self) -> int:
-        """The configured port, else the kept one (:data:`PORT_FILE`): chosen once, so the
-        proxy's route and the servers' environment agree, and the same after a restart."""
-        if not self.port:
-            path = Path(self.state_path) / PORT_FILE
-            self.port = kept_ports(path, ("port",), self.ip)["port"]
-        return self.port
-
-    @property
-    def url(self) -> str:
-        """Where the hub's proxy and the servers reach the service."""
-        return f"http://{self.connect_host}:{self.port}"
-
     def process_config(self, c: Config) -> dict[str, Any]:
         """The service process's traitlets config (JSON-able; no secrets)."""
-        registry = c.SiteSpawner.registry_path if "registry_path" in c.SiteSpawner else ""
-        if not registry:
-            raise SystemExit("WorkflowService needs the site registry (SiteSpawner.registry_path)")
         settings: dict[str, Any] = {
-            "ip": self.ip,
-            "port": self.port,
-            "state_dir": self.state_path,
-            "db_url": self.db_url,
-            "registry_path": os.path.abspath(registry),
+            **self.base_settings(c),
             "poll_interval": self.poll_interval,
             "sign_in_interval": self.sign_in_interval,
             "max_credential_days": self.max_credential_days,
@@ -176,41 +130,11 @@ class WorkflowService(Configurable):
         resolver = resolver_name(c)
         if resolver is not None:
             settings["account_resolver_class"] = resolver
-        config: dict[str, Any] = {"WorkflowsApp": settings}
-        config.update(copied_sections(c, ("WorkflowLimits", "AccountResolver", "AccountMapper")))
-        for section, values in self.extra_service_config.items():
-            config.setdefault(section, {}).update(values)
-        return config
-
-    def service(self, c: Config) -> dict[str, Any]:
-        """The ``JupyterHub.services`` entry."""
-        environment = {CONFIG_ENV: json.dumps(self.process_config(c)), **registry_environment(c)}
-        return {
-            "name": SERVICE_NAME,
-            "url": self.url,
-            "command": [sys.executable, "-m", "continuum_hub.workflows"],
-            "cwd": os.getcwd(),
-            "environment": environment,
-        }
-
-    def server_environment(self) -> dict[str, str]:
-        """Where servers (the lab extension, ``continuum-hub run``) find the service."""
-        return {"CONTINUUM_WORKFLOWS_URL": f"{self.url}{SERVICE_PREFIX}/"}
+        sections = ("WorkflowLimits", "AccountResolver", "AccountMapper")
+        return self.with_sections(c, {"WorkflowsApp": settings}, sections)
 
 
 def add_workflows_service(c: Config) -> WorkflowService | None:
     """Add the workflow service, its role, the users' scope and the servers' environment."""
     service = WorkflowService(config=c)
-    if not service.enabled:
-        return None
-    service.choose_port()
-    if not add_service_entry(c, service.service(c)):
-        return None  # already added (config loaded twice)
-    hub = c.JupyterHub
-    roles = [dict(r) for r in hub.load_roles] if "load_roles" in hub else []
-    if not any(r.get("name") == ROLE for r in roles):
-        roles.append({"name": ROLE, "scopes": list(SERVICE_SCOPES), "services": [SERVICE_NAME]})
-    hub.load_roles = roles
-    grant_service_access(c, ACCESS_SCOPE)
-    add_server_environment(c, service.server_environment())
-    return service
+    return service if service.add_to(c) else None

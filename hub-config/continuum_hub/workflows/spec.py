@@ -99,6 +99,11 @@ class Resources:
     #: ``H:MM`` or whole minutes
     walltime: str | int | None = None
     environment: str | None = None
+    #: sites holding the data the step reads (a ``soonest`` step runs at one of them unless
+    #: ``transfer``; see continuum_spawners.locality), and catalogue ids of that data
+    data_sites: list[str] | None = None
+    datasets: list[str] | None = None
+    transfer: bool | None = None
 
     def as_user_options(self) -> dict[str, Any]:
         """The fields that are set, as the spawner's ``user_options``."""

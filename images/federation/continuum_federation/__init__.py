@@ -22,6 +22,9 @@ Modules
 :mod:`.hub`
     JupyterHub with ``continuum-oidc`` and ``continuum-site`` on the above
     (:class:`~.hub.LocalHub`).
+:mod:`.rucio`
+    A real Rucio server (its own environment, SQLite, POSIX RSEs) for the catalogue
+    (:class:`~.rucio.RucioServer`).
 :mod:`.stack`
     All of it in one object (:class:`~.stack.Federation`).
 :mod:`.cli`

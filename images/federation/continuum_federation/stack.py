@@ -1,5 +1,6 @@
 """The whole local federation in one object: munge, two Slurm sites, two OpenID providers
-(the home proxy and a partner institution's, with different issuers), the hub.
+(the home proxy and a partner institution's, with different issuers), a TAP server (DaCHS) for
+the catalogue, the hub.
 
 Used by the demo (:mod:`.cli`); the test suite starts the same pieces through its fixtures.
 State (keys, passwords, the hub database) persists in ``state_dir`` so a second start is quick
@@ -16,7 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from continuum_hub.catalogue.app import DEFAULT_SOURCES
+
 from .accounts import ensure_unix_user
+from .dachs import DachsServer
+from .demo_archive import generate as generate_archive
 from .hub import (
     PARTNER_PROVIDER,
     LocalHub,
@@ -25,8 +30,10 @@ from .hub import (
     write_private_json,
 )
 from .idp import DEMO_USERS, PARTNER_USERS, OpenIDProvider, hub_client, make_password
+from .modules import write_module_trees
 from .munge import MungeDaemon
 from .process import Service, free_port
+from .rucio import RucioServer
 from .slurm import LocalSlurmCluster, load_cluster_specs
 
 CLIENT_ID = "continuum-hub"
@@ -57,6 +64,8 @@ class Federation(Service):
     idp: OpenIDProvider | None = None
     partner: OpenIDProvider | None = None
     hub: LocalHub | None = None
+    tap: DachsServer | None = None
+    rucio: RucioServer | None = None
     passwords: dict[str, str] = field(default_factory=dict)
     partner_passwords: dict[str, str] = field(default_factory=dict)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -82,9 +91,14 @@ class Federation(Service):
             self.partner_passwords = self._passwords("partner-passwords.json", PARTNER_USERS)
             self.munge = self._stack.enter_context(MungeDaemon(self.state_dir / "munge"))
             specs = load_cluster_specs(self.repo_root / "images" / "slurm" / "clusters.yaml")
+            write_module_trees()  # the sites' software, which the registry's `lmod` names
             for name, spec in specs.items():
                 cluster = LocalSlurmCluster(name, spec, self.state_dir / "slurm", self.munge.socket)
                 self.sites[name] = self._stack.enter_context(cluster)
+            # the IVOA TAP server (GAVO DaCHS) the catalogue's `tap` source reads
+            self.tap = self._stack.enter_context(DachsServer(self.state_dir / "dachs"))
+            # the Rucio server the catalogue's `rucio` source reads (continuum_federation.rucio)
+            self.rucio = self._stack.enter_context(RucioServer(self.state_dir / "rucio"))
             secret = read_or_create_secret(self.state_dir / "hub" / "client_secret")
             hub_port = self.hub_port or free_port()
             users: list[dict[str, Any]] = [
@@ -124,6 +138,7 @@ class Federation(Service):
                     client_secret=secret,
                     site_confs={name: site.conf_path for name, site in self.sites.items()},
                     keep_gateway_ports=True,  # clusters of a previous start find the gateway
+                    extra_config={"CatalogueService": {"sources": self.catalogue_sources()}},
                     providers={
                         PARTNER_PROVIDER: provider_settings(
                             self.partner.issuer, CLIENT_ID, partner_secret
@@ -135,6 +150,27 @@ class Federation(Service):
             self.stop()
             raise
         return self
+
+    def catalogue_sources(self) -> list[dict[str, Any]]:
+        """The demo catalogue's sources: the built-in index (harvesting the demo archive), the
+        Rucio server, the radio TAP service and the sites' software."""
+        assert self.tap is not None
+        tap = {
+            "name": "radio-tap",
+            "kind": "tap",
+            "label": "Radio archive (TAP)",
+            "url": self.tap.tap_url,
+            "registry_url": self.tap.registry_url,
+            "vo": "vo.radio.example",
+            "visibility": "vo",
+        }
+        # the built-in index harvests the demo archive (generated once, kept in the state folder)
+        archive = generate_archive(self.state_dir / "catalogue-archive")
+        builtin = {**DEFAULT_SOURCES[0], "harvest": archive["specs"]}
+        # the sites' environments and Lmod modules (the registry's `lmod`, see .modules)
+        software = {"name": "software", "kind": "software", "label": "Software at the sites"}
+        assert self.rucio is not None
+        return [builtin, *DEFAULT_SOURCES[1:], self.rucio.source_settings(), tap, software]
 
     def stop(self) -> None:
         """Stop everything in reverse order of start."""

@@ -1,4 +1,4 @@
-import { actionButton, formatAge, ListPanel, listNote, tableWithHead } from '../index';
+import { actionButton, formatAge, formatBytes, ListPanel, listNote, tableWithHead } from '../index';
 
 /**
  * A panel over a list the test sets.
@@ -85,5 +85,18 @@ describe('ListPanel', () => {
     panel.error = 'down';
     panel.render();
     expect(error.textContent).toBe('down');
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([
+    [null, '–'],
+    [undefined, '–'],
+    [-1, '–'],
+    [512, '512 B'],
+    [8_800, '8.6 KiB'],
+    [2 * 1024 ** 3, '2.0 GiB']
+  ])('writes %p as %p', (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
   });
 });

@@ -202,6 +202,15 @@ export class FakeAPI implements IWorkflowsAPI {
     this.calls.push(`open ${id} ${member}`);
     return `continuum-runs/${id}/output.ipynb`;
   }
+  saved: [string, object][] = [];
+  async saveWorkflow(path: string, workflow: object): Promise<string> {
+    this.calls.push(`save ${path}`);
+    this.saved.push([path, workflow]);
+    return path;
+  }
+  archiveUrl(id: string): string {
+    return `/continuum/workflows/runs/archive?id=${id}`;
+  }
   async credentials(): Promise<ICredential[]> {
     if (this.credentialsFailure) {
       throw this.credentialsFailure;

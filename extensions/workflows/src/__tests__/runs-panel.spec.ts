@@ -9,6 +9,9 @@ function actions(log: string[]): IRunsPanelActions {
     open: async (r, m) => {
       log.push(`open ${r.id} ${m}`);
     },
+    download: async r => {
+      log.push(`download ${r.id}`);
+    },
     cancel: async r => {
       log.push(`cancel ${r.id}`);
     },
@@ -56,7 +59,8 @@ describe('RunsPanel', () => {
       })
     ];
     const model = new RunsModel(api);
-    const panel = new RunsPanel(model, actions([]), NOW);
+    const log: string[] = [];
+    const panel = new RunsPanel(model, actions(log), NOW);
     await model.refresh();
     expect(field(panel, 'r-0123456789ab', 'state')).toBe('running · cell 3/7');
     expect(field(panel, 'r-0123456789ab', 'where')).toBe('alpha › batch');
@@ -68,8 +72,14 @@ describe('RunsPanel', () => {
     expect(field(panel, 'r-queued000000', 'state')).toBe('queued (Priority)');
     expect(field(panel, 'r-failed000000', 'state')).toBe('failed at cell 4/7: NameError: x');
     expect(buttons(panel, 'tr[data-run="r-0123456789ab"]')).toEqual(['cancel', 'rerun']);
-    expect(buttons(panel, 'tr[data-run="r-failed000000"]')).toEqual(['open', 'rerun']);
+    expect(buttons(panel, 'tr[data-run="r-failed000000"]')).toEqual(['open', 'download', 'rerun']);
     expect(buttons(panel, 'tr[data-run="r-sweep0000000"]')).toEqual(['compare', 'cancel', 'rerun']);
+    find<HTMLButtonElement>(
+      panel.node,
+      'tr[data-run="r-failed000000"] [data-action="download"]'
+    ).click();
+    await settle();
+    expect(log).toEqual(['download r-failed000000']);
     model.dispose();
   });
 
