@@ -3,7 +3,7 @@
 Layers are ``jupyterhub_config.d/*.py`` in name order, then the deployment's own JSON file named
 by ``CONTINUUM_HUB_CONFIG`` (traitlets config in JSON; the local federation writes one); then the
 site registry is checked, the managed services (idle culler, Dask Gateway, workflows, catalogue)
-are added and the living-tokens scope is granted.
+are added, the living-tokens scope is granted and the metrics scraper's service added.
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ from continuum_hub.catalogue.service import add_catalogue_service
 from continuum_hub.config import check_site_registry, layer_files, load_json_layer
 from continuum_hub.gateway.service import add_gateway_service
 from continuum_hub.identity.token_api import add_token_scopes
+from continuum_hub.metrics import add_metrics_scrape
 from continuum_hub.services import add_managed_services
 from continuum_hub.workflows.service import add_workflows_service
 
@@ -24,3 +25,4 @@ add_gateway_service(c)
 add_workflows_service(c)
 add_catalogue_service(c)
 add_token_scopes(c)
+add_metrics_scrape(c)

@@ -17,8 +17,14 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
 ``fixtures.hub``
     ``hub``: JupyterHub with ``continuum-oidc`` and ``continuum-site`` wired to the above.
 ``fixtures.tokens``
-    ``short_idp``: a provider issuing 60-second access tokens; ``token_hub``: a hub on it (the
-    living-tokens tests and the batch runs' unattended-token test share them).
+    ``short_idp``: a provider issuing 60-second access tokens; ``token_hub``: a hub on it and on
+    its own Slurm site ``gamma`` (``token_site``) (the living-tokens tests and the batch runs'
+    unattended-token test share them).
+
+Ordering: tests marked ``run_first`` run before all others and ``run_last`` after them (see
+:func:`pytest_collection_modifyitems`): the unattended-token test's kick-off starts its
+eleven-minute run at the beginning of the session, its last test collects the outcome at the
+end, and the minutes in between pass while the rest of the suite runs.
 ``fixtures.sshd``
     ``sshd``: a private OpenSSH server on 127.0.0.1 (the sites' login node for the SSH
     transport), with a hub key authorized for ``alice`` and ``bob``.
@@ -95,6 +101,17 @@ def federation_root() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move ``run_first`` tests to the front and ``run_last`` tests to the end (stable)."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("run_first"):
+            return 0
+        return 2 if item.get_closest_marker("run_last") else 1
+
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

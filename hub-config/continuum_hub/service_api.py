@@ -12,7 +12,10 @@ side is here:
   …``) checked by ``jupyterhub.services.auth.HubAuth`` (none or unknown → 401; without the
   service's access scope, or not a user's → 403), the caller's current groups read from the hub
   with the service's own token, JSON answers, and errors as ``{"message": …}`` with no stack
-  trace (a service's *request error* type carries the user's message and its status).
+  trace (a service's *request error* type carries the user's message and its status);
+* :class:`MetricsHandler` — ``GET <service prefix>/metrics``: the process's Prometheus metrics
+  for a token with ``read:metrics`` (the scrape token of
+  :class:`continuum_hub.metrics.MetricsScrape`), as the hub's ``/hub/metrics`` asks.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -147,3 +150,35 @@ class HubServiceHandler(web.RequestHandler):
         if isinstance(value, self.request_error | web.HTTPError):
             return  # the user's mistake (or a refusal), answered; not the service's
         super().log_exception(typ, value, tb)
+
+
+#: the scope a token needs for a service's ``/metrics`` (as for the hub's ``/hub/metrics``)
+METRICS_SCOPE = "read:metrics"
+
+
+class MetricsHandler(web.RequestHandler):
+    """``GET /metrics``: the process's metrics in Prometheus' text format.
+
+    Any token the hub knows (a user's or a service's, e.g. the scraper's) with ``read:metrics``:
+    none or unknown → 401, without the scope → 403.  The application's setting
+    ``metrics_update`` (a callable, optional) refreshes gauges read at scrape time (batch runs
+    by state) before the answer.
+    """
+
+    async def get(self) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        auth = self.settings["hub_auth"]
+        token = auth.get_token(self, in_cookie=False)
+        model = await auth.user_for_token(token, sync=False) if token else None
+        if not model:
+            self.set_header("WWW-Authenticate", 'token realm="jupyterhub"')
+            raise web.HTTPError(401)
+        if METRICS_SCOPE not in set(model.get("scopes") or ()):
+            raise web.HTTPError(403)
+        update: Callable[[], None] | None = self.settings.get("metrics_update")
+        if update is not None:
+            update()
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(generate_latest(REGISTRY))

@@ -30,6 +30,7 @@ from jupyterhub import apihandlers
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
+from .metrics import PORT_REFUSAL_REASONS, PORT_REPORTS_REFUSED
 from .options import FIELDS, OptionsError
 
 PORT_ROUTE = r"/api/batchspawner"
@@ -101,10 +102,13 @@ class PortReportHandler(APIHandler):
         body = self.get_json_body()
         spawners = getattr(user, "spawners", None)
         if spawners is None:
+            PORT_REPORTS_REFUSED.labels(reason="not_own_token").inc()
             raise web.HTTPError(403, "only a server's own token may report its port")
         try:
             spawner, port = accept_port_report(body, self.get_auth_token() or "", spawners.values())
         except web.HTTPError as exc:
+            reason = PORT_REFUSAL_REASONS.get(exc.status_code, "other")
+            PORT_REPORTS_REFUSED.labels(reason=reason).inc()
             fields = sorted(str(k)[:40] for k in body) if isinstance(body, dict) else []
             self.log.warning(
                 "Refused port report of %s (fields %s): %s", user.name, fields, exc.log_message
@@ -187,6 +191,8 @@ def install_api_handlers() -> None:
             (ESTIMATE_ROUTE, EstimateHandler),
         ]
     )
+    for reason in PORT_REFUSAL_REASONS.values():  # at 0: "none refused" rather than no series
+        PORT_REPORTS_REFUSED.labels(reason=reason)
 
 
 def is_installed() -> bool:

@@ -22,6 +22,7 @@ import asyncio
 import os
 import shlex
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from .jobs import (
     render_job_script,
 )
 from .locality import reason
+from .metrics import QUEUE_WAIT, SPAWN_DURATION
 from .options import SOONEST, JobRequest, OptionsError
 from .schedulers import adapter_for, monitor_for, transport_for
 from .schedulers.base import JobSpec, JobState, JobStatus
@@ -142,6 +144,8 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         self.last_status: JobStatus | None = None
         # the scheduler put the running job back in the queue; its rerun reports a new port
         self.requeued = False
+        # when the job was submitted (monotonic), until it runs: its queue wait for the metrics
+        self._submitted_at: float | None = None
         # the account the job was submitted as, kept for status and cancel
         self.site_account = ""
         # why a ``soonest`` request went where it did (shown while the job starts)
@@ -235,8 +239,12 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
             self.request = choice
         self.site_account = self.unix_account(self.site, allocate=True).pw_name
         self.status = self.last_status = None
+        started = time.monotonic()
+        outcome = "failure"
         try:
-            return await super().start()
+            address = await super().start()
+            outcome = "success"
+            return address
         except RuntimeError as exc:
             # batchspawner clears the job's state before raising and does not say where to look
             last = self.last_status
@@ -248,6 +256,10 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
                 f"JupyterLab started ({detail or 'no reason given'}). Its output is in "
                 f"~/.continuum-{self.job_name}-{last.job_id}.log on that site."
             ) from exc
+        finally:
+            SPAWN_DURATION.labels(
+                site=self.request.site, partition=self.request.partition, outcome=outcome
+            ).observe(time.monotonic() - started)
 
     async def submit_batch_script(self) -> str:
         site = self.site
@@ -271,6 +283,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
             self.log.error("Submission on %s refused: %s", site.name, message)
             raise web.HTTPError(500, f"site {site.name} refused the job: {message[:300]}")
         self.job_id = adapter.parse_submit(result.stdout)
+        self._submitted_at = time.monotonic()
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
         return self.job_id
 
@@ -283,6 +296,12 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         status = await self.monitor(self.site).status(self.job_id, age)
         previous = self.status
         self.status = self.last_status = status
+        submitted = self._submitted_at
+        if submitted is not None and status.state is JobState.RUNNING:
+            self._submitted_at = None  # once per job: its wait in the queue ended
+            QUEUE_WAIT.labels(site=self.site.name, partition=self.request.partition).observe(
+                time.monotonic() - submitted
+            )
         self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
         if (
             previous is not None

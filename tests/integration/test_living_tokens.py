@@ -37,15 +37,16 @@ from fixtures.hub import (
 )
 from fixtures.idp import userinfo
 from fixtures.slurm import wait_until
+from fixtures.tokens import TOKEN_SITE
 
 pytestmark = [pytest.mark.integration, pytest.mark.identity]
 
 
 @pytest.fixture(scope="module")
 def alice_server(token_hub, short_idp):
-    """Alice signed in, with a running server on site alpha (stopped at the end)."""
+    """Alice signed in, with a running server on the token hub's site (stopped at the end)."""
     browser = hub_login(token_hub, short_idp, "alice")
-    options = {"site": "alpha", "partition": "interactive", "cores": 1, "memory_gb": 1}
+    options = {"site": TOKEN_SITE, "partition": "interactive", "cores": 1, "memory_gb": 1}
     response = api(token_hub, "POST", "/users/alice/server", json={"user_options": options})
     assert response.status_code in (201, 202), response.text
     wait_for_server(token_hub, "alice")

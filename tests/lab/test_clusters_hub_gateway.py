@@ -66,6 +66,14 @@ def test_a_slurm_cluster_made_in_code_is_listed_scaled_and_stopped(
                 "cluster running",
             )
             assert row["options"]["site"] == "alpha"
+            # made in code without a name: the gateway made one up, unique among alice's
+            assert row["options"]["name"] == "alpha-interactive-1"
+            taken = {"site": "alpha", "name": "alpha-interactive-1"}
+            refused = call(server, "POST", "clusters", {"cluster_options": taken})
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["message"] == (
+                "Dask Gateway: you already have an active cluster named 'alpha-interactive-1'"
+            )
             assert row["dashboard_link"] == f"{gateway.public_address}/clusters/{name}/status"
             assert row["workers"] == 0  # read from the scheduler through the gateway
 

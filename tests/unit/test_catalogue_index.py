@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from continuum_hub.catalogue.index import fulltext
 from continuum_hub.catalogue.index.fallback import FallbackSearch, match_expression
 from continuum_hub.catalogue.index.fulltext import FullTextIndex, IndexUnavailable
 from continuum_hub.catalogue.index.store import CatalogueStore
@@ -404,6 +405,19 @@ def test_writes_of_another_process_are_picked_up(
         stale.search(make_query("late"))
     assert stale.rebuild() == 28 and stale.ready
     assert stale.page(make_query("late")).total == 0
+
+
+def test_a_bulk_write_elsewhere_is_rebuilt_not_synced(
+    index: FullTextIndex, store: CatalogueStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(fulltext, "SYNC_LIMIT", 2)
+    other = CatalogueStore(tmp_path / "cat.sqlite")
+    other.upsert([entry(f"bulk/{i}.nc", f"Bulk {i}") for i in range(3)])
+    with pytest.raises(IndexUnavailable, match="3 entries changed"):
+        index.search(make_query("bulk"))
+    assert not index.ready
+    assert FallbackSearch(store).page(make_query("bulk")).total == 3
+    assert index.rebuild() == 30 and index.page(make_query("bulk")).total == 3
 
 
 def test_missing_or_corrupt_index_is_not_used(

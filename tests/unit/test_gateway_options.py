@@ -9,7 +9,14 @@ from dask_gateway_server.models import User
 from traitlets import TraitError
 from traitlets.config import Config
 
-from continuum_hub.gateway.options import GIB, GatewayLimits, Limits, cluster_options, resolve
+from continuum_hub.gateway.options import (
+    GIB,
+    GatewayLimits,
+    Limits,
+    cluster_label,
+    cluster_options,
+    resolve,
+)
 from continuum_spawners.sites import SiteRegistry
 
 pytestmark = pytest.mark.gateway
@@ -197,12 +204,15 @@ def test_gpu_workers_on_the_gpu_partition() -> None:
         (["vo.hep"], {"worker_cores": 4}, limits(max_cores=2), "exceeds your limit of 2 cores"),
         (["vo.radio"], {"site": "beta", "worker_gpus": 1}, limits(max_gpus=0), "limit of 0 GPUs"),
         (["vo.hep"], {}, limits(max_workers=0), "no worker fits"),
+        (["vo.hep"], {"name": "my cluster"}, None, "name must be 1 to 40 letters"),
+        (["vo.hep"], {"name": "x" * 41}, None, "starting with a letter or digit, not 'xxx"),
     ],
     ids=[
         "site-of-other-group", "unknown-field", "wrong-type", "beyond-every-partition",
         "beyond-the-partition", "partition-of-other-site", "gpus-on-cpu-partition",
         "walltime", "environment-of-other-site", "adaptive-inverted", "adaptive-over-limit",
         "adaptive-over-core-budget", "cores-over-limit", "gpus-over-limit", "no-workers",
+        "name-with-space", "name-too-long",
     ],
 )  # fmt: skip
 def test_refusals_say_why(
@@ -220,3 +230,13 @@ def test_resolve_rechecks_the_site_against_the_groups() -> None:
                "walltime_minutes": 10, "adaptive_minimum": 0, "adaptive_maximum": 0}  # fmt: skip
     with pytest.raises(ValueError, match="you may not use site 'beta'"):
         resolve(options, REGISTRY, ["vo.hep"], limits())
+
+
+def test_a_cluster_is_named_as_asked_or_after_its_site_and_partition() -> None:
+    assert parsed(["vo.hep"], {"name": "my-run_2"})["site"] == "alpha"  # a valid name passes
+    assert cluster_label("mine", {"beta-gpu-1"}, "beta", "gpu") == "mine"
+    assert cluster_label("", set(), "beta", "gpu") == "beta-gpu-1"
+    # the smallest number free among the user's active clusters
+    assert cluster_label("", {"beta-gpu-1", "beta-gpu-3", ""}, "beta", "gpu") == "beta-gpu-2"
+    with pytest.raises(ValueError, match="already have an active cluster named 'mine'"):
+        cluster_label("mine", {"mine"}, "beta", "gpu")

@@ -118,6 +118,49 @@ export function startNearUrl(hubPrefix: string, user: string, site: string, entr
 }
 
 /**
+ * Another extension's command that starts work at a site (`{site}` preselects it in its
+ * dialog): the clusters extension's *New Dask cluster* and the workflows extension's *Run as
+ * batch job*.  *Start near the data* offers each one the application has.
+ */
+export interface INearCommand {
+  id: string;
+  label: string;
+  /** The button's `data-action`. */
+  action: string;
+  /** The button's tooltip at `site`. */
+  title(site: string): string;
+}
+
+export const NEAR_COMMANDS: readonly INearCommand[] = [
+  {
+    id: 'continuum:new-dask-cluster',
+    label: 'New Dask cluster here',
+    action: 'near-dask',
+    title: site => `Open the New Dask cluster dialog with ${site} chosen`
+  },
+  {
+    id: 'continuum-workflows:run-batch',
+    label: 'Run a notebook here as a batch job',
+    action: 'near-batch',
+    title: site => `Run the current notebook as a batch job, ${site} chosen`
+  }
+];
+
+/**
+ * The near-the-data commands the application has (`has`: whether a command exists).
+ */
+export function nearCommands(has: (id: string) => boolean): INearCommand[] {
+  return NEAR_COMMANDS.filter(command => has(command.id));
+}
+
+/**
+ * What a near-the-data command is given: the site to preselect.
+ */
+export function nearArguments(site: string): { site: string } {
+  return { site };
+}
+
+/**
  * What a *make available* request's state says to the user.
  */
 export function requestLabel(request: IAvailabilityRequest): string {

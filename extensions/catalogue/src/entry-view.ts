@@ -8,10 +8,14 @@ import {
   defaultSite,
   enabledActions,
   mayUse,
+  nearArguments,
+  nearCommands,
   requestLabel,
   startNearUrl,
   startSite
 } from './actions';
+import { isQueryable, QueryModel } from './query-model';
+import { QueryView } from './query-view';
 import { ICatalogueAPI, IEntry, IUsableSites } from './tokens';
 
 /**
@@ -25,6 +29,10 @@ export interface IEntryActions {
   copy(text: string): void;
   /** Open the hub's spawn page near the data (a new tab). */
   startNear(url: string): void;
+  /** Whether the application has the command `id` (another extension's). */
+  hasCommand(id: string): boolean;
+  /** Run the command `id` with `args`. */
+  execute(id: string, args: { [key: string]: string }): Promise<void>;
 }
 
 /**
@@ -73,6 +81,7 @@ export class EntryView extends Widget {
    */
   async open(id: string): Promise<void> {
     this._follower.dispose();
+    this._closeQuery();
     this._error = null;
     this.show();
     try {
@@ -81,11 +90,21 @@ export class EntryView extends Widget {
       this._entry =
         site && site !== this._codeSite(entry) ? await this._api.entry(id, site) : entry;
       this._site = site;
+      if (isQueryable(this._entry)) {
+        this._query = new QueryView(new QueryModel(this._api, this._entry), code =>
+          this._run(this._actions.insertCode(code))
+        );
+      }
     } catch (error) {
       this._entry = null;
       this._error = errorMessage(error);
     }
     this.render();
+  }
+
+  /** The query form of a TAP table or service; null for other entries. */
+  get query(): QueryView | null {
+    return this._query;
   }
 
   /**
@@ -107,6 +126,7 @@ export class EntryView extends Widget {
 
   dispose(): void {
     this._follower.dispose();
+    this._closeQuery();
     super.dispose();
   }
 
@@ -131,7 +151,13 @@ export class EntryView extends Widget {
         text.textContent = entry.description;
         parts.push(text);
       }
-      parts.push(this._replicas(entry, usable), this._buttons(entry, usable));
+      if (entry.replicas.length > 0) {
+        parts.push(this._replicas(entry, usable));
+      }
+      parts.push(this._buttons(entry, usable));
+      if (this._query) {
+        parts.push(this._query.node);
+      }
       const state = document.createElement('p');
       state.className = 'jp-ContinuumCatalogue-request';
       state.setAttribute('role', 'status');
@@ -232,6 +258,16 @@ export class EntryView extends Widget {
       ? `A new server at ${near}, where the data are`
       : 'No replica at a site you may use';
     bar.append(insert, copy, start);
+    for (const command of nearCommands(id => this._actions.hasCommand(id))) {
+      const button = actionButton(command.label, 'jp-mod-styled', command.action, () => {
+        if (near) {
+          this._run(this._actions.execute(command.id, nearArguments(near)));
+        }
+      });
+      button.disabled = !enabled.startNear;
+      button.title = near ? command.title(near) : 'No replica at a site you may use';
+      bar.append(button);
+    }
     const targets = availabilityTargets(entry, usable);
     if (enabled.makeAvailable) {
       const label = document.createElement('label');
@@ -273,7 +309,13 @@ export class EntryView extends Widget {
     );
   }
 
+  private _closeQuery(): void {
+    this._query?.dispose();
+    this._query = null;
+  }
+
   private _entry: IEntry | null = null;
+  private _query: QueryView | null = null;
   private _site = '';
   private _error: string | null = null;
   private _follower: AvailabilityFollower;

@@ -1,7 +1,9 @@
-import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import { addSidePanel, catalogueIcon, registerContinuumCommand } from '@continuum-hub/common';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Clipboard, ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { searchIcon } from '@jupyterlab/ui-components';
 
@@ -58,11 +60,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'Searches the hub’s catalogues (datasets, tables, software) and opens, copies, replicates or starts near what it finds.',
   autoStart: true,
-  optional: [ICommandPalette, INotebookTracker],
+  optional: [ICommandPalette, INotebookTracker, ILauncher, IMainMenu],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
-    notebooks: INotebookTracker | null
+    notebooks: INotebookTracker | null,
+    launcher: ILauncher | null,
+    mainMenu: IMainMenu | null
   ): void => {
     const model = new SearchModel(catalogueAPI);
     const actions: IEntryActions = {
@@ -73,6 +77,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       startNear: url => {
         window.open(url, '_blank', 'noopener');
+      },
+      hasCommand: id => app.commands.hasCommand(id),
+      execute: async (id, args) => {
+        await app.commands.execute(id, args);
       }
     };
     const hub = {
@@ -85,13 +93,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       panel,
       {
         id: PANEL_ID,
-        icon: searchIcon,
+        icon: catalogueIcon,
         rank: 930,
         command: CommandIDs.openPanel,
         label: 'Show Catalogue',
-        caption: 'Search datasets, tables and software; insert the code that opens them'
+        caption: 'Search datasets, tables and software; insert the code that opens them',
+        launcherLabel: 'Catalogue'
       },
-      { palette }
+      { palette, launcher, mainMenu, frontDoorRank: 50 }
     );
     registerContinuumCommand(
       app.commands,

@@ -6,8 +6,10 @@ import {
   IAvailabilityRequest,
   ICatalogueAPI,
   IEntry,
+  IQueryAnswer,
   ISearchPage,
   ISearchQuery,
+  ISourceQuery,
   IUsableSites
 } from './tokens';
 
@@ -44,5 +46,7 @@ export const catalogueAPI: ICatalogueAPI = {
   makeAvailable: (id, site) =>
     requestAPI<IAvailabilityRequest>('catalogue/make-available', postJSON({ id, site })),
   request: id =>
-    requestAPI<IAvailabilityRequest>(`catalogue/request${URLExt.objectToQueryString({ id })}`)
+    requestAPI<IAvailabilityRequest>(`catalogue/request${URLExt.objectToQueryString({ id })}`),
+  query: (source: string, query: ISourceQuery) =>
+    requestAPI<IQueryAnswer>('catalogue/query', postJSON({ source, query }))
 };

@@ -121,6 +121,44 @@ export interface IAvailabilityRequest {
 export const FINAL_REQUEST_STATES: readonly string[] = ['available', 'unavailable', 'failed'];
 
 /**
+ * A source's own query: a TAP source's form `{table, ra, dec, radius_deg, time_from, time_to,
+ * band_min, band_max}` or `{adql}`, and the rows wanted at most (`maxrec`).
+ */
+export interface ISourceQuery {
+  table?: string;
+  adql?: string;
+  ra?: number;
+  dec?: number;
+  radius_deg?: number;
+  time_from?: string;
+  time_to?: string;
+  band_min?: number;
+  band_max?: number;
+  maxrec?: number;
+}
+
+/**
+ * A column of a query's answer.
+ */
+export interface IQueryColumn {
+  name: string;
+  unit: string;
+  datatype: string;
+}
+
+/**
+ * A source query's answer: at most `maxrec` rows; `truncated` when there were more; the ADQL
+ * the service ran.
+ */
+export interface IQueryAnswer {
+  columns: IQueryColumn[];
+  rows: unknown[][];
+  truncated: boolean;
+  message: string;
+  adql: string;
+}
+
+/**
  * The catalogue routes of `continuum_lab`.
  */
 export interface ICatalogueAPI {
@@ -130,4 +168,6 @@ export interface ICatalogueAPI {
   sites(): Promise<IUsableSites>;
   makeAvailable(id: string, site: string): Promise<IAvailabilityRequest>;
   request(id: string): Promise<IAvailabilityRequest>;
+  /** Run a source's own query (a TAP source's form or ADQL). */
+  query(source: string, query: ISourceQuery): Promise<IQueryAnswer>;
 }

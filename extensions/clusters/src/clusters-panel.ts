@@ -1,13 +1,20 @@
-import { actionButton as button, ListPanel, tableWithHead } from '@continuum-hub/common';
+import {
+  actionButton as button,
+  ListPanel,
+  showRelativeTime,
+  startedAt,
+  tableWithHead
+} from '@continuum-hub/common';
 
-import { formatAge, formatResources, parseCount } from './format';
+import { connectCode, displayName } from './cluster-form';
+import { formatResources, parseCount } from './format';
 import { IClusterInfo, IClustersModel } from './tokens';
 
 /**
  * What the panel's buttons do (the plugin asks for confirmation and reports failures).
  */
 export interface IClustersPanelActions {
-  /** Start a new cluster with the gateway's default options. */
+  /** Open the *New Dask cluster* dialog (and start the cluster it describes). */
   create(): Promise<void>;
   /** Ask for `count` workers. */
   scale(name: string, count: number): Promise<void>;
@@ -23,6 +30,8 @@ interface IRow {
   cells: Record<string, HTMLTableCellElement>;
   count: HTMLInputElement;
   dashboard: HTMLAnchorElement;
+  /** The readable name (the gateway's id on hover). */
+  label: HTMLSpanElement;
 }
 
 const COLUMNS: [string, string][] = [
@@ -30,7 +39,7 @@ const COLUMNS: [string, string][] = [
   ['status', 'Status'],
   ['workers', 'Workers'],
   ['resources', 'Cores · memory'],
-  ['age', 'Age'],
+  ['age', 'Started'],
   ['actions', '']
 ];
 
@@ -96,9 +105,10 @@ export class ClustersPanel extends ListPanel {
     const node = document.createElement('tr');
     node.dataset.cluster = name;
     const cells: Record<string, HTMLTableCellElement> = {};
-    for (const [key] of COLUMNS) {
+    for (const [key, title] of COLUMNS) {
       const cell = node.insertCell();
       cell.dataset.field = key;
+      cell.dataset.label = title; // the card's label when the panel is narrow
       cells[key] = cell;
     }
     const count = document.createElement('input');
@@ -125,7 +135,15 @@ export class ClustersPanel extends ListPanel {
       this.runAction(this._actions.stop(name))
     );
     cells.actions.append(count, scale, dashboard, stop);
-    return { node, cells, count, dashboard };
+    const label = document.createElement('span');
+    label.className = 'jp-ContinuumClusters-name';
+    label.title = name;
+    const copy = button('Copy code', 'jp-mod-styled jp-ContinuumClusters-copy', 'copy', () =>
+      this.runAction(navigator.clipboard.writeText(connectCode(name)))
+    );
+    copy.title = `Copy the code that connects to cluster ${name}`;
+    cells.name.append(label, copy);
+    return { node, cells, count, dashboard, label };
   }
 
   private _model: IClustersModel;
@@ -142,12 +160,11 @@ export class ClustersPanel extends ListPanel {
  */
 function fill(row: IRow, cluster: IClusterInfo): void {
   const { cells } = row;
-  cells.name.textContent = cluster.name.slice(0, 12);
-  cells.name.title = cluster.name;
+  row.label.textContent = displayName(cluster.name, cluster.options);
   cells.status.textContent = cluster.status;
   cells.workers.textContent = cluster.workers === null ? '–' : String(cluster.workers);
   cells.resources.textContent = formatResources(cluster);
-  cells.age.textContent = formatAge(cluster.age_seconds);
+  showRelativeTime(cells.age, startedAt(cluster.age_seconds));
   // a count being typed is the user's: only fill in the current one when the field is idle
   if (document.activeElement !== row.count && row.count.value === '') {
     row.count.value = String(cluster.workers ?? 0);

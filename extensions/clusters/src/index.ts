@@ -1,10 +1,19 @@
-import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import {
+  addSidePanel,
+  clustersIcon,
+  newClusterIcon,
+  registerContinuumCommand
+} from '@continuum-hub/common';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
-import { listIcon } from '@jupyterlab/ui-components';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 
+import { newClusterDialog } from './cluster-dialog';
+import { displayName } from './cluster-form';
 import { ClustersModel } from './clusters-model';
 import { ClustersPanel } from './clusters-panel';
+import { clusterDialogAPI } from './request';
 import { IClustersModel } from './tokens';
 
 export * from './tokens';
@@ -14,7 +23,8 @@ export * from './tokens';
  */
 export namespace CommandIDs {
   export const openPanel = 'continuum-clusters:open-panel';
-  export const create = 'continuum-clusters:create';
+  /** *New Dask cluster*: the options dialog; args: `{site}` to preselect a site. */
+  export const create = 'continuum:new-dask-cluster';
 }
 
 const PANEL_ID = 'continuum-clusters-panel';
@@ -36,14 +46,27 @@ const plugin: JupyterFrontEndPlugin<IClustersModel> = {
   description: "Lists all the user's Dask Gateway clusters, to scale, open and shut them down.",
   autoStart: true,
   provides: IClustersModel,
-  optional: [ICommandPalette],
-  activate: (app: JupyterFrontEnd, palette: ICommandPalette | null): IClustersModel => {
+  optional: [ICommandPalette, ILauncher, IMainMenu],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    mainMenu: IMainMenu | null
+  ): IClustersModel => {
     const model = new ClustersModel();
-    const panel = new ClustersPanel(model, {
-      create: async () => {
-        const name = await model.create();
+    // the dialog, then the new cluster's readable name in a notification; a failure is thrown
+    const create = async (site?: string): Promise<void> => {
+      const taken = (model.clusters ?? []).map(c => displayName(c.name, c.options));
+      const id = await newClusterDialog(clusterDialogAPI, taken, site);
+      if (id !== null) {
+        await model.refresh();
+        const made = model.clusters?.find(c => c.name === id);
+        const name = made ? displayName(made.name, made.options) : id;
         Notification.info(`Dask cluster ${name} is starting.`, { autoClose: 5000 });
-      },
+      }
+    };
+    const panel = new ClustersPanel(model, {
+      create: () => create(),
       scale: async (name, count) => {
         await model.scale(name, count);
         if (model.note) {
@@ -51,7 +74,8 @@ const plugin: JupyterFrontEndPlugin<IClustersModel> = {
         }
       },
       stop: async name => {
-        if (await confirmStop(name)) {
+        const shown = model.clusters?.find(c => c.name === name);
+        if (await confirmStop(shown ? displayName(name, shown.options) : name)) {
           await model.stop(name);
         }
       }
@@ -61,28 +85,31 @@ const plugin: JupyterFrontEndPlugin<IClustersModel> = {
       panel,
       {
         id: PANEL_ID,
-        icon: listIcon,
+        icon: clustersIcon,
         rank: 910,
         command: CommandIDs.openPanel,
         label: 'Show Dask Clusters',
-        caption: 'All your Dask Gateway clusters: scale, dashboard, shut down'
+        caption: 'All your Dask Gateway clusters: scale, dashboard, shut down',
+        launcherLabel: 'Dask clusters'
       },
-      { palette }
+      { palette, launcher, mainMenu, frontDoorRank: 20 }
     );
     registerContinuumCommand(
       app.commands,
       CommandIDs.create,
       {
         label: 'New Dask Cluster',
-        execute: async () => {
+        icon: newClusterIcon,
+        caption: 'Start a Dask cluster: site, partition, worker size, GPUs, estimate',
+        execute: async args => {
           try {
-            await model.create();
+            await create(typeof args.site === 'string' ? args.site : undefined);
           } catch (error) {
             Notification.error(`Could not start a cluster: ${String(error)}`);
           }
         }
       },
-      { palette }
+      { palette, launcher, mainMenu, frontDoorRank: 10 }
     );
     void app.restored.then(() => model.start());
     return model;

@@ -1,5 +1,7 @@
-import { postJSON, requestAPI } from '@continuum-hub/common';
+import { IEstimate, postJSON, requestAPI } from '@continuum-hub/common';
 
+import { IClusterDialogAPI } from './cluster-dialog';
+import { IOptionField } from './cluster-form';
 import { IClusterList, IClustersAPI } from './tokens';
 
 /**
@@ -15,4 +17,16 @@ export const clustersAPI: IClustersAPI = {
   stop: async name => {
     await requestAPI('clusters/stop', postJSON({ name }));
   }
+};
+
+/**
+ * The routes the *New Dask cluster* dialog uses: the gateway's options, create, and the hub's
+ * estimate (the batch-run dialog's route: the spawn form's fields and model).
+ */
+export const clusterDialogAPI: IClusterDialogAPI = {
+  options: async () =>
+    (await requestAPI<{ cluster_options: IOptionField[] }>('clusters/options')).cluster_options,
+  create: options => clustersAPI.create(options),
+  estimate: query =>
+    requestAPI<IEstimate>(`workflows/estimate?${new URLSearchParams(query).toString()}`)
 };

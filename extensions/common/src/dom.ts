@@ -54,10 +54,11 @@ export function formatAge(seconds: number | null): string {
  */
 export function tableWithHead(className: string, titles: string[]): HTMLTableElement {
   const table = document.createElement('table');
-  table.className = className;
+  table.className = `jp-ContinuumList-table ${className}`;
   const head = table.createTHead().insertRow();
   for (const title of titles) {
     const th = document.createElement('th');
+    th.scope = 'col';
     th.textContent = title;
     head.append(th);
   }

@@ -6,6 +6,9 @@ import { errorMessage } from './polling';
 /**
  * A side panel that shows a list from the server: a heading, a bar of buttons, the last error
  * and what stands in for an empty list; subclasses add their table and {@link render} it.
+ * The panel is a CSS size container (`jp-ContinuumList`, style/list-panel.css): its tables are
+ * tables when it is wide and one card per row in a narrow side bar, each value after its
+ * cell's `data-label` (the column's title).
  */
 export abstract class ListPanel extends Widget {
   /**
@@ -14,6 +17,7 @@ export abstract class ListPanel extends Widget {
    */
   constructor(prefix: string, title: string) {
     super();
+    this.addClass('jp-ContinuumList');
     this.addClass(`${prefix}-panel`);
     this.title.caption = title;
     const heading = document.createElement('h2');

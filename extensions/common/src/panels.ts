@@ -19,8 +19,10 @@ export interface ISidePanelOptions {
   command: string;
   /** The command's label. */
   label: string;
-  /** The command's caption. */
+  /** The command's caption: the tooltip of the tab, the Launcher card and the menu item. */
   caption?: string;
+  /** The Launcher card's text (the command's label elsewhere); the label when undefined. */
+  launcherLabel?: string;
 }
 
 /**
@@ -29,7 +31,8 @@ export interface ISidePanelOptions {
  * @param app - the application (its shell and command registry)
  * @param panel - the panel
  * @param options - where it sits and its command
- * @param places - where the command appears
+ * @param places - where the command appears (with `frontDoorRank`: also on the Launcher and
+ *   in the *Continuum* menu)
  * @returns what removes the command and its entries again (the panel stays)
  */
 export function addSidePanel(
@@ -40,13 +43,16 @@ export function addSidePanel(
 ): IDisposable {
   panel.id = options.id;
   panel.title.icon = options.icon;
+  panel.title.caption = panel.title.caption || options.caption || options.label;
   app.shell.add(panel, 'right', { rank: options.rank });
   return registerContinuumCommand(
     app.commands,
     options.command,
     {
-      label: options.label,
+      // the Launcher passes `isLauncher`: its card names the panel, the menu says what happens
+      label: args => (args.isLauncher ? (options.launcherLabel ?? options.label) : options.label),
       caption: options.caption,
+      icon: options.icon,
       execute: () => app.shell.activateById(options.id)
     },
     places

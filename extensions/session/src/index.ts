@@ -1,9 +1,10 @@
-import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import { addSidePanel, registerContinuumCommand, sessionIcon } from '@continuum-hub/common';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { historyIcon } from '@jupyterlab/ui-components';
 
 import { shutdownServer } from './request';
 import { SessionModel } from './session-model';
@@ -105,11 +106,13 @@ const plugin: JupyterFrontEndPlugin<ISessionModel> = {
   description: 'Shows the batch job behind this JupyterLab and warns before its walltime ends.',
   autoStart: true,
   provides: ISessionModel,
-  optional: [IStatusBar, ICommandPalette],
+  optional: [IStatusBar, ICommandPalette, ILauncher, IMainMenu],
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null,
+    mainMenu: IMainMenu | null
   ): ISessionModel => {
     const model = new SessionModel();
     const panel = new SessionPanel(model, {
@@ -121,13 +124,14 @@ const plugin: JupyterFrontEndPlugin<ISessionModel> = {
       panel,
       {
         id: PANEL_ID,
-        icon: historyIcon,
+        icon: sessionIcon,
         rank: 900,
         command: CommandIDs.openPanel,
         label: 'Show Session Job Details',
-        caption: 'Site, job, resources and walltime of this session'
+        caption: 'Site, job, resources and walltime of this session',
+        launcherLabel: 'Session'
       },
-      { palette }
+      { palette, launcher, mainMenu, frontDoorRank: 30 }
     );
     registerContinuumCommand(
       app.commands,

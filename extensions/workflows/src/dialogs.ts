@@ -69,14 +69,14 @@ async function untilValid<T>(
  * @param path - the notebook's path relative to the server's root
  * @param title - the dialog's title
  * @param finish - what is done with the checked request (its refusal is shown in the form)
- * @param extra - the form's first line and the accepting button's label
+ * @param extra - the form's first line, the accepting button's label, the site preselected
  */
 export async function notebookDialog<T>(
   api: IWorkflowsAPI,
   path: string,
   title: string,
   finish: (request: ISubmitRequest, values: IFormValues) => Promise<Checked<T>>,
-  extra: { intro?: string; label?: string } = {}
+  extra: { intro?: string; label?: string; site?: string } = {}
 ): Promise<T | null> {
   const [options, info] = await Promise.all([api.options(), api.parameters(path)]);
   if (options.sites.length === 0) {
@@ -87,7 +87,7 @@ export async function notebookDialog<T>(
     : 'This notebook has no cell tagged "parameters": it runs with the values it holds.';
   return untilValid(
     title,
-    initialValues(options, info.parameters),
+    initialValues(options, info.parameters, extra.site),
     (values, errors) =>
       new RunForm({
         mode: 'submit',
@@ -113,11 +113,20 @@ export async function notebookDialog<T>(
  *
  * @param api - the server extension's batch-run routes
  * @param path - the notebook's path relative to the server's root
+ * @param site - the site preselected (where the data are), if the user may use it
  * @returns the new run, or null when cancelled
  */
-export async function submitDialog(api: IWorkflowsAPI, path: string): Promise<IRun | null> {
-  return notebookDialog(api, path, `Run ${path} as a batch job`, request =>
-    refusedAsProblem(() => api.submit(request))
+export async function submitDialog(
+  api: IWorkflowsAPI,
+  path: string,
+  site = ''
+): Promise<IRun | null> {
+  return notebookDialog(
+    api,
+    path,
+    `Run ${path} as a batch job`,
+    request => refusedAsProblem(() => api.submit(request)),
+    { site }
   );
 }
 

@@ -111,14 +111,29 @@ export function defaultEnvironment(site: ISiteOption | undefined): string {
 }
 
 /**
- * The dialog's first values: the first site, its default partition and environment, one core,
- * the partition's default walltime, the parameters' defaults.
+ * The `site` argument of *Run as batch job…* (the catalogue's *Start near the data* passes the
+ * site holding the data), to preselect in the dialog; empty when absent or not text.
+ *
+ * @param args - the command's arguments
+ */
+export function siteArgument(args: Record<string, unknown>): string {
+  return typeof args.site === 'string' ? args.site : '';
+}
+
+/**
+ * The dialog's first values: the site asked for (else the first), its default partition and
+ * environment, one core, the partition's default walltime, the parameters' defaults.
  *
  * @param options - the user's options
  * @param parameters - the notebook's parameters
+ * @param preselect - the site to choose when the user may use it (e.g. where the data are)
  */
-export function initialValues(options: IRunOptions, parameters: INotebookParameter[]): IFormValues {
-  const site = options.sites[0];
+export function initialValues(
+  options: IRunOptions,
+  parameters: INotebookParameter[],
+  preselect = ''
+): IFormValues {
+  const site = options.sites.find(s => s.name === preselect) ?? options.sites[0];
   const partition = site?.partitions.find(p => p.default) ?? site?.partitions[0];
   return {
     name: '',

@@ -1,4 +1,3 @@
-import { formatAge } from '@continuum-hub/common';
 
 import { FINAL_STATES, IRun, IRunMember, RunState } from './tokens';
 
@@ -117,20 +116,6 @@ export function formatValue(value: unknown): string {
     return value;
   }
   return value === undefined ? '' : JSON.stringify(value);
-}
-
-/**
- * How long ago an ISO 8601 time was: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`; `–` if unknown.
- *
- * @param iso - the time (UTC, `Z` or an offset), or null
- * @param now - the current time in milliseconds since the epoch
- */
-export function formatAgo(iso: string | null, now: number = Date.now()): string {
-  const then = iso ? Date.parse(iso) : NaN;
-  if (!Number.isFinite(then)) {
-    return '–';
-  }
-  return formatAge(Math.max(0, Math.floor((now - then) / 1000)));
 }
 
 /**

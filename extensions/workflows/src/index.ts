@@ -1,4 +1,4 @@
-import { addSidePanel, registerContinuumCommand } from '@continuum-hub/common';
+import { addSidePanel, batchRunsIcon, registerContinuumCommand } from '@continuum-hub/common';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import {
   Dialog,
@@ -9,12 +9,15 @@ import {
 } from '@jupyterlab/apputils';
 import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { INotebookModel, INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { runIcon, ToolbarButton } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
 
 import { chainDialog } from './chain-dialog';
 import { rerunDialog, submitDialog } from './dialogs';
+import { siteArgument } from './form';
 import { RunsModel } from './runs-model';
 import { RunsPanel } from './runs-panel';
 import { IRun, IRunsModel } from './tokens';
@@ -136,12 +139,14 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
     'Runs a notebook as a batch job (parameters, sweeps) through the hub and lists your batch runs.',
   autoStart: true,
   provides: IRunsModel,
-  optional: [ICommandPalette, INotebookTracker, IFileBrowserFactory],
+  optional: [ICommandPalette, INotebookTracker, IFileBrowserFactory, ILauncher, IMainMenu],
   activate: (
     app: JupyterFrontEnd,
     palette: ICommandPalette | null,
     notebooks: INotebookTracker | null,
-    browsers: IFileBrowserFactory | null
+    browsers: IFileBrowserFactory | null,
+    launcher: ILauncher | null,
+    mainMenu: IMainMenu | null
   ): IRunsModel => {
     const model = new RunsModel();
     const api = model.api;
@@ -193,13 +198,14 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
       panel,
       {
         id: PANEL_ID,
-        icon: runIcon,
+        icon: batchRunsIcon,
         rank: 920,
         command: CommandIDs.openPanel,
         label: 'Show Batch Runs',
-        caption: 'Your batch runs: state, executed notebooks, cancel, re-run, credentials'
+        caption: 'Your batch runs: state, executed notebooks, cancel, re-run, credentials',
+        launcherLabel: 'Batch runs'
       },
-      { palette }
+      { palette, launcher, mainMenu, frontDoorRank: 40 }
     );
     registerContinuumCommand(
       app.commands,
@@ -219,7 +225,7 @@ const plugin: JupyterFrontEndPlugin<IRunsModel> = {
             if (open?.context.model.dirty) {
               await open.context.save(); // the snapshot is what is on disk
             }
-            submitted(await submitDialog(api, path));
+            submitted(await submitDialog(api, path, siteArgument(args)));
           } catch (error) {
             failed(`Could not submit ${path}`, error);
           }

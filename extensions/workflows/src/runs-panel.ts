@@ -1,9 +1,13 @@
-import { actionButton as button, ListPanel, tableWithHead } from '@continuum-hub/common';
+import {
+  actionButton as button,
+  ListPanel,
+  showRelativeTime,
+  tableWithHead
+} from '@continuum-hub/common';
 
 import {
   describeMember,
   describeRun,
-  formatAgo,
   formatValue,
   formatWhere,
   isFinal,
@@ -35,7 +39,7 @@ const RUN_COLUMNS: [string, string][] = [
   ['name', 'Run'],
   ['state', 'State'],
   ['where', 'Where'],
-  ['age', 'Age'],
+  ['age', 'Submitted'],
   ['actions', '']
 ];
 
@@ -50,9 +54,10 @@ function tableRow(
   row.className = className;
   row.dataset.state = state;
   const cells: Record<string, HTMLTableCellElement> = {};
-  for (const [key] of RUN_COLUMNS) {
+  for (const [key, title] of RUN_COLUMNS) {
     cells[key] = row.insertCell();
     cells[key].dataset.field = key;
+    cells[key].dataset.label = title; // the card's label when the panel is narrow
   }
   return [row, cells];
 }
@@ -146,7 +151,7 @@ export class RunsPanel extends ListPanel {
       : workflow.state;
     const steps = Object.keys(workflow.steps).length;
     cells.where.textContent = `${steps} ${steps === 1 ? 'step' : 'steps'}`;
-    cells.age.textContent = formatAgo(workflow.created, this._now());
+    showRelativeTime(cells.age, workflow.created, '', this._now());
     return row;
   }
 
@@ -165,7 +170,7 @@ export class RunsPanel extends ListPanel {
       .join(', ');
     cells.state.textContent = describeRun(run);
     cells.where.textContent = formatWhere(run);
-    cells.age.textContent = formatAgo(run.submitted ?? run.created, this._now());
+    showRelativeTime(cells.age, run.submitted ?? run.created, '', this._now());
     const members = run.members ?? [];
     const sweep = members.length > 1;
     const actions = cells.actions;

@@ -28,6 +28,7 @@ from traitlets.config import Config
 
 from continuum_hub.logscrub import install_log_scrubber
 from continuum_hub.service_api import (
+    MetricsHandler,
     ServiceSettings,
     config_from_environment,
     hub_auth_from_environment,
@@ -35,7 +36,7 @@ from continuum_hub.service_api import (
 )
 from continuum_spawners.sites import load_registry
 
-from . import ENTRY_POINT_GROUP
+from . import ENTRY_POINT_GROUP, SERVICE_PREFIX
 from .model import SOURCE_NAME
 from .sources.base import CatalogueSource, SourceUnavailable
 
@@ -187,7 +188,8 @@ def make_application(config: Config, hub_auth: Any = None, hub: Any = None) -> A
         "catalogue_registry": lambda: load_registry(settings.registry_path, max_age=5.0),
         "catalogue_settings": settings,
     }
-    return web.Application(handlers(), **app_settings)
+    metrics = [(f"{SERVICE_PREFIX}metrics", MetricsHandler)]
+    return web.Application([*metrics, *handlers()], **app_settings)
 
 
 async def serve(config: Config) -> None:

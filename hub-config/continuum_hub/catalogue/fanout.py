@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..metrics import CATALOGUE_SEARCH_DURATION
 from .model import Entry, Page, Query, QueryError, SourceHealth, visible
 from .sources.base import SourceUnavailable
 
@@ -107,6 +108,10 @@ async def search(sources: Sequence[Any], query: Query) -> tuple[Page, list[Sourc
     statuses = []
     for source, (page, status) in zip(sources, outcomes, strict=True):
         statuses.append(status)
+        if status.latency_ms is not None:
+            CATALOGUE_SEARCH_DURATION.labels(
+                source=source.name, outcome="ok" if page is not None else "error"
+            ).observe(status.latency_ms / 1000)
         if page is not None:
             answers.append((source.name, page))
     joined = interleave([page for _, page in answers], query.groups)

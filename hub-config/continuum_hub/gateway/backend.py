@@ -43,7 +43,7 @@ from continuum_spawners.sites import Site
 
 from .dashboard import DashboardProxy
 from .jobs import HUB_TOKEN_FILE, SiteJobs
-from .options import GatewayLimits, cluster_options
+from .options import GatewayLimits, cluster_label, cluster_options
 from .totals import allowance, explain, note, notes_middleware, usage
 
 
@@ -112,7 +112,17 @@ class SiteSlurmBackend(SiteJobs):
         most, why = self._allowance(None, user.name, config.to_dict())
         if most < max(1, config.adaptive_minimum):
             raise PublicException(f"no room for another cluster: {why}")
-        return options, config
+        # the readable name is an option, stored with the cluster: the lab lists it after reloads
+        taken = {
+            str(c.options.get("name") or "") for c in self.db.list_clusters(username=user.name)
+        }
+        try:
+            label = cluster_label(
+                str(options.get("name") or ""), taken, config.site, config.partition
+            )
+        except ValueError as exc:
+            raise PublicException(str(exc)) from None
+        return {**options, "name": label}, config
 
     def _allowance(self, name: str | None, username: str, config: Any) -> tuple[int, str]:
         """Workers cluster ``name`` (None: a new one) may have under its user's totals, and why."""

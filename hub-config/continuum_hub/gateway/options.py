@@ -12,11 +12,12 @@ sees (HTTP 422 from the gateway).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dask_gateway_server.options import Float, Integer, Options, Select
+from dask_gateway_server.options import Float, Integer, Options, Select, String
 from traitlets import Dict, validate
 from traitlets.config import Configurable
 
@@ -31,6 +32,9 @@ TOTAL_NAMES = ("max_total_workers", "max_total_cores", "max_total_gpus")
 GIB = 2**30
 #: shortest idle timeout a user may choose (minutes): the scheduler checks every quarter of it
 MIN_IDLE_MINUTES = 0.25
+#: a cluster's readable name (the option ``name``; the gateway's id stays its 32-hex name):
+#: the lab panel's regular expression mirrors this one
+CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ def cluster_options(
                 label="Adaptive: minimum workers"),
         Integer("adaptive_maximum", 0, min=0, max=limits.max_workers,
                 label="Adaptive: maximum workers (0: scale by hand)"),
+        String("name", "", label="Name (empty: made up, like beta-gpu-2)"),
     ]  # fmt: skip
     if idle_timeout > 0:
         most = idle_timeout / 60
@@ -208,6 +213,7 @@ def resolve(
     ValueError
         With a message for the user.
     """
+    check_label(options.get("name", ""))
     site = _site(options, registry, set(groups))
     name = options["partition"]
     part = site.default_partition if name == DEFAULT else site.partition(name)
@@ -272,3 +278,33 @@ def _max_workers(cores: int, gpus: int, limits: Limits) -> int:
     if most < 1:
         raise ValueError(f"no worker fits {limits.why('max_workers')}")
     return most
+
+
+def check_label(label: str) -> None:
+    """Refuse a cluster name that is not empty (made up later) and not :data:`CLUSTER_LABEL`."""
+    if label and not CLUSTER_LABEL.match(label):
+        raise ValueError(
+            "name must be 1 to 40 letters, digits, '-' or '_', starting with a letter or digit, "
+            f"not {label!r}"
+        )
+
+
+def cluster_label(wanted: str, taken: Collection[str], site: str, partition: str) -> str:
+    """The readable name of a new cluster: ``wanted``, or ``<site>-<partition>-<n>`` with the
+    smallest ``n`` free when it is empty.
+
+    ``taken`` holds the names of the user's active clusters.
+
+    Raises
+    ------
+    ValueError
+        When ``wanted`` is one of them.
+    """
+    if wanted:
+        if wanted in taken:
+            raise ValueError(f"you already have an active cluster named {wanted!r}")
+        return wanted
+    n = 1
+    while f"{site}-{partition}-{n}" in taken:
+        n += 1
+    return f"{site}-{partition}-{n}"

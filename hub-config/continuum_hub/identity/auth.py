@@ -34,6 +34,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from traitlets import default
 
+from ..metrics import SIGN_IN_REFUSALS, initialize_provider_metrics
 from .entitlements import entitlement_groups
 from .errors import DiscoveryError, ProviderError
 from .identities import IdentityError, IdentityStore
@@ -101,6 +102,7 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
                     **{key: getattr(self, key) for key in self._explicit_endpoints},
                 }
             self._providers = build_providers(self, primary, self.providers)
+            initialize_provider_metrics(self._providers)
         return self._providers
 
     @property
@@ -177,7 +179,7 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
                 state["code_verifier"],
             )
         except ProviderError as exc:
-            raise sign_in_error(exc, self.log) from None
+            raise sign_in_error(exc, self.log, provider.name) from None
         nonce = nonce_for(state["nonce"])
         return await self.token_to_auth_model(provider, token_info, nonce=nonce)
 
@@ -192,15 +194,17 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
             claims = await provider.validate_id_token(token_info["id_token"], nonce=nonce)
         except (ProviderError, ValueError) as exc:  # IDTokenError is a ValueError; keys unreadable
             self.log.warning("Sign-in refused: ID token from %s: %s", provider.name, exc)
+            SIGN_IN_REFUSALS.labels(provider=provider.name, reason="invalid_id_token").inc()
             raise web.HTTPError(403, "Your sign-in could not be verified.") from None
         try:
             user_info = await provider.userinfo(
                 token_info["access_token"], token_info.get("token_type")
             )
         except ProviderError as exc:
-            raise sign_in_error(exc, self.log) from None
+            raise sign_in_error(exc, self.log, provider.name) from None
         if user_info.get("sub") != claims["sub"]:
             self.log.warning("Sign-in refused: userinfo subject differs from the ID token's")
+            SIGN_IN_REFUSALS.labels(provider=provider.name, reason="subject_mismatch").inc()
             raise web.HTTPError(403, "Your sign-in could not be verified.")
         username = await self.username_for(provider, claims["sub"], user_info)
         auth_state = self.build_auth_state_dict(token_info, user_info)

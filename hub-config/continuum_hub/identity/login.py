@@ -45,6 +45,7 @@ from tornado.escape import url_escape
 from tornado.httputil import url_concat
 from tornado.log import app_log
 
+from ..metrics import SIGN_IN_REFUSALS
 from .errors import DiscoveryError, NoAccessToken, ProviderError, error_code
 from .providers import OIDCProvider
 
@@ -58,10 +59,13 @@ def nonce_for(secret: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def sign_in_error(error: ProviderError, log: Any = app_log) -> web.HTTPError:
-    """The answer to a sign-in that failed at the provider's back channel (code grant,
+def sign_in_error(
+    error: ProviderError, log: Any = app_log, provider: str = "unknown"
+) -> web.HTTPError:
+    """The answer to a sign-in that failed at ``provider``'s back channel (code grant,
     userinfo): the reason goes to the log, the browser gets a 403 page that names no detail."""
     log.warning("Sign-in refused: %s", error)
+    SIGN_IN_REFUSALS.labels(provider=provider, reason="back_channel").inc()
     if isinstance(error, NoAccessToken):
         return web.HTTPError(403, "The identity provider returned no access token.")
     return web.HTTPError(403, "Your sign-in could not be completed.")
@@ -170,6 +174,7 @@ class ProviderCallbackHandler(OAuthCallbackHandler):
             return
         code = error_code(error) or "invalid_error"  # only registered-looking codes are shown
         description = self.get_argument("error_description", "")
+        SIGN_IN_REFUSALS.labels(provider=self.provider.name, reason="provider_error").inc()
         self.log.warning(
             "Sign-in refused: %s answered %s: %r", self.provider.name, code, description[:200]
         )
@@ -184,6 +189,7 @@ class ProviderCallbackHandler(OAuthCallbackHandler):
         response must be its issuer (RFC 9207)."""
         started_with = self.oidc_state().get("provider")
         if started_with != self.provider.name:
+            SIGN_IN_REFUSALS.labels(provider=self.provider.name, reason="wrong_provider").inc()
             self.log.warning(
                 "Sign-in refused: callback of %s for a sign-in started with %r",
                 self.provider.name,
@@ -194,8 +200,10 @@ class ProviderCallbackHandler(OAuthCallbackHandler):
         if iss is None:
             if self.provider.iss_required():
                 self.log.warning("Sign-in refused: %s sent no iss", self.provider.name)
+                SIGN_IN_REFUSALS.labels(provider=self.provider.name, reason="no_iss").inc()
                 raise web.HTTPError(400, "The identity provider's answer is incomplete.")
         elif not hmac.compare_digest(iss.encode(), self.provider.issuer.encode()):
+            SIGN_IN_REFUSALS.labels(provider=self.provider.name, reason="wrong_issuer").inc()
             self.log.warning(
                 "Sign-in refused: %s answer names issuer %r", self.provider.name, iss[:200]
             )
@@ -210,7 +218,8 @@ class ProviderCallbackHandler(OAuthCallbackHandler):
         self.check_arguments()
         self.check_provider()
         user = await self.login_user()
-        if user is None:
+        if user is None:  # no allowed group (entitlements), or blocked
+            SIGN_IN_REFUSALS.labels(provider=provider.name, reason="not_allowed").inc()
             raise web.HTTPError(403, self.authenticator.custom_403_message)
         self.redirect(self.get_next_url(user))
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from traitlets import Float, HasTraits, validate
 
+from ..metrics import TOKEN_REFRESHES
 from .errors import GrantRejected, InvalidToken, ProviderError
 from .providers import OIDCProvider
 
@@ -285,7 +286,11 @@ class TokenRefresher:
         try:
             token_info = await provider.refresh(refresh_token, request_timeout=self.timeout)
         except ProviderError as exc:
-            raise refresh_answer(provider, exc) from None
+            answer = refresh_answer(provider, exc)
+            outcome = "rejected" if isinstance(answer, SessionEnded) else "unavailable"
+            TOKEN_REFRESHES.labels(provider=provider.name, outcome=outcome).inc()
+            raise answer from None
+        TOKEN_REFRESHES.labels(provider=provider.name, outcome="success").inc()
         if isinstance(token_info.get("refresh_token"), str):
             # rotated: should the session end after all, the new one is what to revoke
             state["refresh_token"] = token_info["refresh_token"]

@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from continuum_hub.logscrub import install_log_scrubber
 from continuum_hub.service_api import (
+    MetricsHandler,
     ServiceSettings,
     config_from_environment,
     hub_auth_from_environment,
@@ -31,6 +32,8 @@ from continuum_hub.service_api import (
 from continuum_spawners.account_map import AccountMapper
 from continuum_spawners.accounts import AccountResolver, shared_resolver
 from continuum_spawners.sites import load_registry
+
+from . import SERVICE_PREFIX
 
 CONFIG_ENV = "CONTINUUM_WORKFLOWS_CONFIG"
 #: largest request body (a notebook travels in it): the 16 MiB notebook plus the JSON around it
@@ -120,9 +123,18 @@ def make_application(
         "workflows_book": book,
         "workflows_tracker": tracker,
     }
-    application = web.Application(handlers(app_settings), **app_settings)
+    app_settings["metrics_update"] = lambda: update_run_gauge(store)
+    metrics = [(f"{SERVICE_PREFIX}/metrics", MetricsHandler, {})]
+    application = web.Application([*metrics, *handlers(app_settings)], **app_settings)
     application.settings["workflows_settings"] = settings
     return application
+
+
+def update_run_gauge(store: Any) -> None:
+    """Set ``continuum_batch_runs`` from the database (read when Prometheus scrapes)."""
+    from ..metrics import set_run_counts
+
+    set_run_counts(store.run_counts())
 
 
 async def serve(config: Config) -> None:

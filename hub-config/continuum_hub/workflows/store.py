@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    func,
     insert,
     select,
     update,
@@ -193,6 +194,12 @@ class Store:
         query = query.order_by(runs.c.created.desc(), runs.c.id.desc())
         with self.engine.connect() as db:
             return self._assemble(db, list(db.execute(query).mappings()))
+
+    def run_counts(self) -> dict[str, int]:
+        """How many runs are in each state (the ``continuum_batch_runs`` gauge)."""
+        query = select(runs.c.state, func.count()).group_by(runs.c.state)
+        with self.engine.connect() as db:
+            return {str(state): int(count) for state, count in db.execute(query)}
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Change columns of a run (``spec`` keys go through :meth:`update_spec`)."""

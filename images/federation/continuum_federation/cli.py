@@ -89,6 +89,8 @@ def demo(args: argparse.Namespace) -> int:
         f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
         f"  Dask Gateway: {federation.hub.url}/services/dask-gateway/ (hub service; in a "
         "server, Gateway() needs no arguments)\n"
+        f"  Prometheus: {federation.prometheus.url if federation.prometheus else '-'} "
+        "(scrapes the hub and its services; alert rules loaded)\n"
         f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
         flush=True,
     )

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from continuum_hub.metrics import spawn_buckets_environment
 from continuum_hub.services import kept_ports
 
 from .idp import (
@@ -236,6 +237,8 @@ class LocalHub(Service):
         env["JUPYTERHUB_CRYPT_KEY"] = read_or_create_secret(self.state_dir / "crypt_key")
         env["CONFIGPROXY_AUTH_TOKEN"] = read_or_create_secret(self.state_dir / "proxy_token")
         env["CONTINUUM_HUB_CONFIG"] = str(self.state_dir / "continuum_hub_config.json")
+        # JupyterHub's spawn-duration histogram up to a day: batch jobs queue for hours
+        env.update(spawn_buckets_environment())
         for name, conf in self.site_confs.items():
             env[f"CONTINUUM_SLURM_CONF_{name.upper()}"] = str(conf)
         return env

@@ -33,6 +33,7 @@ from .idp import DEMO_USERS, PARTNER_USERS, OpenIDProvider, hub_client, make_pas
 from .modules import write_module_trees
 from .munge import MungeDaemon
 from .process import Service, free_port
+from .prometheus import LocalPrometheus, hub_targets, write_token_file
 from .rucio import RucioServer
 from .slurm import LocalSlurmCluster, load_cluster_specs
 
@@ -66,6 +67,7 @@ class Federation(Service):
     hub: LocalHub | None = None
     tap: DachsServer | None = None
     rucio: RucioServer | None = None
+    prometheus: LocalPrometheus | None = None
     passwords: dict[str, str] = field(default_factory=dict)
     partner_passwords: dict[str, str] = field(default_factory=dict)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -128,6 +130,9 @@ class Federation(Service):
                     display_name="Partner University proxy",
                 )
             )
+            # Prometheus' token on the hub (read:metrics only), made before the hub reads it
+            scrape_token = self.state_dir / "prometheus" / "scrape-token"
+            write_token_file(scrape_token)
             self.hub = self._stack.enter_context(
                 LocalHub(
                     self.state_dir / "hub",
@@ -138,12 +143,20 @@ class Federation(Service):
                     client_secret=secret,
                     site_confs={name: site.conf_path for name, site in self.sites.items()},
                     keep_gateway_ports=True,  # clusters of a previous start find the gateway
-                    extra_config={"CatalogueService": {"sources": self.catalogue_sources()}},
+                    extra_config={
+                        "CatalogueService": {"sources": self.catalogue_sources()},
+                        "MetricsScrape": {"token_file": str(scrape_token)},
+                    },
                     providers={
                         PARTNER_PROVIDER: provider_settings(
                             self.partner.issuer, CLIENT_ID, partner_secret
                         )
                     },
+                )
+            )
+            self.prometheus = self._stack.enter_context(
+                LocalPrometheus(
+                    self.state_dir / "prometheus", hub_targets(self.hub.url, scrape_token)
                 )
             )
         except BaseException:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..metrics import STATUS_CALLS, STATUS_DURATION
 from .base import JobState, JobStatus, SchedulerAdapter
 from .transport import Transport
 
@@ -114,6 +115,7 @@ class SiteMonitor:
         if not ids:
             return
         self.queries += 1
+        started = time.monotonic()  # the real clock: ``clock`` may be a test's
         try:
             result = await self.transport.run(self.adapter.status_argv(ids))
             statuses = self.adapter.parse_status(
@@ -122,7 +124,11 @@ class SiteMonitor:
         except Exception as exc:  # a dead scheduler must not take the hub down
             log.warning("Status query on site %s failed: %s", self.name, exc)
             statuses = {i: JobStatus(i, JobState.UNKNOWN, reason=str(exc)[:200]) for i in ids}
+        STATUS_DURATION.labels(site=self.name).observe(time.monotonic() - started)
         unknown = [s for s in statuses.values() if s.state is JobState.UNKNOWN]
+        # every job unknown: the scheduler did not answer (the "site unreachable" alert)
+        failed = bool(unknown) and len(unknown) == len(statuses)
+        STATUS_CALLS.labels(site=self.name, outcome="error" if failed else "ok").inc()
         if unknown:
             log.warning(
                 "Scheduler of site %s is not answering (%s); keeping %d servers",

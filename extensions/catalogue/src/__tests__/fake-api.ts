@@ -2,8 +2,10 @@ import {
   IAvailabilityRequest,
   ICatalogueAPI,
   IEntry,
+  IQueryAnswer,
   ISearchPage,
   ISearchQuery,
+  ISourceQuery,
   IUsableSites
 } from '../tokens';
 
@@ -56,6 +58,23 @@ export class FakeAPI implements ICatalogueAPI {
     known: true
   };
   failure: Error | null = null;
+  /** The source queries asked, and what the next one answers (an error: it is refused). */
+  sourceQueries: [string, ISourceQuery][] = [];
+  queryAnswer: IQueryAnswer | Error = {
+    columns: [
+      { name: 'obs_id', unit: '', datatype: 'char' },
+      { name: 'ra', unit: 'deg', datatype: 'double' }
+    ],
+    rows: [
+      ['obs-1', 10.5],
+      ['obs-2', 11.25]
+    ],
+    truncated: false,
+    message: '2 rows',
+    adql: 'SELECT TOP 101 * FROM radio.observations'
+  };
+  /** Entries `entry()` answers by id (others: the default entry with that id). */
+  entries: Record<string, IEntry> = {};
   /** Answers held back until released (to test stale answers). */
   hold: ((release: () => void) => void) | null = null;
 
@@ -86,7 +105,7 @@ export class FakeAPI implements ICatalogueAPI {
 
   async entry(id: string, site?: string): Promise<IEntry> {
     this.calls.push(`entry ${id} ${site ?? ''}`);
-    return entry({ id });
+    return this.entries[id] ?? entry({ id });
   }
 
   async sites(): Promise<IUsableSites> {
@@ -103,4 +122,38 @@ export class FakeAPI implements ICatalogueAPI {
     const state = this.states.shift() ?? 'replicating';
     return { id, state, site: 'alpha', message: '' };
   }
+
+  async query(source: string, query: ISourceQuery): Promise<IQueryAnswer> {
+    this.sourceQueries.push([source, query]);
+    if (this.queryAnswer instanceof Error) {
+      throw this.queryAnswer;
+    }
+    return this.queryAnswer;
+  }
+}
+
+/**
+ * A TAP source's table entry as the service sends it.
+ */
+export function tableEntry(extra: Partial<IEntry> = {}): IEntry {
+  return entry({
+    id: 'radio-tap:radio.observations',
+    source: 'radio-tap',
+    identifier: 'radio.observations',
+    kind: 'table',
+    title: 'radio.observations',
+    format: 'votable',
+    size: null,
+    sites: [],
+    replicas: [],
+    metadata: {
+      service: 'http://tap.example.org/tap',
+      columns: ['obs_id', 'ra', 'dec'],
+      form_fields: ['band_max', 'band_min', 'dec', 'ra', 'time_max', 'time_min'],
+      example_query: 'SELECT TOP 100 * FROM radio.observations',
+      maxrec: 500
+    },
+    access: { language: 'python', code: 'import pyvo' },
+    ...extra
+  });
 }

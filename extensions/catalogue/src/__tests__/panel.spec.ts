@@ -12,7 +12,9 @@ function panel(api: FakeAPI, opened: string[] = [], inserted: string[] = []): Ca
         inserted.push(code);
       },
       copy: () => undefined,
-      startNear: url => opened.push(url)
+      startNear: url => opened.push(url),
+      hasCommand: () => false,
+      execute: async () => undefined
     },
     { prefix: '/hub/', user: 'alice' }
   );

@@ -43,7 +43,7 @@ describe('ClustersPanel', () => {
     await model.refresh();
     expect(field(panel, 'one', 'workers')).toBe('2');
     expect(field(panel, 'one', 'resources')).toBe('2 cores · 2.0 GiB');
-    expect(field(panel, 'one', 'age')).toBe('2 min');
+    expect(field(panel, 'one', 'age')).toBe('2 minutes ago');
     const link = find<HTMLAnchorElement>(
       panel.node,
       'tr[data-cluster="one"] a[data-action="dashboard"]'
@@ -113,5 +113,29 @@ describe('ClustersPanel', () => {
     find<HTMLButtonElement>(panel.node, 'button[data-action="create"]').click();
     await settle();
     expect(find(panel.node, '.jp-ContinuumClusters-error').textContent).toContain('worker_cores');
+  });
+
+  it('lists a cluster by its readable name, the id on hover, and copies the connecting code', async () => {
+    const id = 'f'.repeat(32);
+    const api = new FakeAPI();
+    api.state.clusters = [cluster({ name: id, options: { name: 'beta-gpu-2' } })];
+    const copied: string[] = [];
+    Object.assign(navigator, {
+      clipboard: { writeText: async (text: string) => void copied.push(text) }
+    });
+    const model = new ClustersModel(api);
+    const panel = new ClustersPanel(model, actions([]));
+    await model.refresh();
+    const label = find(panel.node, `tr[data-cluster="${id}"] .jp-ContinuumClusters-name`);
+    expect(label.textContent).toBe('beta-gpu-2');
+    expect(label.title).toBe(id);
+    find<HTMLButtonElement>(
+      panel.node,
+      `tr[data-cluster="${id}"] button[data-action="copy"]`
+    ).click();
+    await settle();
+    expect(copied).toEqual([
+      `from dask_gateway import Gateway\ncluster = Gateway().connect("${id}")`
+    ]);
   });
 });

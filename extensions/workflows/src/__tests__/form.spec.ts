@@ -1,6 +1,7 @@
 import {
   IFormValues,
   initialValues,
+  siteArgument,
   validateForm,
   validateParameters,
   walltimeMinutes
@@ -26,6 +27,21 @@ describe('initialValues', () => {
       verbose: 'false',
       shape: ''
     });
+  });
+});
+
+describe('a site preselected (Start near the data)', () => {
+  it('takes the command’s site argument, text only', () => {
+    expect(siteArgument({ path: 'a.ipynb', site: 'beta' })).toBe('beta');
+    expect(siteArgument({ path: 'a.ipynb' })).toBe('');
+    expect(siteArgument({ site: 3 })).toBe('');
+  });
+
+  it('starts on that site with its default partition, else on the first site', () => {
+    const near = initialValues(OPTIONS, PARAMETERS, 'beta');
+    expect([near.site, near.partition]).toEqual(['beta', OPTIONS.sites[1].partitions[0].name]);
+    expect(initialValues(OPTIONS, PARAMETERS, 'gamma').site).toBe('alpha');
+    expect(initialValues(OPTIONS, PARAMETERS, '').site).toBe('alpha');
   });
 });
 

@@ -64,7 +64,7 @@ describe('RunsPanel', () => {
     await model.refresh();
     expect(field(panel, 'r-0123456789ab', 'state')).toBe('running · cell 3/7');
     expect(field(panel, 'r-0123456789ab', 'where')).toBe('alpha › batch');
-    expect(field(panel, 'r-0123456789ab', 'age')).toBe('10 min');
+    expect(field(panel, 'r-0123456789ab', 'age')).toBe('10 minutes ago');
     expect(field(panel, 'r-step00000000', 'name')).toBe('simulate · analysis.ipynb');
     expect(find(panel.node, 'tr[data-run="r-step00000000"] td[data-field="name"]').title).toBe(
       'r-step00000000, step of w-1, re-run of r-0123456789ab'

@@ -7,9 +7,10 @@ is keyed by the entry's store ``rowid``, and :meth:`FullTextIndex.rebuild` makes
 the store.  The index remembers the store's newest ``updated`` stamp it holds (in the file
 ``synced``); :meth:`~FullTextIndex.sync` — after every write of this process, and before every
 search — indexes the rows written since, by this process or another (the harvest CLI), as one
-commit, then reloads the readers.  Deletions come from this process's store; one made by
-another process leaves a hit the store no longer has (it is skipped) until the next start,
-when the count differs and the index is rebuilt.
+commit, then reloads the readers (more than :data:`SYNC_LIMIT` rows: rebuilt instead).
+Deletions come from this process's store; one made by another process leaves a hit the store
+no longer has (it is skipped) until the next start, when the count differs and the index is
+rebuilt.
 
 Queries are built from :class:`~tantivy.Query` objects, never parsed from user text (see
 :mod:`.terms`).  Visibility is a clause of the query itself (``public`` or one of the user's
@@ -44,6 +45,9 @@ FACET_FIELDS = {"source": "source", "kind": "kind", "vo": "vo", "site": "site", 
 FACET_SIZE = 50
 #: a title word weighs this much more than the same word in the description or metadata
 TITLE_BOOST = 2.0
+#: more rows than this written elsewhere are not synced before a search but rebuilt (in the
+#: background, the fallback answering meanwhile): a search must not wait for a bulk harvest
+SYNC_LIMIT = 20_000
 
 
 class IndexUnavailable(RuntimeError):
@@ -190,6 +194,9 @@ class FullTextIndex:
             if latest <= self.synced:
                 return 0
             rowids = self.store.changed_since(self.synced)
+            if len(rowids) > SYNC_LIMIT:
+                self.reason = f"{len(rowids)} entries changed since the full-text index was built"
+                return 0
             if self._apply(rowids, []):
                 self._stamp(latest)
             return len(rowids)

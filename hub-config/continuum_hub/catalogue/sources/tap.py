@@ -165,7 +165,8 @@ class TapSource(CatalogueSource):
             vo=self.vo,
             visibility=self.visibility,
             format="votable",
-            metadata={"service": self.url},
+            # the panel's query form bounds its rows by maxrec, and its pyvo cell calls url
+            metadata={"service": self.url, "maxrec": self.maxrec},
         )
 
     def _example(self, table: TableInfo) -> str:

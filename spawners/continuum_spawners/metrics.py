@@ -1,0 +1,71 @@
+"""Prometheus metrics of the spawner and of site access (``prometheus_client``).
+
+Defined here rather than in :mod:`continuum_hub.metrics`, which lists every Continuum metric,
+because ``continuum_spawners`` may not import ``continuum_hub`` (the layering runs one way);
+:mod:`continuum_hub.metrics` re-exports these.  They live in ``prometheus_client``'s default
+registry, the one JupyterHub's ``/hub/metrics`` serves, so they appear there next to
+JupyterHub's own.
+
+Naming follows Prometheus' conventions: the unit in the name (``_seconds``), counters end in
+``_total``; labels are low-cardinality (site, partition, outcome, reason) and never name a user.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+#: queue waits of batch jobs last minutes to hours: buckets up to a day
+LONG_BUCKETS = (
+    1.0,
+    5.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    43200.0,
+    86400.0,
+    float("inf"),
+)
+#: a scheduler's status command: milliseconds to its timeout
+COMMAND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
+
+SPAWN_DURATION = Histogram(
+    "continuum_spawn_duration_seconds",
+    "Time from a spawn request to the server's port report (or failure), by site and outcome.",
+    ["site", "partition", "outcome"],
+    buckets=LONG_BUCKETS,
+)
+QUEUE_WAIT = Histogram(
+    "continuum_queue_wait_seconds",
+    "Time a server's batch job waited in the site's queue (submission to running).",
+    ["site", "partition"],
+    buckets=LONG_BUCKETS,
+)
+STATUS_CALLS = Counter(
+    "continuum_scheduler_status_calls_total",
+    "Batched status commands (one per site per interval) run on each site, by outcome.",
+    ["site", "outcome"],
+)
+STATUS_DURATION = Histogram(
+    "continuum_scheduler_status_duration_seconds",
+    "Duration of a site's batched status command.",
+    ["site"],
+    buckets=COMMAND_BUCKETS,
+)
+PORT_REPORTS_REFUSED = Counter(
+    "continuum_port_reports_refused_total",
+    "Port reports the hub refused (bad body, not the server's own token, not starting).",
+    ["reason"],
+)
+
+#: every metric defined here (for :mod:`continuum_hub.metrics` and its tests)
+SPAWNER_METRICS = (SPAWN_DURATION, QUEUE_WAIT, STATUS_CALLS, STATUS_DURATION, PORT_REPORTS_REFUSED)
+
+#: a refusal's status → the ``reason`` label of :data:`PORT_REPORTS_REFUSED`
+PORT_REFUSAL_REASONS = {400: "bad_body", 403: "not_own_token", 409: "not_starting"}
