@@ -9,8 +9,10 @@ executor on real Slurm: ``tests/integration/test_workflow_service.py``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,6 +142,28 @@ async def test_chain_across_sites_waits_for_the_first_step(workflow_service: Ser
     _, second = executor.plans
     assert second.site.name == "beta" and second.depends_on_jobs == []
     assert (await get(service, step2["id"]))["state"] == "queued"
+
+
+async def test_a_run_advanced_twice_at_once_is_submitted_once(workflow_service: Service) -> None:
+    """The tracking loop and a request both find a step pending while its submission awaits
+    the hub (here: a slow users API, before the run is marked submitting): one job, one
+    attempt."""
+    service, executor = workflow_service, workflow_service.executor
+    workflow = await chain(service, "beta")
+    (first,) = executor.plans
+    executor.finish(first, ["done"])
+    user = service.hub.user
+
+    async def slow_user(name: str) -> Any:
+        await asyncio.sleep(0.2)
+        return await user(name)
+
+    service.hub.user = slow_user  # type: ignore[method-assign]
+    step2 = workflow["steps"]["summarize"]
+    await asyncio.gather(service.tracker.poll(), service.manager.advance(step2))
+    assert len(executor.plans) == 2
+    run = await get(service, step2)
+    assert run["state"] == "queued" and len(run["attempts"]) == 1
 
 
 @pytest.mark.parametrize(

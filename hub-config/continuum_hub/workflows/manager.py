@@ -103,6 +103,9 @@ class RunManager:
         self.max_credential_days = max_credential_days
         self.credentials = RunCredentials(store, hub, max_credential_days)
         self._plan_factory = plan_factory
+        #: runs being advanced now: the tracking loop and a request may both find a run
+        #: pending while its submission awaits the hub or the site; only one submits it
+        self._advancing: set[str] = set()
 
     # --- access -------------------------------------------------------------------------------
     def owned_run(self, user: HubUser, run_id: str) -> dict[str, Any]:
@@ -194,7 +197,19 @@ class RunManager:
         return public_run(self.store.run(run_id) or {})
 
     async def advance(self, run_id: str) -> None:
-        """Submit a pending run whose dependencies allow it; cancel it when one failed."""
+        """Submit a pending run whose dependencies allow it; cancel it when one failed.
+
+        At most one advance of a run at a time (:attr:`_advancing`): a second caller finding
+        the run still ``pending`` while the first awaits its submission leaves it alone."""
+        if run_id in self._advancing:
+            return
+        self._advancing.add(run_id)
+        try:
+            await self._advance(run_id)
+        finally:
+            self._advancing.discard(run_id)
+
+    async def _advance(self, run_id: str) -> None:
         run = self.store.run(run_id)
         if run is None or run["state"] != "pending":
             return
