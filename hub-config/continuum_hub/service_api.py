@@ -77,6 +77,31 @@ def hub_auth_from_environment(hub_auth: Any = None) -> Any:
     return HubAuth(cache_max_age=60)
 
 
+def openapi_document(
+    title: str, description: str, prefix: str, schemas: Mapping[str, Any], paths: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a service's REST API under ``prefix``, authenticated by a
+    hub token in the ``Authorization`` header (``token <hub API token>``)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1", "description": description},
+        "servers": [{"url": prefix}],
+        "components": {
+            "schemas": dict(schemas),
+            "securitySchemes": {
+                "hubToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "token <JupyterHub API token with access to the service>",
+                }
+            },
+        },
+        "security": [{"hubToken": []}],
+        "paths": dict(paths),
+    }
+
+
 class HubServiceHandler(web.RequestHandler):
     """Authentication, the caller as a :class:`HubUser`, JSON answers and errors."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ..service_api import openapi_document
 from . import API_PREFIX
 from .model import FACETS, KINDS, MAX_LIMIT, MAX_OFFSET, MAX_QUERY_CHARS, REPLICA_STATES
 
@@ -191,26 +192,11 @@ def document() -> dict[str, Any]:
         for regex, name in _PATH_NAMES.items():
             path = path.replace(regex, f"/{regex.split('/')[1]}/{{{name}}}")
         paths[path] = {m: _operation(path, m, summary) for m, summary in methods.items()}
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Continuum Hub catalogue",
-            "version": "1",
-            "description": "Datasets and software from every configured source, searched at "
-            "once; entries' ids are source:identifier (URL-encode them in paths).",
-        },
-        "servers": [{"url": API_PREFIX}],
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {
-                "hubToken": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": "token <hub API token with access:services!service=catalogue>",
-                }
-            },
-        },
-        "security": [{"hubToken": []}],
-        "paths": paths,
-    }
+    return openapi_document(
+        "Continuum Hub catalogue",
+        "Datasets and software from every configured source, searched at "
+        "once; entries' ids are source:identifier (URL-encode them in paths).",
+        API_PREFIX,
+        SCHEMAS,
+        paths,
+    )

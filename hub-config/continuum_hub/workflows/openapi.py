@@ -11,6 +11,7 @@ import functools
 import re
 from typing import Any
 
+from ..service_api import openapi_document
 from . import API_PREFIX
 
 _ID = re.compile(r"\(([rwc])-\[0-9a-f\]\{1,32\}\)")
@@ -227,25 +228,10 @@ def document() -> dict[str, Any]:
     for pattern, _, methods in ROUTES:
         path = _ID.sub(lambda m: "{" + _NAMES[m.group(1)] + "}", pattern)
         paths[path] = {m: _operation(path, m, summary) for m, summary in methods.items()}
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Continuum Hub workflows",
-            "version": "1",
-            "description": "Batch runs of notebooks on the sites: runs, sweeps, chains.",
-        },
-        "servers": [{"url": API_PREFIX}],
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {
-                "hubToken": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "Authorization",
-                    "description": "token <JupyterHub API token with access to the service>",
-                }
-            },
-        },
-        "security": [{"hubToken": []}],
-        "paths": paths,
-    }
+    return openapi_document(
+        "Continuum Hub workflows",
+        "Batch runs of notebooks on the sites: runs, sweeps, chains.",
+        API_PREFIX,
+        SCHEMAS,
+        paths,
+    )
