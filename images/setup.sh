@@ -39,6 +39,10 @@ APT_PACKAGES+=(lmod)
 # --- Rucio (issue 11, catalogue source "rucio"): memcached for the local Rucio server's cache
 # (continuum_federation.rucio runs a private one; without it Rucio recomputes every lookup)
 APT_PACKAGES+=(memcached)
+# --- Prometheus (issue 12, metrics): Debian's prometheus 2.42 (with promtool) scrapes the hub and
+# its services in the demo and the tests (continuum_federation.prometheus runs it from the binary;
+# the package's own system service is not used)
+APT_PACKAGES+=(prometheus)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -49,6 +49,9 @@ end, and the minutes in between pass while the rest of the suite runs.
 ``fixtures.tap``
     ``tap_server``: a real IVOA TAP server (GAVO DaCHS on a private PostgreSQL) with the demo
     table ``radio.observations``; ``tap_source(**settings)``: started TAP sources on it.
+``fixtures.prometheus``
+    ``prometheus``: a real Prometheus (Debian's package) scraping the session hub and its services
+    every second with the hub's scrape token (``read:metrics``); ``poll()`` waits for a condition.
 ``fixtures.workflow_runs`` (not a plugin: imported)
     a small parameterised notebook, the demo registry and batch-run plans for the site executor.
 ``fixtures.fake_idp`` (not a plugin: imported)
@@ -83,6 +86,7 @@ pytest_plugins = [
     "fixtures.workflows",
     "fixtures.rucio",
     "fixtures.tap",
+    "fixtures.prometheus",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

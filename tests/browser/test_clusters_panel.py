@@ -9,13 +9,12 @@ hub, and shuts it down; its Slurm jobs end. On failure a screenshot lands in ``t
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from fixtures.browser import start_lab
-from fixtures.gateway import HubGateway, gateway_jobs
+from fixtures.gateway import HubGateway, gateway_jobs, wait_gateway_jobs_gone
 from fixtures.hub import stop_server
 
 pytestmark = [
@@ -45,13 +44,6 @@ def run_in_console(page: Page, code: str) -> None:
     page.keyboard.type(code)
     expect(prompt).to_contain_text("shutdown_on_close=False")
     page.keyboard.press("Shift+Enter")
-
-
-def cleanup_clusters(gateway: HubGateway, user: str) -> None:
-    """Stop whatever clusters the test left (the hub's stop hook would, too, but later)."""
-    with gateway.client(gateway.token(user)) as client:
-        for report in client.list_clusters():
-            client.stop_cluster(report.name)
 
 
 def test_a_cluster_made_in_code_is_scaled_and_shut_down_from_the_panel(
@@ -100,10 +92,7 @@ def test_a_cluster_made_in_code_is_scaled_and_shut_down_from_the_panel(
         row.locator('button[data-action="stop"]').click()
         page.locator(".jp-Dialog").get_by_role("button", name="Shut down").click()
         expect(row).to_have_count(0, timeout=120_000)
-        deadline = time.monotonic() + 120
-        while gateway_jobs(slurm_sites["alpha"], "alice") and time.monotonic() < deadline:
-            time.sleep(1)
-        assert not gateway_jobs(slurm_sites["alpha"], "alice")
+        wait_gateway_jobs_gone(slurm_sites["alpha"], "alice", 120)
     finally:
-        cleanup_clusters(gateway, "alice")
+        gateway.stop_clusters("alice")
         stop_server(hub, "alice")

@@ -114,6 +114,8 @@ def test_wheel_ships_the_prebuilt_extensions_and_the_server_config(install: Inst
     names = zipfile.ZipFile(install.wheel).namelist()
     data = "continuum_hub-0.1.0.data/data/"
     assert f"{data}etc/jupyter/jupyter_server_config.d/continuum_lab.json" in names
+    # our JupyterLab defaults (the news prompt off), where JupyterLab reads package overrides
+    assert f"{data}share/jupyter/lab/settings/overrides.d/continuum-hub.json" in names
     for name in EXTENSIONS:
         for part in ("package.json", "install.json"):
             assert f"{data}share/jupyter/labextensions/{name}/{part}" in names

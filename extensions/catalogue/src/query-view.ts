@@ -1,6 +1,7 @@
 import { actionButton, tableWithHead } from '@continuum-hub/common';
 
-import { FIELD_LABELS, FORM_FIELDS, FormField, QueryModel } from './query-model';
+import { FIELD_LABELS, FORM_FIELDS, FormField } from './query-form';
+import { QueryModel } from './query-model';
 import { IQueryAnswer } from './tokens';
 
 /** Rows of an answer shown in the panel (the rest are in the inserted cell's table). */
@@ -14,7 +15,12 @@ let counter = 0;
  * A cell's value as text (bounded).
  */
 export function cellText(value: unknown): string {
-  const text = value === null || value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  const text =
+    value === null || value === undefined
+      ? ''
+      : typeof value === 'string'
+        ? value
+        : JSON.stringify(value);
   return text.length > CELL_CHARS ? `${text.slice(0, CELL_CHARS - 1)}…` : text;
 }
 
@@ -139,8 +145,8 @@ export class QueryView {
       : model.problems.table
         ? model.problems.table
         : model.answer
-        ? answerSummary(model.answer, model.answeredMaxrec)
-        : '';
+          ? answerSummary(model.answer, model.answeredMaxrec)
+          : '';
     const parts: HTMLElement[] = [];
     if (model.error) {
       const error = document.createElement('p');

@@ -147,10 +147,14 @@ export class ClusterForm extends Widget implements Dialog.IBodyWidget<FormValues
   }
 
   private async _ask(values: FormValues): Promise<void> {
+    const ask = this._estimate;
+    if (!ask) {
+      return;
+    }
     const mine = ++this._sequence;
     let text: string;
     try {
-      text = estimateLine(await this._estimate!(estimateQuery(values)));
+      text = estimateLine(await ask(estimateQuery(values)));
     } catch (error) {
       text = errorMessage(error) || 'No estimate';
     }

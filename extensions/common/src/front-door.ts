@@ -1,17 +1,23 @@
-import { ILauncher } from '@jupyterlab/launcher';
-import { IMainMenu } from '@jupyterlab/mainmenu';
-import { CommandRegistry } from '@lumino/commands';
-import { DisposableDelegate, DisposableSet, IDisposable } from '@lumino/disposable';
-import { Menu } from '@lumino/widgets';
-
 /**
  * The front door: every Continuum Hub capability as a card in the Launcher's *Continuum* section
  * and as an item of the *Continuum* main menu. Each extension bundles its own copy of this
  * module, so the menu is found in the menu bar by its id rather than kept in a module variable.
  */
 
+import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
+import { CommandRegistry } from '@lumino/commands';
+import { DisposableDelegate, DisposableSet, IDisposable } from '@lumino/disposable';
+import { Menu } from '@lumino/widgets';
+
 /** The Launcher section (category) of our cards. */
 export const FRONT_DOOR_CATEGORY = 'Continuum';
+
+/**
+ * The arguments our Launcher cards give their command: a label may name the panel on a card
+ * (`Dask clusters`) and say what happens in a menu (`Show Dask Clusters`).
+ */
+export const LAUNCHER_ARGS = { isLauncher: true };
 
 /** The id of the *Continuum* main menu. */
 export const CONTINUUM_MENU_ID = 'jp-mainmenu-continuum';
@@ -69,7 +75,9 @@ export function addToFrontDoor(
 ): IDisposable {
   const added = new DisposableSet();
   if (door.launcher) {
-    added.add(door.launcher.add({ command, category: FRONT_DOOR_CATEGORY, rank }));
+    added.add(
+      door.launcher.add({ command, args: LAUNCHER_ARGS, category: FRONT_DOOR_CATEGORY, rank })
+    );
   }
   if (door.mainMenu) {
     const menu = continuumMenu(door.mainMenu, commands);

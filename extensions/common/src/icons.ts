@@ -1,9 +1,9 @@
-import { LabIcon } from '@jupyterlab/ui-components';
-
 /**
  * Our panels' icons. Their paths carry `jp-icon3` so that the theme recolours them (light and
  * dark); each bundled copy of this module finds the one icon registered under its name.
  */
+
+import { LabIcon } from '@jupyterlab/ui-components';
 
 const svg = (body: string): string =>
   `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">` +
@@ -40,9 +40,7 @@ export const sessionIcon = new LabIcon({
 /** Batch runs: a stack of jobs with a play mark. */
 export const batchRunsIcon = new LabIcon({
   name: 'continuum-hub:batch-runs',
-  svgstr: svg(
-    '<path d="M3 3h14v2H3zm0 4h14v2H3zm0 4h8v2H3z"/><path d="M14 12l8 5-8 5z"/>'
-  )
+  svgstr: svg('<path d="M3 3h14v2H3zm0 4h14v2H3zm0 4h8v2H3z"/><path d="M14 12l8 5-8 5z"/>')
 });
 
 /** The data catalogue: an open book with a magnifier. */

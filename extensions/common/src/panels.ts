@@ -49,7 +49,7 @@ export function addSidePanel(
     app.commands,
     options.command,
     {
-      // the Launcher passes `isLauncher`: its card names the panel, the menu says what happens
+      // our Launcher cards pass `isLauncher`: a card names the panel, the menu says what happens
       label: args => (args.isLauncher ? (options.launcherLabel ?? options.label) : options.label),
       caption: options.caption,
       icon: options.icon,

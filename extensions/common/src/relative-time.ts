@@ -89,7 +89,10 @@ export function showRelativeTime(
  * @param now - the present, epoch milliseconds
  * @returns epoch milliseconds, or null when unknown
  */
-export function startedAt(seconds: number | null | undefined, now: number = Date.now()): number | null {
+export function startedAt(
+  seconds: number | null | undefined,
+  now: number = Date.now()
+): number | null {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) {
     return null;
   }
@@ -100,6 +103,7 @@ function toMillis(time: Date | number | string | null | undefined): number | nul
   if (time === null || time === undefined || time === '') {
     return null;
   }
-  const at = time instanceof Date ? time.getTime() : typeof time === 'number' ? time : Date.parse(time);
+  const at =
+    time instanceof Date ? time.getTime() : typeof time === 'number' ? time : Date.parse(time);
   return Number.isFinite(at) ? at : null;
 }

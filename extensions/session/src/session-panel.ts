@@ -1,3 +1,4 @@
+import { showRelativeTime } from '@continuum-hub/common';
 import { Widget } from '@lumino/widgets';
 
 import { IJobInfo, ISessionModel } from './tokens';
@@ -84,14 +85,6 @@ function button(label: string, className: string, onClick: () => void): HTMLButt
   return node;
 }
 
-function localTime(iso: string | null): string {
-  if (iso === null) {
-    return '–';
-  }
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
-
 /**
  * The rows of the details list, label and value.
  *
@@ -113,8 +106,8 @@ export function rows(info: IJobInfo | null, remaining: number | null): HTMLEleme
         ['memory', 'Memory', show(info.memory_gb, ' GB')],
         ['gpus', 'GPUs', show(info.gpus)],
         ['environment', 'Environment', info.environment || 'default'],
-        ['start', 'Started', localTime(info.start_time)],
-        ['end', 'Ends', localTime(info.end_time)],
+        ['start', 'Started', ''],
+        ['end', 'Ends', ''],
         ['remaining', 'Time left', formatRemaining(remaining)]
       ]
     : [['state', 'State', 'asking the hub…']];
@@ -124,6 +117,10 @@ export function rows(info: IJobInfo | null, remaining: number | null): HTMLEleme
     const dd = document.createElement('dd');
     dd.textContent = value;
     dd.dataset.field = key;
+    // times relative ("3 minutes ago"), the absolute time in the user's locale on hover
+    if (info && (key === 'start' || key === 'end')) {
+      showRelativeTime(dd, key === 'start' ? info.start_time : info.end_time);
+    }
     return [dt, dd];
   });
 }

@@ -1,4 +1,3 @@
-
 import { FINAL_STATES, IRun, IRunMember, RunState } from './tokens';
 
 /**

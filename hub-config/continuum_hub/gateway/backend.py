@@ -43,6 +43,7 @@ from continuum_spawners.sites import Site
 
 from .dashboard import DashboardProxy
 from .jobs import HUB_TOKEN_FILE, SiteJobs
+from .metrics import GatewayMetrics
 from .options import GatewayLimits, cluster_label, cluster_options
 from .totals import allowance, explain, note, notes_middleware, usage
 
@@ -185,6 +186,7 @@ class SiteSlurmBackend(SiteJobs):
         app.middlewares.append(notes_middleware)  # before the app freezes (runner setup)
         secret = self._cookie_secret()
         DashboardProxy(self, self.proxy.prefix, secret, self.dashboard_session_seconds).install(app)
+        GatewayMetrics(self).install(app)  # dask-gateway-server exports no metrics itself
 
     def _cookie_secret(self) -> bytes:
         secret = Path(self.dashboard_cookie_secret_file).read_bytes().strip()

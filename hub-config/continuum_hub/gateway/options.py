@@ -7,7 +7,8 @@ timeout up to the gateway's.  dask-gateway validates each field (unknown fields,
 :func:`resolve` then checks what depends on the choice of site and partition (the partition's
 own maxima, GPUs only on GPU partitions) and on the user's :class:`Limits`, and turns the choice
 into ``SiteClusterConfig`` overrides.  Every refusal is a ``ValueError`` whose message the user
-sees (HTTP 422 from the gateway).
+sees (HTTP 422 from the gateway).  The option ``name`` is the cluster's readable name
+(:func:`check_label`); the backend makes one up when it is empty (:func:`cluster_label`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import yaml
 from .process import ManagedProcess, Service, free_port
 
 #: the services whose ``/services/<name>/metrics`` Prometheus scrapes besides the hub
-SERVICES = ("workflows", "catalogue")
+SERVICES = ("workflows", "catalogue", "dask-gateway")
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 

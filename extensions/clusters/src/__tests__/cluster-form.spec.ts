@@ -8,63 +8,9 @@ import {
   estimateQuery,
   formFields,
   generatedName,
-  initialValues,
-  IOptionField
+  initialValues
 } from '../cluster-form';
-
-/** The specification the gateway gives alice (vo.radio: alpha and beta, GPUs on beta). */
-const SPEC: IOptionField[] = [
-  {
-    field: 'site',
-    label: 'Site',
-    default: 'alpha',
-    spec: { type: 'select', options: ['alpha', 'beta'] }
-  },
-  {
-    field: 'partition',
-    label: 'Partition',
-    default: 'default',
-    spec: { type: 'select', options: ['default', 'gpu', 'interactive'] }
-  },
-  {
-    field: 'worker_cores',
-    label: 'Cores per worker',
-    default: 1,
-    spec: { type: 'int', min: 1, max: 16 }
-  },
-  {
-    field: 'worker_gpus',
-    label: 'GPUs per worker',
-    default: 0,
-    spec: { type: 'int', min: 0, max: 2 }
-  },
-  {
-    field: 'walltime_minutes',
-    label: 'Walltime',
-    default: 60,
-    spec: { type: 'int', min: 1, max: 480 }
-  },
-  {
-    field: 'adaptive_minimum',
-    label: 'Adaptive min',
-    default: 0,
-    spec: { type: 'int', min: 0, max: 4 }
-  },
-  {
-    field: 'adaptive_maximum',
-    label: 'Adaptive max',
-    default: 0,
-    spec: { type: 'int', min: 0, max: 4 }
-  },
-  {
-    field: 'idle_timeout_minutes',
-    label: 'Idle',
-    default: 30,
-    spec: { type: 'float', min: 0.25, max: 30 }
-  },
-  { field: 'name', label: 'Name', default: '', spec: { type: 'string' } },
-  { field: 'extra', label: 'Mapping', default: {}, spec: { type: 'mapping' } }
-];
+import { find, SPEC } from './fake-api';
 
 describe('the cluster options as a form', () => {
   it('shows the fields it can edit, with the defaults and a preselected site', () => {
@@ -168,7 +114,7 @@ describe('ClusterForm', () => {
       { worker_cores: 'too many', service: 'Dask Gateway: no' },
       []
     );
-    const cores = form.node.querySelector<HTMLInputElement>('input[name="worker_cores"]')!;
+    const cores = find<HTMLInputElement>(form.node, 'input[name="worker_cores"]');
     expect(form.node.querySelector(`label[for="${cores.id}"]`)?.textContent).toBe(
       'Cores per worker'
     );
@@ -194,9 +140,9 @@ describe('ClusterForm', () => {
         return estimate;
       }
     );
-    const name = form.node.querySelector<HTMLInputElement>('input[name="name"]')!;
+    const name = find<HTMLInputElement>(form.node, 'input[name="name"]');
     expect(name.placeholder).toBe('beta-gpu-2');
-    const gpus = form.node.querySelector<HTMLInputElement>('input[name="worker_gpus"]')!;
+    const gpus = find<HTMLInputElement>(form.node, 'input[name="worker_gpus"]');
     gpus.value = '1';
     gpus.dispatchEvent(new Event('input', { bubbles: true }));
     await jest.runAllTimersAsync();

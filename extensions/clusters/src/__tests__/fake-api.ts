@@ -1,3 +1,4 @@
+import { IOptionField } from '../cluster-form';
 import { IClusterInfo, IClusterList, IClustersAPI } from '../tokens';
 
 export function cluster(overrides: Partial<IClusterInfo> = {}): IClusterInfo {
@@ -59,3 +60,30 @@ export function find<T extends Element = HTMLElement>(root: Element, selector: s
   }
   return found;
 }
+
+/** One field of the gateway's specification. */
+function option(
+  field: string,
+  label: string,
+  value: unknown,
+  spec: IOptionField['spec']
+): IOptionField {
+  return { field, label, default: value, spec };
+}
+
+/** The specification the gateway gives alice (vo.radio: alpha and beta, GPUs on beta). */
+export const SPEC: IOptionField[] = [
+  option('site', 'Site', 'alpha', { type: 'select', options: ['alpha', 'beta'] }),
+  option('partition', 'Partition', 'default', {
+    type: 'select',
+    options: ['default', 'gpu', 'interactive']
+  }),
+  option('worker_cores', 'Cores per worker', 1, { type: 'int', min: 1, max: 16 }),
+  option('worker_gpus', 'GPUs per worker', 0, { type: 'int', min: 0, max: 2 }),
+  option('walltime_minutes', 'Walltime', 60, { type: 'int', min: 1, max: 480 }),
+  option('adaptive_minimum', 'Adaptive min', 0, { type: 'int', min: 0, max: 4 }),
+  option('adaptive_maximum', 'Adaptive max', 0, { type: 'int', min: 0, max: 4 }),
+  option('idle_timeout_minutes', 'Idle', 30, { type: 'float', min: 0.25, max: 30 }),
+  option('name', 'Name', '', { type: 'string' }),
+  option('extra', 'Mapping', {}, { type: 'mapping' })
+];

@@ -8,7 +8,8 @@ import {
   addToFrontDoor,
   CONTINUUM_MENU_ID,
   continuumMenu,
-  FRONT_DOOR_CATEGORY
+  FRONT_DOOR_CATEGORY,
+  LAUNCHER_ARGS
 } from '../front-door';
 import { catalogueIcon, clustersIcon, sessionIcon } from '../icons';
 
@@ -51,6 +52,7 @@ describe('the front door', () => {
       ['a:one', 10],
       ['b:two', 20]
     ]);
+    expect(cards[0].args).toEqual(LAUNCHER_ARGS);
     const menu = continuumMenu(mainMenu, commands);
     expect(menu.items.map(item => item.command)).toEqual(['a:one', 'b:two', 'c:three']);
   });
@@ -75,10 +77,15 @@ describe('the front door', () => {
       { label: 'Four', execute: () => undefined },
       { launcher, mainMenu, frontDoorRank: 5 }
     );
-    registerContinuumCommand(commands, 'e:five', { label: 'Five', execute: () => undefined }, {
-      launcher,
-      mainMenu
-    });
+    registerContinuumCommand(
+      commands,
+      'e:five',
+      { label: 'Five', execute: () => undefined },
+      {
+        launcher,
+        mainMenu
+      }
+    );
     expect(ours().map(card => card.command)).toEqual(['d:four']);
     expect(continuumMenu(mainMenu, commands).items.map(item => item.command)).toEqual(['d:four']);
   });

@@ -4,6 +4,7 @@ import { LabIcon, listIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Widget } from '@lumino/widgets';
 
+import { LAUNCHER_ARGS } from '../front-door';
 import { addSidePanel } from '../panels';
 
 describe('addSidePanel', () => {
@@ -48,6 +49,15 @@ describe('addSidePanel', () => {
     await commands.execute(options.command);
     expect(shell.rightCollapsed).toBe(false);
     expect(panel.isVisible).toBe(true);
+  });
+
+  it('names the panel on a Launcher card, with its icon and caption as tooltip', () => {
+    const panel = new Widget();
+    addSidePanel({ commands, shell }, panel, { ...options, launcherLabel: 'Test panel' });
+    expect(commands.label(options.command, LAUNCHER_ARGS)).toBe('Test panel');
+    expect(commands.label(options.command)).toBe('Show the Test Panel');
+    expect((commands.icon(options.command) as LabIcon).name).toBe(listIcon.name);
+    expect(panel.title.caption).toBe('What the test panel shows');
   });
 
   it('removes the command, not the panel, when disposed', () => {

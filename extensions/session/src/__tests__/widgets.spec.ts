@@ -1,3 +1,5 @@
+import { absoluteTime } from '@continuum-hub/common';
+
 import { SessionModel } from '../session-model';
 import { SessionPanel } from '../session-panel';
 import { SessionStatusItem } from '../status-item';
@@ -70,6 +72,15 @@ describe('SessionStatusItem', () => {
 });
 
 describe('SessionPanel', () => {
+  // only the clock is fake: the model's promises and timers run as usual
+  beforeEach(() =>
+    jest.useFakeTimers({
+      now: Date.parse('2026-11-21T06:10:00Z'),
+      doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'setTimeout', 'setInterval']
+    })
+  );
+  afterEach(() => jest.useRealTimers());
+
   it('lists the job details and wires the buttons', async () => {
     const model = new SessionModel(
       async () => jobInfo({ source: 'environment' }),
@@ -89,6 +100,11 @@ describe('SessionPanel', () => {
     expect(field('gpus')).toBe('1');
     expect(field('memory')).toBe('16 GB');
     expect(field('remaining')).toBe('20:00');
+    // relative to the browser's clock (here the job's `now`), the absolute time on hover
+    expect(field('start')).toBe('10 minutes ago');
+    expect(field('end')).toBe('in 20 minutes');
+    const start = panel.node.querySelector<HTMLElement>('dd[data-field="start"]');
+    expect(start?.title).toBe(absoluteTime('2026-11-21T06:00:00Z'));
     expect(panel.node.textContent).toContain('The hub could not be asked');
 
     const buttons = Array.from(panel.node.querySelectorAll('button'));
