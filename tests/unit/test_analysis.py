@@ -29,9 +29,9 @@ SMALL = {"n_time": 194, "n_baseline": 12, "n_channel": 40, "chunks": (50, 12, 16
 @pytest.fixture(autouse=True)
 def fresh_array_module() -> Iterator[None]:
     """``array_module`` caches its choice per process: forget it around each test."""
-    array_module.cache_clear()
+    analysis.device_report.cache_clear()
     yield
-    array_module.cache_clear()
+    analysis.device_report.cache_clear()
 
 
 def flat(vis: xr.DataArray) -> np.ndarray:
@@ -132,7 +132,7 @@ def test_the_device_path_gives_identical_results(monkeypatch: pytest.MonkeyPatch
     on_cpu = rfi_statistics(vis, scheduler="threads")
     monkeypatch.setitem(sys.modules, "cupy", fake_cupy(1))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    array_module.cache_clear()
+    analysis.device_report.cache_clear()
     assert analysis.array_module_name() == "cupy"
     xr.testing.assert_identical(rfi_statistics(vis, scheduler="threads"), on_cpu)
 

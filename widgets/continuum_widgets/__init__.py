@@ -5,6 +5,8 @@
   dashboard link and shutdown of a ``GatewayCluster``.
 * :mod:`continuum_widgets.analysis` — per-channel RFI statistics of a synthetic visibility cube
   with xarray + dask, cupy on GPU workers and numpy elsewhere, with identical results.
+* :func:`~continuum_widgets.explorer.explore` — a panel app over an xarray dataset larger than
+  memory: images aggregated on the cluster's workers (:mod:`continuum_widgets.aggregate`).
 
 Names are imported on first use, so ``import continuum_widgets`` stays cheap.
 """
@@ -17,6 +19,7 @@ from typing import Any
 _EXPORTS = {
     "ClusterControls": "continuum_widgets.cluster",
     "ClusterLauncher": "continuum_widgets.cluster",
+    "explore": "continuum_widgets.explorer",
     "rfi_statistics": "continuum_widgets.analysis",
     "synthetic_visibilities": "continuum_widgets.analysis",
 }

@@ -49,29 +49,54 @@ LEVELS = 1024
 MAD_TO_SIGMA = 1.4826
 
 
-@functools.cache
-def array_module() -> ModuleType:
-    """The array module for this process: cupy when a GPU is visible and cupy works, else numpy.
+#: values of ``CUDA_VISIBLE_DEVICES`` that hide every GPU (Slurm sets ``NoDevFiles`` without gres)
+_HIDDEN = ("", "-1", "none", "nodevfiles", "void")
 
-    Decided once per worker process. A GPU is "visible" when ``CUDA_VISIBLE_DEVICES`` is not set
-    to an empty/``-1`` value and the CUDA runtime reports at least one device.
+
+@functools.cache
+def device_report() -> tuple[ModuleType, str]:
+    """The array module for this process and why: cupy when a GPU is usable, else numpy.
+
+    Decided once per process, and never raises: a process where ``CUDA_VISIBLE_DEVICES`` is unset
+    but no GPU is usable (no driver, no device, a driver/toolkit mismatch, cupy missing or
+    broken) picks numpy. A GPU counts as usable when ``CUDA_VISIBLE_DEVICES`` does not hide it,
+    the CUDA runtime reports at least one device and a first reduction on it succeeds.
+
+    Returns
+    -------
+    tuple
+        The module (:mod:`numpy` or ``cupy``) and a one-line reason for the user.
     """
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip() in ("", "-1"):
-        return np
+    if visible is not None and visible.strip().lower() in _HIDDEN:
+        return np, f"numpy: CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
     try:
         cupy = importlib.import_module("cupy")
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return np
+    except Exception as error:  # ImportError, or OSError from a wheel missing its CUDA libraries
+        return np, f"numpy: cupy is not usable here ({type(error).__name__})"
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+        if count < 1:
+            return np, "numpy: the CUDA runtime sees no GPU"
         cupy.zeros(1).sum()  # a driver/toolkit mismatch only shows on first use
-    except Exception:  # any failure means "no usable GPU here"
-        return np
-    return cupy
+    except Exception as error:  # no driver, no device, busy or broken: no usable GPU here
+        return np, f"numpy: no usable GPU ({type(error).__name__}: {error})"[:200]
+    return cupy, f"cupy: {count} GPU{'s' if count > 1 else ''} usable"
+
+
+def array_module() -> ModuleType:
+    """The array module for this process: cupy when a GPU is usable, else numpy (never raises)."""
+    return device_report()[0]
 
 
 def array_module_name() -> str:
     """``"cupy"`` or ``"numpy"``: what :func:`array_module` picks here (for ``client.run``)."""
     return array_module().__name__
+
+
+def device_reason() -> str:
+    """Why :func:`array_module` picked its module here (for ``client.run`` and the explorer)."""
+    return device_report()[1]
 
 
 def _block_amplitudes(
