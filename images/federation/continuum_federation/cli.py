@@ -89,6 +89,10 @@ def demo(args: argparse.Namespace) -> int:
         f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
         f"  Dask Gateway: {federation.hub.url}/services/dask-gateway/ (hub service; in a "
         "server, Gateway() needs no arguments)\n"
+        f"  Catalogue: {federation.hub.url}/services/catalogue/ (the lab's Catalogue panel): "
+        f"the demo archive in {state}/catalogue-archive,\n"
+        f"             Rucio {federation.rucio.url if federation.rucio else '-'}, "
+        f"TAP {federation.tap.tap_url if federation.tap else '-'}, the sites' software (Lmod)\n"
         f"  Prometheus: {federation.prometheus.url if federation.prometheus else '-'} "
         "(scrapes the hub and its services; alert rules loaded)\n"
         f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
