@@ -66,6 +66,7 @@ end, and the minutes in between pass while the rest of the suite runs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -105,6 +106,17 @@ def federation_root() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _process_umask_kept() -> Iterator[None]:
+    """Every test leaves the process's umask as it found it: the in-job commands' mains
+    (``continuum-workflow-run``) set 077 when unit tests call them in-process, and folders
+    made afterwards by session fixtures (PostgreSQL's, DaCHS's) must stay traversable."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    yield
+    os.umask(mask)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -162,6 +162,7 @@ class CatalogueManager(LoggingConfigurable):
             service="catalogue",
             variable="CONTINUUM_CATALOGUE_URL",
             describe="catalogue service",
+            option="ContinuumLab.catalogue_url",
             error=CatalogueError,
         )
 

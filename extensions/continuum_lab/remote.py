@@ -37,6 +37,7 @@ def hub_service_api(
     service: str,
     variable: str,
     describe: str,
+    option: str = "",
     error: type[ServiceError] = ServiceError,
 ) -> ServiceAPI:
     """The API (``…/services/<service>/api/v1/``) of a hub service, seen from this server.
@@ -57,6 +58,8 @@ def hub_service_api(
         The environment variable that names the service's URL.
     describe
         The service in messages (``"catalogue service"``).
+    option
+        The ``ContinuumLab`` option that names the service's URL, for the message.
     error
         The :class:`ServiceError` subclass to raise.
 
@@ -71,7 +74,11 @@ def hub_service_api(
         if hub_api.endswith("/hub/api"):
             base = hub_api[: -len("hub/api")] + f"services/{service}/"
     if not base.startswith(("http://", "https://")):
-        raise error(503, f"No {describe} is configured for this server ({variable} is not set).")
+        names = ", ".join(n for n in (option, variable) if n)
+        raise error(
+            503,
+            f"No {describe} is configured for this server ({names} or JUPYTERHUB_API_URL).",
+        )
     base = base.rstrip("/") + "/"
     api = base if base.endswith("/api/v1/") else base + "api/v1/"
     token = environ.get("JUPYTERHUB_API_TOKEN", "")

@@ -15,7 +15,6 @@ Where the service is: ``ContinuumLab.workflows_url``, else the server's
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -37,10 +36,8 @@ from .notebooks import (
     read_notebook,
     read_workflow_file,
 )
-from .remote import ServiceError, fetch_json
+from .remote import ServiceAPI, ServiceError, fetch_json, hub_service_api
 
-SERVICE_PATH = "services/workflows/"
-API_PATH = "api/v1/"
 #: run and credential ids (the service's are ``r-<hex>``/``c-<hex>``; anything safe in a URL)
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: what a submit request may carry to the service besides the notebook (the service validates)
@@ -67,47 +64,20 @@ class WorkflowsError(ServiceError):
     """A request about batch runs failed; ``status`` is the HTTP status to answer with."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ServiceEndpoint:
-    """Where the service's API is and the headers that authenticate (never logged)."""
-
-    api: str
-    headers: Mapping[str, str] = dataclasses.field(repr=False)
-
-
-def service_endpoint(environ: Mapping[str, str], url: str = "") -> ServiceEndpoint:
-    """The ``workflows`` service of this server (see the module's docstring for the order).
-
-    Parameters
-    ----------
-    environ
-        The server's environment.
-    url
-        ``ContinuumLab.workflows_url``: the service's prefix (``…/services/workflows/``) or its
-        API (``…/api/v1/``); empty to use the environment.
-
-    Raises
-    ------
-    WorkflowsError
-        503 when neither names a service or there is no API token.
-    """
-    base = (url or environ.get("CONTINUUM_WORKFLOWS_URL", "")).strip()
-    if not base:
-        hub_api = environ.get("JUPYTERHUB_API_URL", "").strip().rstrip("/")
-        if hub_api.endswith("/hub/api"):
-            base = hub_api[: -len("hub/api")] + SERVICE_PATH
-    if not base.startswith(("http://", "https://")):
-        raise WorkflowsError(
-            503,
-            "No batch workflows service is configured for this server "
-            "(ContinuumLab.workflows_url, CONTINUUM_WORKFLOWS_URL or JUPYTERHUB_API_URL).",
-        )
-    base = base.rstrip("/") + "/"
-    api = base if base.endswith("/" + API_PATH) else base + API_PATH
-    token = environ.get("JUPYTERHUB_API_TOKEN", "")
-    if not token:
-        raise WorkflowsError(503, "This server has no JupyterHub API token for the service.")
-    return ServiceEndpoint(api=api, headers={"Authorization": f"token {token}"})
+def service_endpoint(environ: Mapping[str, str], url: str = "") -> ServiceAPI:
+    """The ``workflows`` service of this server: ``url`` (``ContinuumLab.workflows_url``, the
+    service's prefix or its API), else ``CONTINUUM_WORKFLOWS_URL``, else the hub's base from
+    ``JUPYTERHUB_API_URL`` (:func:`~.remote.hub_service_api`); a :class:`WorkflowsError` 503
+    when none names it or there is no API token."""
+    return hub_service_api(
+        environ,
+        url,
+        service="workflows",
+        variable="CONTINUUM_WORKFLOWS_URL",
+        describe="batch workflows service",
+        option="ContinuumLab.workflows_url",
+        error=WorkflowsError,
+    )
 
 
 def identifier(value: object, what: str) -> str:
@@ -148,7 +118,7 @@ class WorkflowsManager(LoggingConfigurable):
         return dict(os.environ)
 
     @property
-    def endpoint(self) -> ServiceEndpoint:
+    def endpoint(self) -> ServiceAPI:
         """The service this server uses (raises :class:`WorkflowsError` when there is none)."""
         return service_endpoint(self.environ, str(getattr(self.parent, "workflows_url", "")))
 

@@ -148,6 +148,13 @@ class HubServiceHandler(web.RequestHandler):
             log.warning("Reading user %s from the hub: %s", name, exc)
             raise web.HTTPError(502, "the hub did not answer about this user") from None
 
+    def body(self) -> Any:
+        """The request's JSON body (``None`` when empty); 400 when it is not JSON."""
+        try:
+            return json.loads(self.request.body or b"null")
+        except ValueError:
+            raise web.HTTPError(400, "the request body is not JSON") from None
+
     def send(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))

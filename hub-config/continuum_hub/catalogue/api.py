@@ -18,7 +18,6 @@ document (:mod:`.openapi`) describes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -216,10 +215,7 @@ class MakeAvailableHandler(EntryHandler):
     """``POST entries/{id}/make-available`` ``{"site"}``: a copy at a site the user may use."""
 
     async def post(self, entry_id: str) -> None:
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise QueryError("the request body is not JSON") from None
+        body = self.body()
         site = body.get("site") if isinstance(body, dict) else None
         if not isinstance(site, str) or not site or len(site) > 64:
             raise QueryError('the body must be {"site": "<site name>"}')
@@ -242,10 +238,7 @@ class QueryHandler(APIHandler):
     async def post(self, name: str) -> None:
         if len(self.request.body or b"") > MAX_QUERY_BODY:
             raise QueryError(f"the query is too large (at most {MAX_QUERY_BODY} bytes)")
-        try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError:
-            raise QueryError("the request body is not JSON") from None
+        body = self.body()
         if not isinstance(body, dict):
             raise QueryError('the body must be a JSON object (a form\'s fields or {"adql": …})')
         source = self.source(name)

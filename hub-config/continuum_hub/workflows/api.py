@@ -11,7 +11,6 @@ OpenAPI document (:mod:`.openapi`) describes.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -51,12 +50,6 @@ class APIHandler(HubServiceHandler):
     @property
     def book(self) -> Any:
         return self.settings["workflows_book"]
-
-    def body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"null")
-        except ValueError:
-            raise web.HTTPError(400, "the request body is not JSON") from None
 
 
 class RootHandler(APIHandler):
