@@ -29,6 +29,11 @@ format: setup-test
 unit: setup-test
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
 
+# pytest killed by a signal (exit status > 128) has no report of its own: say which test ran
 test: lint
 	npm test --silent
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@current=$$(mktemp); \
+	CONTINUUM_TEST_CURRENT=$$current $(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -gt 128 ]; then \
+	  echo "pytest died of signal $$((rc - 128)) while running: $$(cat $$current)"; fi; \
+	rm -f $$current; exit $$rc

@@ -136,3 +136,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """Write the running test's id where ``CONTINUUM_TEST_CURRENT`` says (``make test`` sets it).
+
+    A test that kills the interpreter (a signal in native code) leaves no pytest report, and
+    faulthandler's dump of every thread can push the culprit out of a CI log's tail; the
+    Makefile prints this file's content when pytest dies of a signal.
+    """
+    current = os.environ.get("CONTINUUM_TEST_CURRENT")
+    if current:
+        Path(current).write_text(nodeid + "\n")

@@ -430,6 +430,9 @@ def test_missing_or_corrupt_index_is_not_used(
     assert unstamped.rebuild() == 27 and unstamped.ready
     unstamped.close()
     for path in (tmp_path / "cat.index").iterdir():
+        # replaced, never truncated in place: tantivy's threads may still have the old files
+        # memory-mapped, and a mapped file cut short kills the process with SIGBUS
+        path.unlink()
         path.write_bytes(b"garbage")
     broken = FullTextIndex(store, tmp_path / "cat.index")
     assert not broken.open() and broken.reason

@@ -166,7 +166,9 @@ def read_fits(path: Path) -> Description:
 
     desc = Description(format="fits")
     hdus = []
-    with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+    # headers only, read, never memory-mapped: a file rewritten in place by whoever owns it
+    # while it is mapped would kill the harvester with SIGBUS
+    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         for index, hdu in enumerate(hdul):
             if index >= MAX_HDUS:
                 break
