@@ -57,7 +57,7 @@ __all__ = [
 
 #: the only label names a Continuum metric may have (low cardinality, nobody's name)
 ALLOWED_LABELS = frozenset(
-    {"site", "partition", "provider", "outcome", "reason", "state", "source"}
+    {"site", "partition", "provider", "outcome", "reason", "state", "source", "kind", "resource"}
 )
 
 TOKEN_REFRESHES = Counter(

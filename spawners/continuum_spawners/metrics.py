@@ -64,8 +64,51 @@ PORT_REPORTS_REFUSED = Counter(
     ["reason"],
 )
 
+BUDGET_REFUSALS = Counter(
+    "continuum_budget_refusals_total",
+    "Requests refused before submission because their maximum use would exceed a budget.",
+    ["site", "kind", "resource"],
+)
+USAGE_COLLECTIONS = Counter(
+    "continuum_usage_collections_total",
+    "Accounting queries of the usage collector (one per site per interval), by outcome.",
+    ["site", "outcome"],
+)
+USAGE_CORE_HOURS = Counter(
+    "continuum_usage_core_hours_total",
+    "Core-hours of the hub's jobs (servers, Dask, batch runs) as the collector recorded them.",
+    ["site", "kind"],
+)
+USAGE_GPU_HOURS = Counter(
+    "continuum_usage_gpu_hours_total",
+    "GPU-hours of the hub's jobs as the collector recorded them.",
+    ["site", "kind"],
+)
+USAGE_ENERGY_KWH = Counter(
+    "continuum_usage_energy_kwh_total",
+    "Energy of the hub's jobs (measured where the site measures it, else the model), in kWh.",
+    ["site", "kind"],
+)
+USAGE_CO2E_GRAMS = Counter(
+    "continuum_usage_co2e_grams_total",
+    "Emissions of the hub's jobs (energy x the site's grid intensity), in grams CO2e.",
+    ["site", "kind"],
+)
+
 #: every metric defined here (for :mod:`continuum_hub.metrics` and its tests)
-SPAWNER_METRICS = (SPAWN_DURATION, QUEUE_WAIT, STATUS_CALLS, STATUS_DURATION, PORT_REPORTS_REFUSED)
+SPAWNER_METRICS = (
+    SPAWN_DURATION,
+    QUEUE_WAIT,
+    STATUS_CALLS,
+    STATUS_DURATION,
+    PORT_REPORTS_REFUSED,
+    BUDGET_REFUSALS,
+    USAGE_COLLECTIONS,
+    USAGE_CORE_HOURS,
+    USAGE_GPU_HOURS,
+    USAGE_ENERGY_KWH,
+    USAGE_CO2E_GRAMS,
+)
 
 #: a refusal's status → the ``reason`` label of :data:`PORT_REPORTS_REFUSED`
 PORT_REFUSAL_REASONS = {400: "bad_body", 403: "not_own_token", 409: "not_starting"}

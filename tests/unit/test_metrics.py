@@ -45,7 +45,10 @@ def test_prometheus_naming(metric):
     kind = metric._type
     if kind == "counter":
         assert not metric._name.endswith("_total")  # prometheus_client adds it to the samples
-        assert metric._name.endswith(("_calls", "_refused", "_refreshes", "_refusals")), metric
+        # events counted, or an amount in its unit (core-hours, kWh, grams)
+        counted = ("_calls", "_refused", "_refreshes", "_refusals", "_collections")
+        amounts = ("_hours", "_kwh", "_grams")
+        assert metric._name.endswith(counted + amounts), metric
     if kind == "histogram":
         assert metric._name.endswith("_seconds")
     assert metric._documentation
