@@ -6,6 +6,10 @@ runs; a refresh token revoked at the provider ends the session with a *sign in a
 removes the tokens from the hub; an entitlement taken away at the provider removes the group
 at the next refresh.  The provider (whose users a test changes) and the hub are the session's
 ``short_idp`` and ``token_hub`` (``fixtures.tokens``, shared with the batch runs' token test).
+
+The five minutes of watching alice's token file overlap the rest of the session, like the batch
+runs' token test: a ``run_first`` test starts the watch in a daemon thread, a ``run_last`` test
+joins it and asserts (``tests/conftest.py`` orders them).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import pwd
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +49,10 @@ from fixtures.tokens import TOKEN_SITE
 pytestmark = [pytest.mark.integration, pytest.mark.identity]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def alice_server(token_hub, short_idp):
-    """Alice signed in, with a running server on the token hub's site (stopped at the end)."""
+    """Alice signed in, with a running server on the token hub's site (stopped at the end of
+    the session: the five-minute watch below follows it while the rest of the session runs)."""
     browser = hub_login(token_hub, short_idp, "alice")
     options = {"site": TOKEN_SITE, "partition": "interactive", "cores": 1, "memory_gb": 1}
     response = api(token_hub, "POST", "/users/alice/server", json={"user_options": options})
@@ -141,27 +149,86 @@ def test_token_agent_of_a_batch_job_with_a_token_of_only_that_scope(
         output.unlink(missing_ok=True)
 
 
-@pytest.mark.slow
-def test_bearer_token_file_stays_valid_for_five_minutes(token_hub, short_idp, alice_server):
+@dataclass
+class TokenWatch:
+    """Alice's ``BEARER_TOKEN_FILE`` read once a minute for five minutes, in a daemon thread.
+
+    Each minute: the file's mode and owner, the provider's answer to the token in it, and
+    whether the server is still ready.  The kick-off test (``run_first``) starts it so that
+    its five minutes overlap the rest of the session; the last test (``run_last``) joins it
+    and asserts.  Selected alone, the last test starts it itself and waits.
+    """
+
+    hub: LocalHub
+    idp: OpenIDProvider
+    path: Path
+    minutes: int = 6
+    seen: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.follow, name="token-watch", daemon=True)
+            self.thread.start()
+
+    def follow(self) -> None:
+        try:
+            alice = pwd.getpwnam("alice").pw_uid
+            for minute in range(self.minutes):
+                if minute and self.stop.wait(60):
+                    return
+                info = self.path.stat()
+                assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == alice, oct(
+                    info.st_mode
+                )
+                assert stat.S_IMODE(self.path.parent.stat().st_mode) == 0o700
+                token = self.path.read_text().strip()
+                answer = userinfo(self.idp, token)
+                assert answer.status_code == 200, f"minute {minute}: {answer.status_code}"
+                assert answer.json()["preferred_username"] == "alice"
+                self.seen.append(token)
+                assert server_model(self.hub, "alice").get("ready"), f"minute {minute}"
+        except BaseException as exc:  # re-raised by the last test
+            self.error = exc
+
+
+@pytest.fixture(scope="session")
+def token_watch(token_hub, short_idp, alice_server) -> Iterator[TokenWatch]:
     path = Path(server_environ(token_hub, "alice", having="BEARER_TOKEN_FILE")["BEARER_TOKEN_FILE"])
-    alice = pwd.getpwnam("alice").pw_uid
-    seen = []
-    for minute in range(6):
-        if minute:
-            time.sleep(60)
-        info = path.stat()
-        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == alice, oct(info.st_mode)
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-        token = path.read_text().strip()
-        answer = userinfo(short_idp, token)
-        assert answer.status_code == 200, f"minute {minute}: {answer.status_code} {answer.text}"
-        assert answer.json()["preferred_username"] == "alice"
-        seen.append(token)
-        assert server_model(token_hub, "alice").get("ready")
+    watch = TokenWatch(token_hub, short_idp, path)
+    try:
+        yield watch
+    finally:
+        watch.stop.set()
+        if watch.thread is not None:
+            watch.thread.join(timeout=30)
+
+
+@pytest.mark.run_first
+def test_bearer_token_file_watch_starts(token_watch: TokenWatch) -> None:
+    """The kick-off: the watch's five minutes pass while the rest of the session runs."""
+    token_watch.start()
+    assert token_watch.thread is not None and token_watch.thread.is_alive()
+
+
+@pytest.mark.run_last
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bearer_token_file_stays_valid_for_five_minutes(token_hub, token_watch: TokenWatch):
+    token_watch.start()  # selected alone: nothing started it
+    assert token_watch.thread is not None
+    token_watch.thread.join(timeout=(token_watch.minutes - 1) * 60 + 120)
+    assert not token_watch.thread.is_alive(), "the watch did not end in time"
+    if token_watch.error is not None:
+        raise token_watch.error
+    seen = token_watch.seen
+    assert len(seen) == token_watch.minutes
     # 60-second tokens over five minutes: the file was renewed again and again
     assert len(set(seen)) >= 4, f"{len(set(seen))} distinct tokens in 5 minutes"
     refresh_token = auth_state(token_hub, "alice")["refresh_token"]
-    assert refresh_token not in path.read_text()
+    assert refresh_token not in token_watch.path.read_text()
 
 
 def test_revoked_refresh_token_ends_the_session(token_hub, short_idp):
