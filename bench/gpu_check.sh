@@ -4,7 +4,8 @@
 #
 # 1. a throwaway virtual environment (removed at exit) with what continuum_widgets' analysis and
 #    explore need, plus cupy-cuda12x when an NVIDIA GPU is present;
-# 2. CPU half: the analysis and explore unit tests on numpy (CUDA_VISIBLE_DEVICES=-1);
+# 2. CPU half: the analysis and explore unit tests on numpy (CUDA_VISIBLE_DEVICES=-1), the
+#    background computation of views (progress, cancellation) included;
 # 3. on a machine without an NVIDIA GPU: says so and exits 0 here;
 # 4. GPU half: the `gpu` tests (cupy picked; histograms and explore aggregation equal numpy's),
 #    then a Dask + cupy reduction's achieved memory bandwidth against the device's peak
@@ -43,7 +44,8 @@ fi
 # suite's conftest starts the local federation's fixtures, which these tests do not use
 export PYTHONPATH="$PWD/widgets${PYTHONPATH:+:$PYTHONPATH}"
 pytest=("$venv/bin/python" -m pytest --noconftest -p no:cacheprovider -q)
-unit=(tests/unit/test_analysis.py tests/unit/test_explore_aggregate.py tests/unit/test_explore_app.py)
+unit=(tests/unit/test_analysis.py tests/unit/test_explore_aggregate.py tests/unit/test_explore_app.py
+    tests/unit/test_explore_progress.py)
 
 echo "== CPU half: analysis and explore on numpy"
 CUDA_VISIBLE_DEVICES=-1 timeout "$(left)" "${pytest[@]}" "${unit[@]}"

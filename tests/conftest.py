@@ -8,7 +8,9 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
     Slurm spool, provider keys, hub database); removed at the end of the session.
 ``fixtures.slurm``
     ``munge`` and ``slurm_sites``: a private munge daemon and the two real Slurm clusters
-    ``alpha`` and ``beta``.
+    ``alpha`` and ``beta``; ``accounted_sites``: the same with Slurm accounting on (one slurmdbd
+    on a private MariaDB, ``slurm_accounting``), started only when a selected test is marked
+    ``accounting`` or uses ``accounted_sites``.
 ``fixtures.idp``
     ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users; ``idp2``: a
     second one with another issuer (the partner proxy: another alice, bbrown linked to bob).
@@ -54,6 +56,8 @@ end, and the minutes in between pass while the rest of the suite runs.
     every second with the hub's scrape token (``read:metrics``); ``poll()`` waits for a condition.
 ``fixtures.workflow_runs`` (not a plugin: imported)
     a small parameterised notebook, the demo registry and batch-run plans for the site executor.
+``fixtures.ledger_jobs`` (not a plugin: imported)
+    ``usage_job()``: a job of the usage ledger with the tests' defaults (alice on alpha).
 ``fixtures.fake_idp`` (not a plugin: imported)
     ``fake_idp()``: a small fake OpenID provider on 127.0.0.1 (discovery, keys, refresh grants,
     userinfo, revocation; chosen answers per endpoint) and ``hub_authenticator``: the unit

@@ -36,6 +36,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     from .config import ContinuumLab
     from .handlers import setup_handlers
     from .job import JobInfoManager
+    from .usage import UsageManager
     from .workflows import WorkflowsManager
 
     lab = ContinuumLab(parent=serverapp)
@@ -43,6 +44,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     clusters = ClusterManager(parent=lab, log=serverapp.log)
     workflows = WorkflowsManager(parent=lab, log=serverapp.log)
     catalogue = CatalogueManager(parent=lab, log=serverapp.log)
+    usage = UsageManager(parent=lab, log=serverapp.log)
     setup_handlers(
         serverapp.web_app,
         lab=lab,
@@ -50,6 +52,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
         clusters=clusters,
         workflows=workflows,
         catalogue=catalogue,
+        usage=usage,
     )
     serverapp.log.info(
         "continuum_lab: routes below %scontinuum/ (warnings at %s min)",

@@ -5,7 +5,7 @@ Every route lives below ``{base_url}continuum/``; every method requires the user
 expects 403).
 
 Longer than our ~400 lines on purpose: one small class per route (session, clusters, batch
-runs, catalogue), all in the one table that the authentication walk reads; each class is a
+runs, catalogue, usage), all in the one table that the authentication walk reads; each class is a
 few lines over its manager, so splitting the file would only scatter the table.
 """
 
@@ -24,6 +24,7 @@ from .clusters import ClusterManager, GatewayError
 from .config import ContinuumLab
 from .job import JobInfoManager
 from .remote import ServiceError
+from .usage import UsageManager
 from .workflows import ESTIMATE_FIELDS, WorkflowsManager
 
 NAMESPACE = "continuum"
@@ -43,6 +44,7 @@ class ContinuumHandler(APIHandler):
         clusters: ClusterManager,
         workflows: WorkflowsManager,
         catalogue: CatalogueManager,
+        usage: UsageManager,
     ) -> None:
         """Receive the managers (tornado calls this with the route's keyword arguments)."""
         self.lab = lab
@@ -50,6 +52,7 @@ class ContinuumHandler(APIHandler):
         self.clusters = clusters
         self.workflows = workflows
         self.catalogue = catalogue
+        self.usage = usage
 
     def reply(self, body: Any, status: int = 200) -> None:
         """Answer JSON, never cached."""
@@ -424,6 +427,27 @@ class CatalogueQueryHandler(WorkflowsHandler):
         await self.forward(run)
 
 
+class UsageHandler(ContinuumHandler):
+    """``GET /continuum/usage?from=…&to=…&site=…&kind=…&format=csv``: the user's usage as the
+    hub reports it (this month by default), for the *Usage* panel."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        arguments = {k: self.get_query_argument(k, "") for k in self.request.query_arguments}
+        try:
+            answer = await self.usage.report(arguments)
+        except ServiceError as error:
+            self.refuse(error)
+            return
+        if answer.body is not None:
+            self.reply(answer.body)
+            return
+        self.set_header("Content-Disposition", 'attachment; filename="usage.csv"')
+        self.set_header("Cache-Control", "no-store")
+        # APIHandler.finish sets JSON's content type unless told otherwise
+        self.finish(answer.text, set_content_type=answer.content_type)
+
+
 # (path below {base_url}continuum/, handler class); the auth test walks this table
 ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("session", SessionHandler),
@@ -452,6 +476,7 @@ ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("catalogue/make-available", CatalogueAvailableHandler),
     ("catalogue/request", CatalogueRequestHandler),
     ("catalogue/query", CatalogueQueryHandler),
+    ("usage", UsageHandler),
 ]
 
 
@@ -464,7 +489,7 @@ def setup_handlers(web_app: web.Application, **managers: Any) -> None:
         The Jupyter server's tornado application.
     **managers
         Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``,
-        ``workflows``, ``catalogue``).
+        ``workflows``, ``catalogue``, ``usage``).
     """
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(

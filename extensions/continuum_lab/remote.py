@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
 
 class ServiceError(Exception):
@@ -100,6 +100,28 @@ def said(error: HTTPClientError, key: str) -> str:
     return response.reason if response is not None else str(error.message)
 
 
+async def fetch_response(
+    request: HTTPRequest,
+    *,
+    what: str,
+    key: str,
+    refusal: Callable[[int, str], tuple[int, str]],
+    error: type[ServiceError] = ServiceError,
+) -> HTTPResponse:
+    """Send ``request``; the service's successful answer, as it came (for bodies not JSON).
+
+    The parameters and errors are :func:`fetch_json`'s.
+    """
+    try:
+        return await AsyncHTTPClient().fetch(request)
+    except HTTPClientError as exc:
+        if exc.code == 599:  # tornado's code for "no HTTP answer" (refused, timeout)
+            raise error(502, f"{what} cannot be reached: {exc.message}") from None
+        raise error(*refusal(exc.code, said(exc, key))) from None
+    except OSError as exc:
+        raise error(502, f"{what} cannot be reached: {exc}") from None
+
+
 async def fetch_json(
     request: HTTPRequest,
     *,
@@ -129,14 +151,7 @@ async def fetch_json(
         502 when the service cannot be reached or does not answer JSON; ``refusal``'s choice
         when it answers an error status.
     """
-    try:
-        response = await AsyncHTTPClient().fetch(request)
-    except HTTPClientError as exc:
-        if exc.code == 599:  # tornado's code for "no HTTP answer" (refused, timeout)
-            raise error(502, f"{what} cannot be reached: {exc.message}") from None
-        raise error(*refusal(exc.code, said(exc, key))) from None
-    except OSError as exc:
-        raise error(502, f"{what} cannot be reached: {exc}") from None
+    response = await fetch_response(request, what=what, key=key, refusal=refusal, error=error)
     if not response.body:
         return None
     try:

@@ -34,6 +34,7 @@ def check_site_registry(c: Config) -> None:
     """Load the configured site registry once at start-up: a mistake stops the hub with a clear
     message instead of failing users' spawns later."""
     from continuum_spawners.account_map import check_account_policies
+    from continuum_spawners.budgets import count_refusals_from_zero
     from continuum_spawners.sites import RegistryError, SiteRegistry
 
     section = c.SiteSpawner
@@ -46,3 +47,4 @@ def check_site_registry(c: Config) -> None:
         raise SystemExit(f"Invalid site registry (SiteSpawner.registry_path): {exc}") from None
     # the account map files the sites name: a broken one stops the hub here, not a spawn
     check_account_policies(c, registry)
+    count_refusals_from_zero(registry)

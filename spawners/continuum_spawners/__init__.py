@@ -14,6 +14,8 @@
   pool);
 * :mod:`.jobs` — a server job's script, options, environment and progress messages;
   :mod:`.estimates` — queue-wait estimates and the soonest site;
+* :mod:`.impact` — energy and CO2e of a job (Green Algorithms, codecarbon's data as defaults);
+  :mod:`.budgets` — monthly budgets of users and VOs, checked before every submission;
 * :mod:`.spawner` — :class:`~.spawner.SiteSpawner` (entry point ``continuum-site``);
 * :mod:`.api` — hub API handlers for servers (port report, job information);
 * :mod:`.launcher` — ``continuum-singleuser``, the in-job launcher.

@@ -19,6 +19,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from .budgets import Request, preview
 from .jobs import ESTIMATE_SCRIPT, LATEST, build_job_spec, estimate_model
 from .locality import NoReplicaError, choose, holds_data, reason
 from .options import SOONEST, JobRequest, OptionsError, candidates
@@ -61,6 +62,7 @@ class EstimatesMixin:
     """Estimates for :class:`~continuum_spawners.spawner.SiteSpawner` (see the module)."""
 
     # provided by SiteSpawner
+    user: Any
     registry: Any
     job_name: str
     user_groups: list[str]
@@ -97,9 +99,23 @@ class EstimatesMixin:
         for the choice."""
         request = self.check_options(options)
         if request.site != SOONEST:
-            return explained(request, await self.estimate(request))
-        ranked = [explained(option, estimate) for option, estimate in await self.soonest(request)]
-        return {**ranked[0], "candidates": ranked}
+            model = explained(request, await self.estimate(request))
+            return {**model, **self.budget_preview(request)}
+        pairs = await self.soonest(request)
+        ranked = [explained(option, estimate) for option, estimate in pairs]
+        return {**ranked[0], "candidates": ranked, **self.budget_preview(pairs[0][0])}
+
+    def budget_preview(self, request: JobRequest) -> dict[str, Any]:
+        """The user's budgets for ``request`` (``budgets``, with 80 % warnings) and the refusal
+        it would meet (``budget_refusal``, else ``None``): the form shows both before submit."""
+        site = request.site_entry or self.registry.get(request.site)
+        wanted = budget_request(site, request)
+        return preview(self.registry, self.user.name, self.user_groups, wanted)
+
+
+def budget_request(site: Site, request: JobRequest) -> Request:
+    """What a server of ``request`` at ``site`` asks of the budgets."""
+    return Request(site, request.cores, request.gpus, request.memory_gb, request.walltime_minutes)
 
 
 def explained(request: JobRequest, estimate: Estimate) -> dict[str, Any]:

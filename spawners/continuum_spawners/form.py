@@ -194,6 +194,7 @@ def render_form(
             '<small class="form-text text-muted">your server stops when this time is up'
             "</small></div>",
             '<p id="ch-estimate" class="text-muted" aria-live="polite"></p>',
+            '<p id="ch-budget" aria-live="polite"></p>',
             f"<script>{FORM_SCRIPT}</script>",
         ]
     )
@@ -227,7 +228,19 @@ FORM_SCRIPT = """
     });
     if (!keep && first) { first.selected = true; }
   }
+  var budget = document.getElementById("ch-budget");
+  function budgets(model) {
+    // a refusal waiting at submit, else the budgets at 80 % or more of their limit
+    var warned = (model.budgets || []).filter(function (b) { return b.warning; });
+    budget.className = model.budget_refusal ? "text-danger" : "text-warning";
+    budget.textContent = model.budget_refusal || warned.map(function (b) {
+      return "Budget warning: " + (b.scope === "user" ? "your" : b.name) + " budget has " +
+        b.left + " of " + b.limit + " " + b.unit + " left this month (resets " +
+        b.resets.slice(0, 10) + "; " + b.contact + ")";
+    }).join(" · ");
+  }
   function show(model) {
+    budgets(model);
     var where = model.site + " / " + model.partition;
     var impact = model.gco2e_max === null ? "" : " · at most " + model.energy_kwh_max +
       " kWh, " + model.gco2e_max + " g CO2e if used in full";

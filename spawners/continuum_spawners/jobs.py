@@ -14,6 +14,8 @@ import shlex
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .impact import estimate as impact_estimate
+from .impact import model_for
 from .options import JobRequest
 from .schedulers.base import Estimate, JobSpec, JobState, JobStatus
 from .sites import Environment, Site, format_walltime
@@ -80,9 +82,15 @@ def iso_utc(when: datetime | None) -> str | None:
 
 
 def build_job_spec(
-    site: Site, request: JobRequest, home: str, job_name: str, env_names: list[str]
+    site: Site,
+    request: JobRequest,
+    home: str,
+    job_name: str,
+    env_names: list[str],
+    reservation: str | None = None,
 ) -> JobSpec:
-    """The submission of ``request`` on ``site``: validated values only, nothing else."""
+    """The submission of ``request`` on ``site``: validated values only, nothing else
+    (``reservation``: the workshop event's the job runs in, checked by :class:`JobSpec`)."""
     partition = request.partition_entry
     if partition is None or request.site_entry is not site:
         partition = site.partition(request.partition)
@@ -102,26 +110,31 @@ def build_job_spec(
         output=os.path.join(home, f".continuum-{job_name}-%j.log"),
         account=site.account,
         env_names=env_names,
+        reservation=reservation,
     )
 
 
 def estimate_model(request: JobRequest, estimate: Estimate, site: Site | None) -> dict[str, Any]:
-    """JSON model of an estimate, as the form shows it (with an impact bound where the site
-    publishes power data)."""
+    """JSON model of an estimate, as the form shows it, with the energy and emissions of the
+    request if it used everything it asks for over its whole walltime
+    (:func:`~continuum_spawners.impact.estimate`, the model of the usage views)."""
     wait = None
     if estimate.start is not None:
         wait = max(0, int((estimate.start - datetime.now(UTC)).total_seconds()))
-    energy = emissions = None
-    if site is not None and site.power is not None:
-        energy, emissions = site.power.impact(request.cores, request.gpus, request.walltime_minutes)
+    use = model = None
+    if site is not None:
+        model = model_for(site)
+        hours = request.walltime_minutes / 60
+        use = impact_estimate(model, request.cores, request.gpus, request.memory_gb, hours)
     return {
         "site": request.site,
         "partition": request.partition,
         "start_time": iso_utc(estimate.start),
         "wait_seconds": wait,
         "message": estimate.message,
-        "energy_kwh_max": None if energy is None else round(energy, 3),
-        "gco2e_max": None if emissions is None else round(emissions, 1),
+        "energy_kwh_max": None if use is None else round(use.energy_kwh, 3),
+        "gco2e_max": None if use is None else round(use.co2e_kg * 1000, 1),
+        "impact_source": None if model is None else model.source,
     }
 
 

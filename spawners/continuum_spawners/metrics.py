@@ -12,7 +12,7 @@ Naming follows Prometheus' conventions: the unit in the name (``_seconds``), cou
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 #: queue waits of batch jobs last minutes to hours: buckets up to a day
 LONG_BUCKETS = (
@@ -58,6 +58,12 @@ STATUS_DURATION = Histogram(
     ["site"],
     buckets=COMMAND_BUCKETS,
 )
+SITE_UP = Gauge(
+    "continuum_site_up",
+    "1 while the site's scheduler answers the hub's periodic probe (as the hub's account), "
+    "else 0; probed whether or not anybody has a job there.",
+    ["site"],
+)
 PORT_REPORTS_REFUSED = Counter(
     "continuum_port_reports_refused_total",
     "Port reports the hub refused (bad body, not the server's own token, not starting).",
@@ -101,6 +107,7 @@ SPAWNER_METRICS = (
     QUEUE_WAIT,
     STATUS_CALLS,
     STATUS_DURATION,
+    SITE_UP,
     PORT_REPORTS_REFUSED,
     BUDGET_REFUSALS,
     USAGE_COLLECTIONS,

@@ -41,6 +41,31 @@ ACCESS: dict[str, Any] = {
     "properties": {"groups": {"type": "array", "items": {"type": "string"}}},
 }
 
+# a monthly limit: positive, and no larger than any real allocation (a slip of the keyboard
+# such as 1e12 would silently disable the budget)
+BUDGET_LIMIT = {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9}
+BUDGETS_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "oneOf": [{"required": ["vo"]}, {"required": ["user"]}],
+        "anyOf": [
+            {"required": ["core_hours"]},
+            {"required": ["gpu_hours"]},
+            {"required": ["co2e_kg"]},
+        ],
+        "properties": {
+            "vo": {"type": "string", "minLength": 1, "maxLength": 200},
+            "user": {"type": "string", "minLength": 1, "maxLength": 200},
+            "core_hours": BUDGET_LIMIT,
+            "gpu_hours": BUDGET_LIMIT,
+            "co2e_kg": BUDGET_LIMIT,
+            "contact": {"type": "string", "maxLength": 200},
+        },
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -107,6 +132,9 @@ SCHEMA: dict[str, Any] = {
                         "uniqueItems": True,
                         "items": {"type": "string", "pattern": RSE_NAME, "maxLength": 255},
                     },
+                    # false: the hub may not create Slurm reservations here (workshop events
+                    # then name one the site made)
+                    "reservations": {"type": "boolean"},
                     "partitions": {
                         "type": "array",
                         "minItems": 1,
@@ -147,20 +175,31 @@ SCHEMA: dict[str, Any] = {
                             },
                         },
                     },
+                    # figures left out come from codecarbon's data or the model's defaults
+                    # (continuum_spawners.impact); the bounds refuse typing slips
                     "power": {
                         "type": "object",
                         "additionalProperties": False,
-                        "required": ["watts_per_core", "pue", "grid_gco2e_per_kwh"],
+                        "dependentRequired": {"cpu_model": ["cpu_cores"]},
                         "properties": {
-                            "watts_per_core": {"type": "number", "minimum": 0},
-                            "watts_per_gpu": {"type": "number", "minimum": 0},
-                            "pue": {"type": "number", "minimum": 1},
-                            "grid_gco2e_per_kwh": {"type": "number", "minimum": 0},
+                            "watts_per_core": {"type": "number", "minimum": 0, "maximum": 1000},
+                            "watts_per_gpu": {"type": "number", "minimum": 0, "maximum": 5000},
+                            "memory_watts_per_gb": {
+                                "type": "number",
+                                "minimum": 0,
+                                "maximum": 100,
+                            },
+                            "pue": {"type": "number", "minimum": 1, "maximum": 10},
+                            "grid_gco2e_per_kwh": {"type": "number", "minimum": 0, "maximum": 5000},
+                            "country": {"type": "string", "pattern": r"^[A-Z]{3}$"},
+                            "cpu_model": {"type": "string", "minLength": 1, "maxLength": 100},
+                            "cpu_cores": {"type": "integer", "minimum": 1, "maximum": 1024},
                         },
                     },
                 },
             },
-        }
+        },
+        "budgets": BUDGETS_SCHEMA,
     },
 }
 

@@ -38,10 +38,13 @@ A site whose POSIX accounts are not the hub usernames says how to find them (pol
 
         user_accounts: {policy: map, file: /etc/continuum-hub/accounts-gamma.yaml}
 
+Beside ``sites``, a top-level ``budgets`` list sets monthly limits of users and VOs (see
+:mod:`continuum_spawners.budgets`); a site's ``power`` feeds :mod:`continuum_spawners.impact`.
+
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 
-(Somewhat over 450 lines on purpose: a site's types and the cross-field checks that build them
+(About 500 lines on purpose: a site's types and the cross-field checks that build them
 read together; the schema and YAML positions are already in :mod:`.registry_schema`.)
 """
 
@@ -57,7 +60,9 @@ from typing import Any
 
 import jsonschema
 
+from . import impact
 from .accounts import AccountPolicy, PolicyError, build_policy
+from .budgets import BudgetConfigError, BudgetRule, build_rules
 from .registry_schema import (
     NAME,
     SCHEMA,
@@ -165,19 +170,21 @@ DEFAULT_ENVIRONMENT = Environment("default", "Default (the hub's Python environm
 
 @dataclass(frozen=True)
 class Power:
-    """Power data of a site, for impact estimates."""
+    """Power data of a site (registry ``power``), for the impact model of
+    :func:`continuum_spawners.impact.model_for`: numbers given win, the rest comes from the
+    ``country`` and ``cpu_model`` (with ``cpu_cores``) in codecarbon's data or the model's
+    defaults."""
 
-    watts_per_core: float
-    pue: float
-    grid_gco2e_per_kwh: float
+    watts_per_core: float | None = None
+    pue: float | None = None
+    grid_gco2e_per_kwh: float | None = None
     watts_per_gpu: float = 0.0
-
-    def impact(self, cores: int, gpus: int, minutes: int) -> tuple[float, float]:
-        """Energy (kWh, facility included) and emissions (gCO2e) of a job using everything
-        it asks for over ``minutes``: an upper bound, since a job may end early or idle."""
-        kwh = (cores * self.watts_per_core + gpus * self.watts_per_gpu) * minutes / 60_000
-        kwh *= self.pue
-        return kwh, kwh * self.grid_gco2e_per_kwh
+    memory_watts_per_gb: float | None = None
+    #: ISO 3166 alpha-3 code of where the site draws its power, for the grid's intensity
+    country: str | None = None
+    #: the CPU as codecarbon's ``cpu_power.csv`` names it, and its cores per CPU
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,9 @@ class Site:
     lmod: Lmod | None = None
     #: Rucio storage elements at this site (registry field ``rse``)
     rses: tuple[str, ...] = ()
+    #: whether the hub may create Slurm reservations here (workshop events; registry field
+    #: ``reservations``, default true)
+    reservations: bool = True
 
     @property
     def label(self) -> str:
@@ -261,7 +271,9 @@ class Site:
 class SiteRegistry:
     """The loaded, validated registry: sites by name, in file order."""
 
-    def __init__(self, sites: Iterable[Site]) -> None:
+    def __init__(self, sites: Iterable[Site], budgets: Iterable[BudgetRule] = ()) -> None:
+        #: the monthly budgets of users and VOs (:mod:`continuum_spawners.budgets`)
+        self.budgets = tuple(budgets)
         self.sites: dict[str, Site] = {}
         rse_sites: dict[str, str] = {}
         for site in sites:
@@ -317,7 +329,12 @@ class SiteRegistry:
             message, where, at_key = schema_problem(errors[0])
             raise RegistryError(message, where, at_key=at_key)
         environ = os.environ if environ is None else environ
-        return cls(_build_site(i, entry, environ) for i, entry in enumerate(data["sites"]))
+        try:
+            budgets = build_rules(data.get("budgets", ()))
+        except BudgetConfigError as exc:
+            raise RegistryError(str(exc), exc.where) from None
+        sites = (_build_site(i, entry, environ) for i, entry in enumerate(data["sites"]))
+        return cls(sites, budgets)
 
 
 # path → (when its modification time was last looked at, that time, the registry loaded)
@@ -393,6 +410,25 @@ def _build_ssh(site: str, where: Where, connection: dict[str, Any]) -> SSHConnec
     return None
 
 
+def _build_power(where: Where, power: dict[str, Any] | None) -> Power | None:
+    """A site's ``power`` entry, its country and CPU model checked against codecarbon's data."""
+    if power is None:
+        return None
+    country = power.get("country")
+    if country is not None and impact.grid_intensity(country) is None:
+        raise RegistryError(
+            f"at {'/'.join(map(str, where))}/country: {country} is not in codecarbon's data",
+            (*where, "country"),
+        )
+    cpu = power.get("cpu_model")
+    if cpu is not None and impact.cpu_tdp(cpu) is None:
+        raise RegistryError(
+            f"at {'/'.join(map(str, where))}/cpu_model: {cpu!r} is not in codecarbon's CPU list",
+            (*where, "cpu_model"),
+        )
+    return Power(**power)
+
+
 def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -> Site:
     name = entry["name"]
     where: Where = ("sites", index)
@@ -434,7 +470,7 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
             f"at sites/{name}/environments: more than one default environment",
             (*where, "environments"),
         )
-    power = entry.get("power")
+    power = _build_power((*where, "power"), entry.get("power"))
     user_accounts = None
     if "user_accounts" in entry:
         try:
@@ -457,8 +493,9 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         groups=None if access is None else frozenset(access.get("groups", [])),
         account=entry.get("account"),
         environments=environments,
-        power=None if power is None else Power(**power),
+        power=power,
         user_accounts=user_accounts,
         lmod=Lmod.from_entry(entry["lmod"]) if "lmod" in entry else None,
         rses=tuple(entry.get("rse", ())),
+        reservations=entry.get("reservations", True),
     )

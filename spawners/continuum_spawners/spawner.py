@@ -19,24 +19,27 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import shlex
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from batchspawner import BatchSpawnerBase
 from batchspawner import JobStatus as BatchJobStatus
 from tornado import web
-from traitlets import Float, List, Type, Unicode, default
+from traitlets import Callable, Float, List, Type, Unicode, default
 
-from . import api
+from . import api, ledger
 from .account_map import AccountMapper
 from .accounts import AccountResolver
+from .budgets import BudgetExceeded, enforce
 from .choices import ChoicesMixin
-from .estimates import EstimatesMixin
+from .estimates import EstimatesMixin, budget_request
 from .jobs import (
     build_job_spec,
     chosen_environment,
@@ -136,6 +139,19 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         """,
     )
 
+    reservation_hook = Callable(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Names the scheduler reservation a server's job runs in, or ``None``.
+
+        Called as ``hook(spawner, site)`` right before the submission (the request and the
+        account are known); may return an awaitable.  Set by the workshops' configuration
+        (``continuum_hub.workshops.add_workshops``): a participant of a running event starts in
+        the event's reservation.  Default ``None``: no reservation.
+        """,
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.request: JobRequest | None = None
@@ -200,11 +216,19 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         launcher = [environment.launcher] if environment.launcher else self.launcher
         return render_job_script([*launcher, *self.cmd, *self.get_args()], environment.modules)
 
-    def job_spec(self, env_names: list[str]) -> JobSpec:
+    def job_spec(self, env_names: list[str], reservation: str | None = None) -> JobSpec:
         assert self.request is not None
-        return build_job_spec(
-            self.site, self.request, self.unix_account().pw_dir, self.job_name, env_names
-        )
+        home = self.unix_account().pw_dir
+        return build_job_spec(self.site, self.request, home, self.job_name, env_names, reservation)
+
+    async def event_reservation(self, site: Site) -> str | None:
+        """The reservation this server's job runs in (:attr:`reservation_hook`), or ``None``."""
+        if self.reservation_hook is None:
+            return None
+        name = self.reservation_hook(self, site)
+        if inspect.isawaitable(name):
+            name = await name
+        return name or None
 
     # -- batchspawner hooks ----------------------------------------------------------------------
 
@@ -237,6 +261,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
                 self.placement_reason,
             )
             self.request = choice
+        self.check_budget(self.request)
         self.site_account = self.unix_account(self.site, allocate=True).pw_name
         self.status = self.last_status = None
         started = time.monotonic()
@@ -261,10 +286,20 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
                 site=self.request.site, partition=self.request.partition, outcome=outcome
             ).observe(time.monotonic() - started)
 
+    def check_budget(self, request: JobRequest) -> None:
+        """Refuse (403, with what is left, when it resets and whom to ask) a server whose
+        maximum use would pass the user's or their VO's monthly budget (:mod:`.budgets`)."""
+        wanted = budget_request(self.site, request)
+        try:
+            enforce(self.load_registry(), self.user.name, self.user_groups, wanted, "server")
+        except BudgetExceeded as exc:
+            self.log.warning("Refused %s on %s: budget (%s)", self._log_name, wanted.site.name, exc)
+            raise web.HTTPError(403, exc.message) from None
+
     async def submit_batch_script(self) -> str:
         site = self.site
         env = self.get_env()
-        spec = self.job_spec(sorted(env))
+        spec = self.job_spec(sorted(env), await self.event_reservation(site))
         adapter = adapter_for(site)
         argv = adapter.submit_argv(spec)
         account = self.unix_account().pw_name
@@ -285,7 +320,28 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         self.job_id = adapter.parse_submit(result.stdout)
         self._submitted_at = time.monotonic()
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
+        self._record_usage(site, spec)
         return self.job_id
+
+    def _record_usage(self, site: Site, spec: JobSpec) -> None:
+        """Note the submitted job in the usage ledger (a failure is only logged)."""
+        ledger.record_submission(
+            ledger.UsageJob(
+                site=site.name,
+                job_id=self.job_id,
+                kind="server",
+                label=self.name,
+                user=self.user.name,
+                vo=ledger.vo_for(site, self.user_groups),
+                partition=spec.partition,
+                submitted_at=datetime.now(UTC),
+                req_cores=spec.cores,
+                req_gpus=spec.gpus,
+                req_memory_gb=float(spec.memory_gb),
+                req_walltime_minutes=spec.walltime_minutes,
+            ),
+            self.log,
+        )
 
     async def query_job_status(self, max_age: float | None = None) -> BatchJobStatus:
         """Status from the site's monitor: fresh while starting, batched for polls."""

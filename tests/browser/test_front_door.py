@@ -50,6 +50,7 @@ FRONT_DOOR = [
     ("Session", "Show Session Job Details", "continuum-session-panel"),
     ("Batch runs", "Show Batch Runs", "continuum-workflows-panel"),
     ("Catalogue", "Show Catalogue", "continuum-catalogue-panel"),
+    ("Usage", "Show Usage", "continuum-usage-panel"),
 ]
 PANELS = [panel for _, _, panel in FRONT_DOOR if panel]
 SHOTS = RESULTS / "front-door"

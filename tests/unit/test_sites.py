@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from continuum_spawners.impact import estimate, model_for
 from continuum_spawners.registry_schema import locate
 from continuum_spawners.sites import (
     RegistryError,
@@ -333,8 +334,8 @@ def test_environments_power_and_partition_access():
     site = SiteRegistry.from_dict(doc, environ={}).get("alpha")
     assert site.default_environment.name == "plain"
     assert site.environment("root-6").modules == ("root/6.30", "python/3.11")
-    kwh, grams = site.power.impact(cores=2, gpus=1, minutes=60)
-    assert (round(kwh, 3), round(grams, 1)) == (0.48, 96.0)
+    use = estimate(model_for(site), cores=2, gpus=1, memory_gb=0, hours=1)
+    assert (round(use.energy_kwh, 3), round(use.co2e_kg, 4)) == (0.48, 0.096)
     registry = SiteRegistry.from_dict(doc, environ={})
     assert [p.name for p in registry.for_groups(["anyone"])[0].partitions] == ["p"]
     assert [p.name for p in registry.for_groups(["vo.vip"])[0].partitions] == ["p", "vip"]

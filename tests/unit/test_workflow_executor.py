@@ -103,6 +103,8 @@ def test_run_json_facts():
         "watts_per_gpu": 0.0,
         "pue": 1.3,
         "grid_gco2e_per_kwh": 250,
+        "memory_watts_per_gb": 0.3725,
+        "source": "registry",
     }
     assert (facts["site"], facts["partition"], facts["cores"]) == ("alpha", "batch", 1)
     assert facts["person"] == {"username": "alice", "name": "", "orcid": "x"}

@@ -167,6 +167,20 @@ def aggregate_lazy(
     With ``local_limit`` (bytes; pass it when no cluster is connected) a lazy view larger than
     that is refused (:func:`check_local_bound`) before any graph is built.
     """
+    blocks, nbytes = aggregate_blocks(array, (x_range, y_range), (width, height), local_limit)
+    return blocks.sum(axis=(0, 1)), nbytes
+
+
+def aggregate_blocks(
+    array: xr.DataArray,
+    extent: tuple[tuple[float, float], tuple[float, float]],
+    size: tuple[int, int],
+    local_limit: int | None = None,
+) -> tuple[da.Array, int]:
+    """Like :func:`aggregate_lazy` (``extent``: its ``(x_range, y_range)``, ``size``: its
+    ``(width, height)``), before the sum: one ``(2, h, w)`` aggregate per block, dims
+    ``(by, bx, 2, h, w)`` (what :mod:`continuum_widgets.progress` counts as progress)."""
+    (x_range, y_range), (width, height) = extent, size
     if width < 1 or height < 1:
         raise ExploreError("the image needs at least one pixel each way")
     if array.ndim != 2:
@@ -196,7 +210,7 @@ def aggregate_lazy(
         chunks=((1,) * data.numblocks[0], (1,) * data.numblocks[1], (2,), (height,), (width,)),
         meta=np.empty((0, 0, 0, 0, 0), np.float64),
     )
-    return blocks.sum(axis=(0, 1)), int(view.nbytes)
+    return blocks, int(view.nbytes)
 
 
 def aggregate(
@@ -236,3 +250,15 @@ def aggregate(
         y_range=(float(y_range[0]), float(y_range[1])),
         nbytes=nbytes,
     )
+
+
+def extent_of(coord: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest value of a coordinate, as floats."""
+    values = np.asarray(coord, dtype=np.float64)
+    return float(values.min()), float(values.max())
+
+
+def pixel_centres(extent: tuple[float, float], pixels: int) -> np.ndarray:
+    """The coordinates of the centres of ``pixels`` equal pixels spanning ``extent``."""
+    step = (extent[1] - extent[0]) / pixels
+    return extent[0] + step * (np.arange(pixels) + 0.5)

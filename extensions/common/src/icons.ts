@@ -51,3 +51,9 @@ export const catalogueIcon = new LabIcon({
       '<path d="M17 9a4 4 0 0 1 3.3 6.3l2.7 2.7-1.4 1.4-2.7-2.7A4 4 0 1 1 17 9zm0 2a2 2 0 1 0 0 4 2 2 0 0 0 0-4z"/>'
   )
 });
+
+/** Usage: three bars of a chart over a baseline. */
+export const usageIcon = new LabIcon({
+  name: 'continuum-hub:usage',
+  svgstr: svg('<path d="M3 20h18v2H3z"/><path d="M5 12h3v7H5zm5.5-8h3v15h-3zM16 8h3v11h-3z"/>')
+});

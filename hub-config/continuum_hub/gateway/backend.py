@@ -27,6 +27,7 @@ standard input — never on a command line.  What this class adds:
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from dask_gateway_server.backends.db_base import Cluster
 from dask_gateway_server.traitlets import Type
 from traitlets import Float, Instance, Integer, Unicode, default
 
+from continuum_spawners import ledger
+from continuum_spawners.budgets import BudgetExceeded, Request, enforce
 from continuum_spawners.schedulers import adapter_for, monitor_for
 from continuum_spawners.schedulers.base import JobState
 from continuum_spawners.schedulers.monitor import SiteMonitor
@@ -42,7 +45,7 @@ from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
 from .dashboard import DashboardProxy
-from .jobs import HUB_TOKEN_FILE, SiteJobs
+from .jobs import GIB, HUB_TOKEN_FILE, SiteJobs
 from .metrics import GatewayMetrics
 from .options import GatewayLimits, cluster_label, cluster_options
 from .totals import allowance, explain, note, notes_middleware, usage
@@ -113,6 +116,7 @@ class SiteSlurmBackend(SiteJobs):
         most, why = self._allowance(None, user.name, config.to_dict())
         if most < max(1, config.adaptive_minimum):
             raise PublicException(f"no room for another cluster: {why}")
+        self._check_budget(user.name, config.to_dict(), site, 0)
         # the readable name is an option, stored with the cluster: the lab lists it after reloads
         taken = {
             str(c.options.get("name") or "") for c in self.db.list_clusters(username=user.name)
@@ -136,9 +140,41 @@ class SiteSlurmBackend(SiteJobs):
         )
         return most, explain(limits, others, most, bound)
 
+    def _check_budget(
+        self, username: str, config: dict[str, Any], site: Site, workers: int
+    ) -> None:
+        """Refuse ``workers`` more workers (0: the scheduler of a new cluster) that would pass
+        the user's or their VO's monthly budget (:mod:`continuum_spawners.budgets`)."""
+        if workers:
+            cores, gpus, memory = (
+                config["worker_cores"],
+                config["worker_gpus"],
+                config["worker_memory"],
+            )
+        else:
+            cores, gpus, memory = config["scheduler_cores"], 0, config["scheduler_memory"]
+        wanted = Request(
+            site, cores, gpus, memory / GIB, config["walltime_minutes"], max(1, workers)
+        )
+        try:
+            enforce(self.registry, username, config.get("user_groups") or [], wanted, "dask")
+        except BudgetExceeded as exc:
+            raise PublicException(exc.message) from None
+
     async def forward_message_to_scheduler(self, cluster: Any, msg: dict[str, Any]) -> Any:
-        """Cap ``scale``/``adapt`` requests to the user's totals; the note reaches the client."""
+        """Cap ``scale``/``adapt`` requests to the user's totals, refuse a scale-up past their
+        budget; the note reaches the client."""
         record = self.db.get_cluster(cluster.name)
+        grows = record is not None and msg.get("op") == "scale" and msg["count"] > record.count
+        site = self.registry.get(record.config["site"]) if grows and self.registry_path else None
+        if site is not None:
+            try:
+                self._check_budget(
+                    record.username, record.config, site, msg["count"] - record.count
+                )
+            except PublicException as exc:
+                note(f"Staying at {record.count} workers: {exc}")
+                msg = {**msg, "count": record.count}
         if record is not None and msg.get("op") in ("scale", "adapt"):
             most, why = self._allowance(record.name, record.username, record.config)
             if msg["op"] == "scale" and msg["count"] > most:
@@ -215,7 +251,31 @@ class SiteSlurmBackend(SiteJobs):
             raise PublicException(f"site {site.name} refused the job: {stderr.strip()[:300]}")
         job_id = adapter_for(site).parse_submit(stdout)
         self.monitor(site).watch(job_id)
+        self._record_usage(cluster, site, job_id, worker)
         return job_id
+
+    def _record_usage(self, cluster: Cluster, site: Site, job_id: str, worker: Any) -> None:
+        """Note the job in the usage ledger (kind "dask"; a failure is only logged)."""
+        config = cluster.config
+        if worker is None:
+            cores, gpus, memory = config.scheduler_cores, 0, config.scheduler_memory
+        else:
+            cores, gpus, memory = config.worker_cores, config.worker_gpus, config.worker_memory
+        usage = ledger.UsageJob(
+            site=site.name,
+            job_id=job_id,
+            kind="dask",
+            label=str(cluster.options.get("name") or cluster.name),
+            user=cluster.username,
+            vo=ledger.vo_for(site, config.user_groups or []),
+            partition=config.partition,
+            submitted_at=datetime.now(UTC),
+            req_cores=cores,
+            req_gpus=gpus,
+            req_memory_gb=memory / GIB,
+            req_walltime_minutes=config.walltime_minutes,
+        )
+        ledger.record_submission(usage, self.log)
 
     async def _cancel(self, cluster: Cluster, argv: list[str], staging_dir: str | None) -> None:
         env = {"PATH": SAFE_PATH, **self.site_of(cluster).env}

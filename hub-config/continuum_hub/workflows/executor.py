@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import pwd
 import re
@@ -32,9 +33,12 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
+from continuum_spawners import ledger
 from continuum_spawners.estimates import estimate_start
+from continuum_spawners.impact import model_for
 from continuum_spawners.jobs import build_job_spec, module_setup
 from continuum_spawners.jobs import job_environment as site_facts
 from continuum_spawners.options import JobRequest
@@ -44,6 +48,8 @@ from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
 from .runfolder import BEARER_TOKEN, HUB_TOKEN
+
+log = logging.getLogger(__name__)
 
 RUN_ID = re.compile(r"^r-[0-9a-f]{6,32}$")
 #: seconds a run folder's archive may take to stream (at least the executor's timeout)
@@ -81,6 +87,8 @@ class RunPlan:
     hub_token: str | None = None
     hub_api_url: str = ""
     depends_on_jobs: list[str] = field(default_factory=list)
+    #: the owner's hub groups (the usage ledger's VO)
+    groups: tuple[str, ...] = ()
     attempt: int = 1
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -141,7 +149,6 @@ class SiteExecutor:
         """``run.json``'s facts for the job's provenance crate (no secret among them)."""
         request, site = plan.request, plan.site
         provenance = plan.provenance
-        power = site.power
         return {
             "run_id": plan.run_id,
             "name": provenance.get("name") or plan.notebook_name,
@@ -160,14 +167,8 @@ class SiteExecutor:
             "gpus": request.gpus,
             "walltime_minutes": request.walltime_minutes,
             "environment": request.environment or site.default_environment.name,
-            "power": None
-            if power is None
-            else {
-                "watts_per_core": power.watts_per_core,
-                "watts_per_gpu": power.watts_per_gpu,
-                "pue": power.pue,
-                "grid_gco2e_per_kwh": power.grid_gco2e_per_kwh,
-            },
+            # the impact model's figures (registry, codecarbon's data, defaults) for the crate
+            "power": model_for(site).as_json(),
             "outputs": list(plan.outputs),
             "inputs": list(plan.inputs),
             "attempt": plan.attempt,
@@ -279,7 +280,29 @@ class SiteExecutor:
         )
         if result.returncode != 0:
             raise SubmitError(result.stderr.strip()[:300] or f"sbatch exited {result.returncode}")
-        return adapter_for(plan.site).parse_submit(result.stdout)
+        job_id = adapter_for(plan.site).parse_submit(result.stdout)
+        self.record_usage(plan, job_id)
+        return job_id
+
+    def record_usage(self, plan: RunPlan, job_id: str) -> None:
+        """Note the job (array) in the usage ledger (kind "batch"; a failure is only logged)."""
+        request = plan.request
+        usage = ledger.UsageJob(
+            site=plan.site.name,
+            job_id=job_id,
+            kind="batch",
+            label=plan.run_id,
+            user=plan.owner,
+            vo=ledger.vo_for(plan.site, plan.groups),
+            partition=request.partition,
+            submitted_at=datetime.now(UTC),
+            # an array asks for its resources once per task
+            req_cores=request.cores * len(plan.parameters),
+            req_gpus=request.gpus * len(plan.parameters),
+            req_memory_gb=float(request.memory_gb * len(plan.parameters)),
+            req_walltime_minutes=request.walltime_minutes,
+        )
+        ledger.record_submission(usage, log)
 
     async def estimate(self, site: Site, account: str, request: JobRequest) -> Estimate:
         """When ``request`` would start on ``site`` now, asked as ``account`` (``sbatch

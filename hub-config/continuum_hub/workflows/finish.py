@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from continuum_spawners.impact import PowerModel, estimate
+
 from .crate import METADATA, Attempt, InputFile, Person, RunRecord, write_crate
 
 FINAL = frozenset({"done", "failed"})
@@ -78,10 +80,17 @@ def _attempt(run: dict[str, Any], statuses: list[dict[str, Any]]) -> Attempt:
     energy = co2e = None
     power = run.get("power") or None
     if power:
-        # the spawn form's estimate (continuum_spawners.sites.Power.impact), over the time used
-        watts = cores * power.get("watts_per_core", 0) + gpus * power.get("watts_per_gpu", 0)
-        energy = watts * hours / 1000 * power.get("pue", 1)
-        co2e = energy * power.get("grid_gco2e_per_kwh", 0)
+        # the model of the estimate before submit and of the usage views, over the time used
+        model = PowerModel(
+            watts_per_core=power.get("watts_per_core") or 0.0,
+            watts_per_gpu=power.get("watts_per_gpu") or 0.0,
+            memory_watts_per_gb=power.get("memory_watts_per_gb") or 0.0,
+            pue=power.get("pue") or 1.0,
+            grid_gco2e_per_kwh=power.get("grid_gco2e_per_kwh") or 0.0,
+            source=str(power.get("source") or "registry"),
+        )
+        use = estimate(model, cores, gpus, float(run.get("memory_gb") or 0), hours)
+        energy, co2e = use.energy_kwh, use.co2e_kg * 1000
     failed = [s for s in statuses if s.get("state") != "done"]
     error = ""
     if failed:

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from continuum_spawners.accounts import AccountResolver
+from continuum_spawners.budgets import BudgetExceeded, enforce
+from continuum_spawners.budgets import Request as BudgetRequest
 from continuum_spawners.options import SOONEST
 from continuum_spawners.sites import SiteRegistry
 
@@ -157,6 +159,7 @@ class RunManager:
         ``max_credential_days``).
         """
         checked = checked or await self.check(user, body)
+        self.check_budget(user.name, user.groups, checked.request, max(1, len(checked.members)))
         stored = snapshot.store(self.snapshots, checked.notebook, checked.notebook_path)
         run_id = new_id("r")
         spec = {
@@ -195,6 +198,22 @@ class RunManager:
         )
         await self.advance(run_id)
         return public_run(self.store.run(run_id) or {})
+
+    def check_budget(self, owner: str, groups: Iterable[str], request: Any, jobs: int) -> None:
+        """Refuse (403, with what is left, when it resets, whom to ask) ``jobs`` jobs of
+        ``request`` that would pass the owner's or their VO's monthly budget; a ``soonest``
+        request is checked at submission, once its site is known."""
+        registry = self.registry()
+        site = request.site_entry or registry.get(request.site)
+        if site is None:
+            return
+        wanted = BudgetRequest(
+            site, request.cores, request.gpus, request.memory_gb, request.walltime_minutes, jobs
+        )
+        try:
+            enforce(registry, owner, groups, wanted, "batch")
+        except BudgetExceeded as exc:
+            raise RequestError(exc.message, 403) from None
 
     async def advance(self, run_id: str) -> None:
         """Submit a pending run whose dependencies allow it; cancel it when one failed.
@@ -258,6 +277,7 @@ class RunManager:
             hub_token=token,
             hub_api_url=self.hub_api_url,
             depends_on_jobs=list(extra.get("depends_on_jobs", [])),
+            groups=tuple(sorted(extra.get("groups", ()))),
             attempt=len(run["attempts"]) + 1,
             provenance={
                 "user": run["owner"],
@@ -309,7 +329,10 @@ class RunManager:
             token = await self.credentials.token_for(run)
             run = self.store.run(run["id"]) or run
             run = {**run, "account": account, "site": request.site}
-            plan = self.plan(run, request, token, depends_on_jobs=depends_on_jobs)
+            # the owner's groups now: the usage ledger records the VO that allowed the site
+            groups = (await self.hub.user(run["owner"])).groups
+            self.check_budget(run["owner"], groups, request, max(1, len(run["members"])))
+            plan = self.plan(run, request, token, depends_on_jobs=depends_on_jobs, groups=groups)
             number = self.store.add_attempt(
                 run["id"],
                 {"site": request.site, "state": "submitting", "submitted": now(), "reason": why},

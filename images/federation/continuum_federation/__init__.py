@@ -17,6 +17,9 @@ Modules
 :mod:`.slurm_spec`, :mod:`.slurm`
     The demo clusters' spec (``images/slurm/clusters.yaml``) and real local Slurm clusters
     (:class:`~.slurm.LocalSlurmCluster`).
+:mod:`.mariadb`, :mod:`.slurmdbd`
+    Slurm accounting: a private MariaDB server and the one slurmdbd every site reports to
+    (:class:`~.slurmdbd.SlurmDBD`).
 :mod:`.idp`
     The OpenID provider (npm ``oidc-provider``, ``images/idp/``) and the demo users.
 :mod:`.hub`

@@ -87,6 +87,8 @@ def demo(args: argparse.Namespace) -> int:
         f"  Identity providers: {federation.idp.issuer} (primary), "
         f"{federation.partner.issuer} (partner)\n"
         f"  Sites: {', '.join(federation.sites)} (Slurm; SLURM_CONF files under {state}/slurm)\n"
+        "  Accounting: one slurmdbd records every job of both sites (sacct answers;\n"
+        f"              {state}/slurmdbd, MariaDB in {state}/mariadb)\n"
         f"  Dask Gateway: {federation.hub.url}/services/dask-gateway/ (hub service; in a "
         "server, Gateway() needs no arguments)\n"
         f"  Catalogue: {federation.hub.url}/services/catalogue/ (the lab's Catalogue panel): "

@@ -1,5 +1,7 @@
 """Grafana dashboards of Continuum Hub, generated from code (grafanalib), never edited by hand.
 
+Four dashboards: hub health, sites and queues, Dask clusters, usage and impact.
+
 ``python -m continuum_federation.dashboards [FOLDER]`` writes one JSON model per dashboard
 (default ``images/grafana/dashboards/``); a test regenerates them and compares, and another
 evaluates every panel's query against a real Prometheus.  Each dashboard reads a data source
@@ -31,6 +33,8 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: where the generated files live in the checkout
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
 WIDTH, HEIGHT = 12, 8
+#: the usage metrics' common prefix (``continuum_spawners.metrics``)
+USAGE = "continuum_usage_"
 
 
 def panel(title: str, unit: str, *queries: tuple[str, str]) -> dict[str, Any]:
@@ -186,6 +190,11 @@ def sites_and_queues() -> dict[str, Any]:
                 ),
             ),
             panel(
+                "Sites answering the hub's probe",
+                "none",
+                ("max by (site) (continuum_site_up)", "{{site}}"),
+            ),
+            panel(
                 "Port reports refused (1 h)",
                 "none",
                 (
@@ -225,11 +234,49 @@ def dask_clusters() -> dict[str, Any]:
     )
 
 
+def usage_and_impact() -> dict[str, Any]:
+    """What the hub's jobs used (as the usage collector recorded it) and what it cost: core-
+    and GPU-hours, energy and CO2e by site and kind, budget refusals, the collector's queries."""
+
+    def by_site_kind(title: str, unit: str, metric: str) -> dict[str, Any]:
+        # a day's increase: usage is read in days, and the counters restart with the hub
+        expr = f"sum by (site, kind) (increase({metric}[1d]))"
+        return panel(title, unit, (expr, "{{site}} {{kind}}"))
+
+    return dashboard(
+        "continuum-usage-impact",
+        "Continuum Hub: usage and impact",
+        [
+            by_site_kind("Core-hours by site and kind (24 h)", "none", USAGE + "core_hours_total"),
+            by_site_kind("GPU-hours by site and kind (24 h)", "none", USAGE + "gpu_hours_total"),
+            by_site_kind("Energy by site and kind (24 h)", "kwatth", USAGE + "energy_kwh_total"),
+            by_site_kind("CO2e by site and kind (24 h)", "massg", USAGE + "co2e_grams_total"),
+            panel(
+                "Budget refusals by resource (24 h)",
+                "none",
+                (
+                    "sum by (site, kind, resource) (increase(continuum_budget_refusals_total[1d]))",
+                    "{{site}} {{kind}} {{resource}}",
+                ),
+            ),
+            panel(
+                "Usage collections by site and outcome (1 h)",
+                "none",
+                (
+                    f"sum by (site, outcome) (increase({USAGE}collections_total[1h]))",
+                    "{{site}} {{outcome}}",
+                ),
+            ),
+        ],
+    )
+
+
 #: every dashboard: file name → builder
 DASHBOARDS = {
     "hub-health.json": hub_health,
     "sites-and-queues.json": sites_and_queues,
     "dask-clusters.json": dask_clusters,
+    "usage-and-impact.json": usage_and_impact,
 }
 
 

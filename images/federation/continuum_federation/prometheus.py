@@ -106,8 +106,11 @@ def alert_rules(window: str = "5m", hold: str = "5m") -> dict[str, Any]:
                 "rules": [
                     rule(
                         "ContinuumSiteUnreachable",
-                        f'sum by (site) (rate({status}{{outcome="ok"}}[{window}])) == 0 '
-                        f'and sum by (site) (rate({status}{{outcome="error"}}[{window}])) > 0',
+                        # the hub's probe (every site, jobs or not), or the status calls for
+                        # the jobs there all failing (a hub whose probe is off)
+                        "max by (site) (continuum_site_up) == 0 "
+                        f'or (sum by (site) (rate({status}{{outcome="ok"}}[{window}])) == 0 '
+                        f'and sum by (site) (rate({status}{{outcome="error"}}[{window}])) > 0)',
                         "Site {{ $labels.site }}: its scheduler answers no status call",
                         "critical",
                     ),

@@ -8,8 +8,9 @@ clusters run side by side, independently, and nothing listens beyond the loopbac
 that this machine's host name resolves to (127.0.0.1 here).
 
 Written for Debian's ``slurm-wlm`` 22.05 inside a container: no cgroups (``proctrack/linuxproc``,
-``task/none``), no accounting database, and ``SlurmdParameters=config_overrides`` so a node may
-declare more CPUs, memory and GPUs than the machine has.
+``task/none``) and ``SlurmdParameters=config_overrides`` so a node may declare more CPUs, memory
+and GPUs than the machine has.  Accounting is off unless a slurmdbd is given (``accounting``;
+no energy plugin then: ``ConsumedEnergyRaw`` stays empty).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class LocalSlurmCluster(Service):
         traversable by the users who submit jobs, since they read ``slurm.conf`` inside.
     munge_socket
         Socket of the munged that every daemon and client of this cluster authenticates with.
+    accounting
+        :attr:`.SlurmDBD.address` of the slurmdbd recording the jobs (the cluster registered
+        there), or ``None``: no accounting.
 
     Attributes
     ----------
@@ -97,11 +101,13 @@ class LocalSlurmCluster(Service):
         spec: Mapping[str, Any] | ClusterSpec,
         state_dir: Path,
         munge_socket: Path,
+        accounting: tuple[str, int] | None = None,
     ) -> None:
         self.spec = spec if isinstance(spec, ClusterSpec) else parse_cluster_spec(name, spec)
         if self.spec.name != name:
             raise ClusterSpecError(f"spec of {self.spec.name!r} given for cluster {name!r}")
         self.name = name
+        self.accounting = accounting
         self.root = Path(state_dir).absolute() / name
         self.munge_socket = Path(munge_socket).absolute()
         for path in (self.root, self.munge_socket):

@@ -87,8 +87,7 @@ def render_slurm_conf(cluster: LocalSlurmCluster) -> str:
         # no cgroups in a container
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "AccountingStorageType=accounting_storage/none",
+        *_accounting_lines(cluster),
         "JobCompType=jobcomp/none",
         "MpiDefault=none",
         # Debian's default /usr/bin/mail is not installed; slurmctld logs an error without it
@@ -133,6 +132,29 @@ def render_slurm_conf(cluster: LocalSlurmCluster) -> str:
             f"Default={'YES' if part.default else 'NO'} MaxTime={part.max_time} State=UP"
         )
     return "\n".join(lines) + "\n"
+
+
+def _accounting_lines(cluster: LocalSlurmCluster) -> list[str]:
+    """Accounting settings: off, or every job recorded by the federation's slurmdbd."""
+    if cluster.accounting is None:
+        return [
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+        ]
+    host, port = cluster.accounting
+    return [
+        "AccountingStorageType=accounting_storage/slurmdbd",
+        f"AccountingStorageHost={host}",
+        f"AccountingStoragePort={port}",
+        # for slurmdbd this names the munge socket to authenticate with (default: the system's)
+        f"AccountingStoragePass={cluster.munge_socket}",
+        # GPUs in AllocTRES (gres/gpu=N), hence GPU-hours; cpu, mem, node are always there
+        "AccountingStorageTRES=gres/gpu",
+        # memory and CPU use sampled from /proc (no cgroups here); a short period so that even
+        # a few-second job gets a sample
+        "JobAcctGatherType=jobacct_gather/linux",
+        "JobAcctGatherFrequency=task=5",
+    ]
 
 
 def render_gres_conf(cluster: LocalSlurmCluster) -> str:

@@ -1,6 +1,6 @@
-"""The whole local federation in one object: munge, two Slurm sites, two OpenID providers
-(the home proxy and a partner institution's, with different issuers), a TAP server (DaCHS) for
-the catalogue, the hub.
+"""The whole local federation in one object: munge, Slurm accounting (MariaDB + one slurmdbd),
+two Slurm sites, two OpenID providers (the home proxy and a partner institution's, with
+different issuers), a TAP server (DaCHS) for the catalogue, the hub.
 
 Used by the demo (:mod:`.cli`); the test suite starts the same pieces through its fixtures.
 State (keys, passwords, the hub database) persists in ``state_dir`` so a second start is quick
@@ -30,12 +30,14 @@ from .hub import (
     write_private_json,
 )
 from .idp import DEMO_USERS, PARTNER_USERS, OpenIDProvider, hub_client, make_password
+from .mariadb import MariaDBServer
 from .modules import write_module_trees
 from .munge import MungeDaemon
 from .process import Service, free_port
 from .prometheus import LocalPrometheus, hub_targets, write_token_file
 from .rucio import RucioServer
 from .slurm import LocalSlurmCluster, load_cluster_specs
+from .slurmdbd import SlurmDBD
 
 CLIENT_ID = "continuum-hub"
 PARTNER_CALLBACK = f"oauth_callback/{PARTNER_PROVIDER}"
@@ -61,6 +63,7 @@ class Federation(Service):
     idp_port: int | None = 5556
     partner_port: int | None = 5557
     munge: MungeDaemon | None = None
+    slurmdbd: SlurmDBD | None = None
     sites: dict[str, LocalSlurmCluster] = field(default_factory=dict)
     idp: OpenIDProvider | None = None
     partner: OpenIDProvider | None = None
@@ -94,8 +97,21 @@ class Federation(Service):
             self.munge = self._stack.enter_context(MungeDaemon(self.state_dir / "munge"))
             specs = load_cluster_specs(self.repo_root / "images" / "slurm" / "clusters.yaml")
             write_module_trees()  # the sites' software, which the registry's `lmod` names
+            # one slurmdbd records the jobs of every site (sacct answers); started before the
+            # sites and, by the exit stack, stopped after them
+            database = self._stack.enter_context(MariaDBServer(self.state_dir / "mariadb"))
+            self.slurmdbd = self._stack.enter_context(
+                SlurmDBD(self.state_dir / "slurmdbd", self.munge.socket, database)
+            )
+            self.slurmdbd.register(list(specs), [user["username"] for user in DEMO_USERS])
             for name, spec in specs.items():
-                cluster = LocalSlurmCluster(name, spec, self.state_dir / "slurm", self.munge.socket)
+                cluster = LocalSlurmCluster(
+                    name,
+                    spec,
+                    self.state_dir / "slurm",
+                    self.munge.socket,
+                    accounting=self.slurmdbd.address,
+                )
                 self.sites[name] = self._stack.enter_context(cluster)
             # the IVOA TAP server (GAVO DaCHS) the catalogue's `tap` source reads
             self.tap = self._stack.enter_context(DachsServer(self.state_dir / "dachs"))

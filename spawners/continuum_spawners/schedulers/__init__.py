@@ -16,9 +16,10 @@ builds an adapter, a transport or a monitor itself:
     the site's :class:`~.monitor.SiteMonitor`, one per process: a single batched status query
     per interval for all the jobs of the site, whoever asks.
 
-Modules: :mod:`.base` (the adapter interface, job specs and states), :mod:`.slurm` (Slurm),
-:mod:`.transport` (the transport interface, local runs), :mod:`.ssh` (runs over SSH, built on
-:mod:`.transport`), :mod:`.monitor` (batched status).  Adding a scheduler kind is one adapter
+Modules: :mod:`.base` (the adapter interface, job specs and states), :mod:`.slurm` (Slurm;
+its accounting, ``sacct``, in :mod:`.sacct`), :mod:`.transport` (the transport interface, local
+runs), :mod:`.ssh` (runs over SSH, built on :mod:`.transport`), :mod:`.monitor` (batched
+status).  Adding a scheduler kind is one adapter
 module plus one entry in :data:`ADAPTERS`: the registry's schema accepts exactly those kinds.
 """
 

@@ -10,27 +10,31 @@ watches only the array's id learns that it waits, runs, or is gone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from .base import (
+    AccountingRecord,
     Estimate,
     JobSpec,
     JobState,
     JobStatus,
+    ReservationInfo,
+    ReservationSpec,
     SchedulerAdapter,
     SubmitError,
+    checked_accounts,
     checked_job_ids,
     checked_job_name,
+    checked_reservation_name,
 )
+from .sacct import PENDING_STATES, RUNNING_STATES, parse_sacct, sacct_argv
 
 # squeue fields: job id, state (long form), reason, first node, expected/actual start time
 STATUS_FORMAT = "%i|%T|%r|%N|%S"
 
-PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESIZING"})
 # sbatch --test-only: "sbatch: Job 7 to start at 2026-11-21T06:36:29 using 2 processors on …"
 TEST_ONLY = re.compile(r"to start at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
-RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING"})
 # an array task "123_4", or a range squeue did not expand: "123_[5-9%2]", "123_[1,3-4]"
 ARRAY_TASK = re.compile(r"^(\d+)_(\d+)$")
 ARRAY_RANGE = re.compile(r"^(\d+)_\[([\d,-]+)(?:%\d+)?\]$")
@@ -87,6 +91,8 @@ class SlurmAdapter(SchedulerAdapter):
             argv.append(f"--gres={gres}")
         if spec.account:
             argv.append(f"--account={spec.account}")
+        if spec.reservation:
+            argv.append(f"--reservation={spec.reservation}")
         return argv
 
     def parse_submit(self, stdout: str) -> str:
@@ -178,6 +184,21 @@ class SlurmAdapter(SchedulerAdapter):
             "--format=%F",
         ]
 
+    def accounting_argv(self, job_ids: Sequence[str], since: datetime) -> list[str]:
+        return sacct_argv(checked_job_ids(job_ids), since)
+
+    def parse_accounting(self, stdout: str) -> list[AccountingRecord]:
+        return parse_sacct(stdout)
+
+    def probe_argv(self) -> list[str]:
+        # one ping RPC, no job or node data; exits 1 at once when no controller answers
+        # (sinfo waits MessageTimeout first)
+        return ["scontrol", "ping"]
+
+    def parse_probe(self, returncode: int, stdout: str, stderr: str) -> bool:
+        # "Slurmctld(primary) at HOST is UP": a backup controller that answers counts too
+        return returncode == 0 and any(line.endswith(" is UP") for line in stdout.splitlines())
+
     def estimate_argv(self, spec: JobSpec) -> list[str]:
         argv = self.submit_argv(spec)
         return [argv[0], "--test-only", *argv[2:]]  # drop --parsable
@@ -190,3 +211,61 @@ class SlurmAdapter(SchedulerAdapter):
             return Estimate(None, reason or "the scheduler gave no estimate")
         # without a zone, sbatch prints the site's local time
         return Estimate(datetime.fromisoformat(match.group(1)).astimezone(UTC))
+
+    # -- reservations (workshop events) ---------------------------------------------------------
+
+    def create_reservation_argv(
+        self, spec: ReservationSpec, now: datetime | None = None
+    ) -> list[str]:
+        # times relative to now: the site's clock zone never matters (StartTime without a
+        # zone is the slurmctld's local time); IGNORE_JOBS: cores busy now still count
+        now = now or datetime.now(UTC)
+        delay = max(0, int((spec.start - now).total_seconds()))
+        minutes = -(-int((spec.end - max(spec.start, now)).total_seconds()) // 60)
+        return [
+            "scontrol",
+            "create",
+            "reservation",
+            f"ReservationName={spec.name}",
+            f"StartTime=now+{delay}" if delay else "StartTime=now",
+            f"Duration={max(1, minutes)}",
+            f"PartitionName={checked_job_name(spec.partition)}",
+            f"CoreCnt={int(spec.cores)}",
+            "Users=" + ",".join(spec.users),
+            "Flags=IGNORE_JOBS",
+        ]
+
+    def update_reservation_argv(self, name: str, users: Sequence[str]) -> list[str]:
+        return [
+            "scontrol",
+            "update",
+            f"ReservationName={checked_reservation_name(name)}",
+            "Users=" + ",".join(checked_accounts(users)),
+        ]
+
+    def delete_reservation_argv(self, name: str) -> list[str]:
+        return ["scontrol", "delete", f"ReservationName={checked_reservation_name(name)}"]
+
+    def show_reservation_argv(self, name: str) -> list[str]:
+        return ["scontrol", "--oneliner", "show", "reservation", checked_reservation_name(name)]
+
+    def parse_reservation(
+        self, returncode: int, stdout: str, stderr: str
+    ) -> ReservationInfo | None:
+        if returncode != 0:
+            if "not found" in stderr or "not found" in stdout:
+                return None
+            raise RuntimeError(stderr.strip()[:300] or "scontrol show reservation failed")
+        fields = dict(item.split("=", 1) for item in stdout.split() if "=" in item[1:])
+        if "ReservationName" not in fields:
+            return None
+        users = fields.get("Users", "(null)")
+        return ReservationInfo(
+            name=fields["ReservationName"],
+            state=fields.get("State", ""),
+            start=fields.get("StartTime", ""),
+            end=fields.get("EndTime", ""),
+            users=() if users == "(null)" else tuple(users.split(",")),
+            cores=int(fields["CoreCnt"]) if fields.get("CoreCnt", "").isdigit() else 0,
+            partition=fields.get("PartitionName", "").replace("(null)", ""),
+        )

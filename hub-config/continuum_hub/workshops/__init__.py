@@ -1,0 +1,35 @@
+"""Workshops: events with reserved Slurm capacity (issue 13, items 1 and 2 so far).
+
+:mod:`.model` (an event and its checks), :mod:`.store` (its tables), :mod:`.reservations` (its
+Slurm reservation through the site-access path), :mod:`.manager` (instructors, limits, the
+periodic task, the spawner's hook) and :mod:`.api` (REST under ``/hub/api/continuum/events``).
+:func:`add_workshops` puts them into a hub's configuration.
+
+Joining through a link, guest seats, material pulling, the instructor's view and the waiting
+room (items 3–6) build on these: the join code and ``access`` are stored already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from traitlets.config import Config
+
+__all__ = ["add_workshops"]
+
+
+def add_workshops(c: Config) -> None:
+    """Install the events' REST routes, let participants' servers start in their event's
+    reservation (unless the deployment set ``SiteSpawner.reservation_hook`` itself) and start
+    the periodic reservation task once the hub's event loop runs."""
+    from .api import install_event_handlers
+    from .manager import EventManager, reservation_hook
+
+    install_event_handlers()
+    if "reservation_hook" not in c.SiteSpawner:
+        c.SiteSpawner.reservation_hook = reservation_hook
+    with contextlib.suppress(RuntimeError):  # no running loop: e.g. --generate-config
+        loop = asyncio.get_running_loop()
+        # the hub loads its configuration inside its running loop; start after that
+        loop.call_soon(lambda: EventManager.instance(config=c).start())
