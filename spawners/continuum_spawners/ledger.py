@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Engine, make_url
 
+from .private_file import create_private
 from .usage import (
     DATETIMES,
     JOB_FIELDS,
@@ -154,8 +155,7 @@ def _create_private(url: URL) -> None:
         return
     path = Path(str(url.database)).absolute()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    path.chmod(0o600)
+    create_private(path)  # never opens an existing file: that would drop SQLite's locks
 
 
 class JobLedger:

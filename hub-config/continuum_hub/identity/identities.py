@@ -19,7 +19,6 @@ Every allocation runs in one ``BEGIN IMMEDIATE`` transaction, so concurrent firs
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import time
@@ -28,6 +27,8 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from continuum_spawners.private_file import create_private
 
 MAX_LENGTH = 32
 MAX_CANDIDATES = 1000
@@ -119,9 +120,7 @@ class IdentityStore:
         if self._ready:
             return
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)
-        os.close(fd)
+        create_private(self.path)  # never opens an existing file: that drops SQLite's locks
         with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db:
             db.executescript(_SCHEMA)
         self._ready = True

@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
+from continuum_spawners.private_file import create_private
+
 #: run states after which nothing changes any more
 FINAL = frozenset({"done", "failed", "cancelled"})
 #: fields of a run record that the REST API never shows
@@ -144,9 +146,7 @@ def _private_sqlite(url: str) -> None:
         return
     folder = os.path.dirname(os.path.abspath(parsed.database))
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd = os.open(parsed.database, os.O_WRONLY | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(parsed.database, 0o600)
+    create_private(parsed.database)  # never opens an existing file: that drops SQLite's locks
 
 
 class Store:

@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
+from continuum_spawners.private_file import create_private
+
 from .model import Event, Profile
 
 DEFAULT_FILE = "continuum-events.sqlite"
@@ -127,8 +129,7 @@ def _private_sqlite(url: str) -> None:
         return
     path = Path(str(parsed.database))
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
+    create_private(path)  # never opens an existing file: that would drop SQLite's locks
 
 
 def _busy_timeout(connection: Any, _record: Any) -> None:

@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from continuum_spawners.private_file import create_private
+
 from ..model import Entry, Replica
 from .terms import epoch
 
@@ -143,9 +145,8 @@ class CatalogueStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # create it private before SQLite does: it may hold VO-private metadata
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # private before SQLite creates it: it may hold VO-private metadata
+        create_private(self.path)
         self._local = threading.local()
         self._write = threading.Lock()
         #: called with (changed rowids, deleted rowids) after every committed write
