@@ -11,6 +11,12 @@ Three ways to get Dask workers, measured in the same run on the same machine:
   the notebook's process, workers as Slurm jobs on ``alpha``);
 
 and, for task throughput, a ``distributed.LocalCluster`` with as many one-thread workers.
+``ours`` creates its clusters with one worker (the option ``workers``: the worker's job is
+submitted right after the scheduler's, see ``continuum_hub.gateway.quickstart``); ``ours-late``
+(only with ``--only ours-late``) creates them without, so the worker is submitted once the
+scheduler runs, as before.  For both, the phases of each start as the gateway logged them
+(scheduler submitted, first worker submitted, address known, running, first worker reported by
+a heartbeat) are printed as medians beside the first worker's connection seen by the client.
 
 Per round and backend: *create → first worker connected* (a new cluster, ``scale(1)``, until the
 scheduler reports the worker) and *scale 0 → N* (``scale(N)`` after all workers are gone, until N
@@ -58,6 +64,7 @@ from continuum_federation.idp import (  # noqa: E402
 )
 from continuum_federation.process import free_port  # noqa: E402
 from continuum_federation.slurm import LocalSlurmCluster, load_cluster_specs, scratch_site  # noqa: E402
+from continuum_hub.gateway.quickstart import PHASES, parse_phases  # noqa: E402
 from fixtures.gateway import HubGateway  # noqa: E402
 from fixtures.hub import admin_hub  # noqa: E402
 from fixtures.local_gateway import local_gateway  # noqa: E402
@@ -127,8 +134,12 @@ def measure(
 
 
 @contextmanager
-def our_gateway(root: Path, alpha: LocalSlurmCluster, workers: int) -> Iterator[Callable[[], Any]]:
-    """The hub-managed gateway on ``alpha``; yields a function starting a cluster for alice."""
+def our_gateway(
+    root: Path, alpha: LocalSlurmCluster, workers: int, start_workers: int = 0
+) -> Iterator[tuple[Callable[[], Any], Path]]:
+    """The hub-managed gateway on ``alpha``; yields a function starting a cluster for alice
+    (with ``start_workers`` workers submitted with its scheduler) and the hub's log."""
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     secret = os.urandom(16).hex()
     users = with_passwords([u for u in DEMO_USERS if u["username"] == USER])
@@ -155,8 +166,10 @@ def our_gateway(root: Path, alpha: LocalSlurmCluster, workers: int) -> Iterator[
             gateway.wait_healthy()
             client = gateway.client(gateway.token(USER))
             options = {"site": "alpha", "worker_cores": 1, "worker_memory_gb": 1}
+            if start_workers:
+                options["workers"] = start_workers
             try:
-                yield lambda: client.new_cluster(**options)
+                yield (lambda: client.new_cluster(**options)), hub.state_dir / "jupyterhub.log"
             finally:
                 for report in client.list_clusters():
                     client.stop_cluster(report.name)
@@ -205,7 +218,9 @@ def main() -> None:
         default=0,
         help="CPUs declared for alpha's node, and memory for as many jobs; 0: the demo spec's",
     )
-    parser.add_argument("--only", choices=["ours", "gateway-local", "jobqueue"], action="append")
+    parser.add_argument(
+        "--only", choices=["ours", "ours-late", "gateway-local", "jobqueue"], action="append"
+    )
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints where a stuck run waits
     if os.geteuid() != 0:
@@ -225,11 +240,14 @@ def main() -> None:
         print("  (8 one-core workers do not fit on the demo site; use --declared-cpus 9)")
     backends = args.only or ["ours", "gateway-local", "jobqueue"]
     results: dict[str, dict[str, list[float]]] = {}
+    phases: dict[str, dict[str, dict[str, float]]] = {}
     with scratch_site("alpha", spec) as (root, alpha):
         # interleaved by backend, each on an idle site (the previous one's jobs are gone)
-        if "ours" in backends:
-            with our_gateway(root, alpha, workers) as start:
-                results["ours"] = measure(start, workers, args.rounds, "ours")
+        for name, start_workers in (("ours", 1), ("ours-late", 0)):
+            if name in backends:
+                with our_gateway(root / name, alpha, workers, start_workers) as (start, log):
+                    results[name] = measure(start, workers, args.rounds, name)
+                    phases[name] = parse_phases(log.read_text(errors="replace"))
         if "gateway-local" in backends:
             with local_gateway(root / "local-gateway", max_workers=workers) as gw:
                 client = gw.gateway(USER)
@@ -247,6 +265,8 @@ def main() -> None:
             )
     local_tps = local_cluster_tps(workers)
     report(results, local_tps, workers, args.rounds)
+    for name, found in phases.items():
+        report_phases(name, found, results[name]["first"])
 
 
 def report(
@@ -276,6 +296,17 @@ def report(
         print(f"  ours: first worker {first:.2f} s (goal < 5 s), 0→{workers} {scale:.2f} s")
         print("        (goal < 10 s)")
         print(f"  ours/LocalCluster throughput: {ours['tps'][0] / local_tps:.2f}x")
+
+
+def report_phases(name: str, found: dict[str, dict[str, float]], first: list[float]) -> None:
+    """Median seconds from creation to each phase of ``name``'s cluster starts (the gateway's
+    log; the warm-up round included) and to the first worker seen by the client."""
+    print(f"\n{name}: phases of a cluster start, median s after creation ({len(found)} starts)")
+    for phase in PHASES[1:]:
+        values = [p[phase] for p in found.values() if phase in p]
+        if values:
+            print(f"  {phase:<26} {statistics.median(values):6.2f}   (gateway)")
+    print(f"  {'first worker connected':<26} {statistics.median(first):6.2f}   (client)")
 
 
 if __name__ == "__main__":

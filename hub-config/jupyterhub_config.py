@@ -7,7 +7,9 @@ are added, usage accounting is wired in (the ledger's URL for the hub and the su
 services, the usage API, the collector, the admins' usage page), the living-tokens scope is
 granted, the metrics scraper's service added and the Continuum metrics (with the per-site
 probe) switched on or off.
-Workshop events (REST, their reservations, the spawner's reservation hook) are added too.
+Workshop events (REST, their reservations, the spawner's reservation hook, the instructor's
+view) are added too, and server sharing (the users' scopes and the page
+``/hub/continuum/sharing``).
 """
 
 from pathlib import Path
@@ -19,6 +21,7 @@ from continuum_hub.hub_metrics import add_continuum_metrics
 from continuum_hub.identity.token_api import add_token_scopes
 from continuum_hub.metrics import add_metrics_scrape
 from continuum_hub.services import add_managed_services
+from continuum_hub.sharing import add_sharing
 from continuum_hub.usage import add_usage
 from continuum_hub.usage.page import add_usage_page
 from continuum_hub.workflows.service import add_workflows_service
@@ -36,5 +39,6 @@ add_workshops(c)
 add_usage(c)
 add_usage_page(c)
 add_token_scopes(c)
+add_sharing(c)
 add_metrics_scrape(c)
 add_continuum_metrics(c)

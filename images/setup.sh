@@ -162,6 +162,13 @@ if [[ ! -f "$RUCIO_VENV/.stamp-$rucio_key" ]]; then
   touch "$RUCIO_VENV/.stamp-$rucio_key"
 fi
 
+# --- Ansible (issue 17, deploy/): ansible-core in its own environment, never in $VENV; deploy/run
+# installs it on first use (and again when its pinned range changes), here so the deploy test
+# (tests/integration/test_deploy_playbook.py) needs no download
+if (( WITH_TEST )); then
+  ANSIBLE_VENV=${ANSIBLE_VENV:-/opt/continuum-hub/ansible-venv} "$ROOT/deploy/run" --version >/dev/null
+fi
+
 # --- the local federation (continuum_federation): importable from the checkout, not in the wheel
 # Rewritten on every run, like the editable install, so a checkout elsewhere (a CI clone) points
 # the environment at itself; the demo, the tests and bench/ run as root and read the checkout.

@@ -56,6 +56,10 @@ end, and the minutes in between pass while the rest of the suite runs.
     every second with the hub's scrape token (``read:metrics``); ``poll()`` waits for a condition.
 ``fixtures.workflow_runs`` (not a plugin: imported)
     a small parameterised notebook, the demo registry and batch-run plans for the site executor.
+``fixtures.unit_exec`` (not a plugin: imported)
+    ``start_unit(path)``: a systemd unit's ``ExecStart`` started as the unit says (user,
+    environment files, working directory, log file) where no systemd runs; ``stop()`` ends it
+    and every process it started, like ``KillMode=mixed``.  Used by the deploy test.
 ``fixtures.ledger_jobs`` (not a plugin: imported)
     ``usage_job()``: a job of the usage ledger with the tests' defaults (alice on alpha).
 ``fixtures.fake_idp`` (not a plugin: imported)
@@ -77,6 +81,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from fixtures.markers import mark_by_fixtures
 
 pytest_plugins = [
     "fixtures.slurm",
@@ -123,8 +129,12 @@ def _process_umask_kept() -> Iterator[None]:
     os.umask(mask)
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects: it reads the markers added here
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move ``run_first`` tests to the front and ``run_last`` tests to the end (stable)."""
+    """Add the markers implied by each test's fixtures (``slow``, ``browser``, ``spawner``:
+    ``fixtures.markers``), then move ``run_first`` tests to the front and ``run_last`` tests
+    to the end (stable)."""
+    mark_by_fixtures(items)
 
     def rank(item: pytest.Item) -> int:
         if item.get_closest_marker("run_first"):

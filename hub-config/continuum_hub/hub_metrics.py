@@ -33,6 +33,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from traitlets import Bool, Float
 from traitlets.config import Config, LoggingConfigurable
 
+from continuum_spawners import site_health
 from continuum_spawners.metrics import SITE_UP
 from continuum_spawners.schedulers import adapter_for, transport_for
 from continuum_spawners.schedulers.base import SchedulerAdapter
@@ -65,12 +66,18 @@ class SiteProbe:
         Builds the probe command and reads its answer.
     transport
         Runs it (as the hub's own account).
+    valid_for
+        Seconds each answer counts for the spawner (:mod:`continuum_spawners.site_health`):
+        a few probe intervals, so that a stopped probe leaves no site marked down.
     """
 
-    def __init__(self, name: str, adapter: SchedulerAdapter, transport: Transport) -> None:
+    def __init__(
+        self, name: str, adapter: SchedulerAdapter, transport: Transport, valid_for: float = 90.0
+    ) -> None:
         self.name = name
         self.adapter = adapter
         self.transport = transport
+        self.valid_for = valid_for
         self.up: bool | None = None  # None: not probed yet
         self.probes = 0  # commands run so far (for benchmarks and tests)
 
@@ -84,6 +91,8 @@ class SiteProbe:
         except Exception as exc:  # an unreachable site must not end the probe loop
             up, reason = False, [str(exc)]
         SITE_UP.labels(site=self.name).set(1 if up else 0)
+        # the spawn form, "soonest" and spawns read it instead of asking the site again
+        site_health.BOARD.record(self.name, up, (reason or [""])[0], self.valid_for)
         if up != self.up:  # log changes only: a site down for hours logs once
             level = logging.INFO if up else logging.WARNING
             what = "answers" if up else f"does not answer ({(reason or ['no reason'])[0][:200]})"
@@ -149,8 +158,16 @@ class ContinuumMetrics(LoggingConfigurable):
 
     def probes(self, registry: SiteRegistry) -> list[SiteProbe]:
         """One probe per site of ``registry``, built through the site-access path."""
+        # an answer counts for three intervals and a probe's timeout: one missed round (a
+        # slow probe) does not clear a site's state
+        valid_for = 3 * self.site_probe_interval + self.site_probe_timeout
         return [
-            SiteProbe(site.name, adapter_for(site), transport_for(site, self.site_probe_timeout))
+            SiteProbe(
+                site.name,
+                adapter_for(site),
+                transport_for(site, self.site_probe_timeout),
+                valid_for,
+            )
             for site in registry
         ]
 

@@ -1,6 +1,7 @@
 """Servers as batch jobs on the sites of the registry."""
 
 from continuum_spawners.api import install_api_handlers
+from continuum_spawners.job_end_handler import announcement, install_job_end_handler
 
 c.JupyterHub.spawner_class = "continuum-site"
 # (hub username → POSIX account per site: SiteSpawner's default account_resolver_class,
@@ -8,6 +9,12 @@ c.JupyterHub.spawner_class = "continuum-site"
 
 # the job's port report (replacing batchspawner's unsafe handler) and job info for the Lab
 install_api_handlers()
+# a job's end reported by the job itself (walltime, scancel, preemption): seen at once, and
+# why it ended on the user's home and spawn pages
+install_job_end_handler()
+c.JupyterHub.template_vars.update(
+    {"announcement_home": announcement, "announcement_spawn": announcement}
+)
 c.Spawner.default_url = "/lab"
 # a queue can be slow; the spawn-pending page shows progress meanwhile
 c.Spawner.start_timeout = 900

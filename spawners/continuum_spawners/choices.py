@@ -19,6 +19,7 @@ from typing import Any
 
 from tornado import web
 
+from . import site_health
 from .accounts import AccountResolver, NoAccountError, checked_passwd, shared_resolver
 from .form import render_form
 from .options import (
@@ -29,6 +30,7 @@ from .options import (
     options_from_form,
     validate_options,
 )
+from .site_health import refusal_status
 from .sites import Site, SiteRegistry, load_registry
 
 
@@ -74,9 +76,19 @@ class ChoicesMixin:
         return shared_resolver(self.account_resolver_class, self.config, log=self.log)
 
     def unavailable_sites(self, registry: SiteRegistry | None = None) -> dict[str, str]:
-        """Sites the user's groups allow but where they have no account: name → message."""
+        """Sites the user's groups allow but where they have no account, or whose scheduler
+        does not answer (the hub's probe, :mod:`.site_health`): name → message."""
+        return self._unavailable(registry)[0]
+
+    def _unavailable(
+        self, registry: SiteRegistry | None = None
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """Unavailable sites (name → message): all, those not answering, those without an
+        account (which message wins where both hold)."""
         sites = (self.registry if registry is None else registry).for_groups(self.user_groups)
-        return self.accounts.unavailable(self.user.name, sites)
+        down = site_health.BOARD.down({site.name: site.label for site in sites})
+        no_account = self.accounts.unavailable(self.user.name, sites)
+        return {**down, **no_account}, down, no_account
 
     def check_options(
         self, options: Mapping[str, Any], registry: SiteRegistry | None = None
@@ -84,13 +96,26 @@ class ChoicesMixin:
         """:func:`validate_options` for this user: their groups, and sites they have accounts at
         (against ``registry``, by default the one last loaded)."""
         registry = self.registry if registry is None else registry
-        unavailable = self.unavailable_sites(registry)
-        return validate_options(options, registry, self.user_groups, unavailable)
+        hook = getattr(self, "event_options_hook", None)
+        if hook is not None:  # a workshop's participant starting the event's profile
+            request = hook(self, options, registry)
+            if request is not None:
+                return request
+        unavailable, down, no_account = self._unavailable(registry)
+        try:
+            return validate_options(options, registry, self.user_groups, unavailable)
+        except OptionsError as exc:
+            # refused only because sites do not answer: 503, the user may retry later
+            allowed = [site.name for site in registry.for_groups(self.user_groups)]
+            status = refusal_status(options.get("site"), down, allowed, no_account)
+            if status is None or exc.status != 403:
+                raise
+            raise OptionsError(str(exc), status=status) from None
 
     def _render_options_form(self) -> str:
         registry = self.load_registry()
         sites = registry.for_groups(self.user_groups)
-        unavailable = self.accounts.unavailable(self.user.name, sites)
+        unavailable = self.unavailable_sites(registry)
         last = None
         if self.user_options:  # the previous choice, preselected if still allowed
             try:

@@ -4,12 +4,16 @@ Run by the job script as ``continuum-singleuser jupyterhub-singleuser [args…]`
 port on the node (bound to ``CONTINUUM_BIND_IP``), reports it to the hub with the server's own
 token (``POST /hub/api/batchspawner``, body ``{"port": N}`` and nothing else), points
 ``JUPYTERHUB_SERVICE_URL`` at it, sets ``BEARER_TOKEN_FILE`` to a private per-server file (kept
-fresh by the ``continuum_lab`` server extension), and replaces itself with the server command.
+fresh by the ``continuum_lab`` server extension), and runs the server command as its child,
+behind the workshop material pull (:func:`material_command`) where the hub's package is
+installed; it passes signals on and tells the hub when the scheduler ends the job
+(:mod:`.job_end`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import pwd
@@ -24,6 +28,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from .job_end import supervise
 
 
 def pick_port(host: str) -> int:
@@ -92,6 +98,15 @@ def token_file_path(environ: Mapping[str, str], uid: int | None = None) -> Path:
     return folder / f"{site}-{job}-{os.getpid()}.token"
 
 
+def material_command(args: list[str]) -> list[str]:
+    """``args`` run behind the pull of the user's workshop material
+    (``continuum_hub.workshops.material_pull``, which never stops the server from starting)
+    when the hub's package is installed beside this launcher, else ``args`` as they are."""
+    if importlib.util.find_spec("continuum_hub") is None:
+        return args
+    return [sys.executable, "-m", "continuum_hub.workshops.material_pull", "--", *args]
+
+
 def _own_private_dir(path: Path, uid: int) -> bool:
     try:
         info = path.lstat()
@@ -136,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     bin_dir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     print(f"continuum-singleuser: serving on {host}:{port}", flush=True)
-    os.execvp(args[0], args)  # noqa: S606 - the configured server command
+    # the launcher stays the server's parent, to report the scheduler's SIGTERM (job_end)
+    sys.exit(supervise(material_command(args)))
 
 
 if __name__ == "__main__":

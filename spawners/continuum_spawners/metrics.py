@@ -69,6 +69,12 @@ PORT_REPORTS_REFUSED = Counter(
     "Port reports the hub refused (bad body, not the server's own token, not starting).",
     ["reason"],
 )
+JOB_ENDING_REPORTS = Counter(
+    "continuum_job_ending_reports_total",
+    "Reports of running servers that the scheduler is ending their job (walltime, cancelled), "
+    "by reason; 'refused' for reports the hub refused.",
+    ["reason"],
+)
 
 BUDGET_REFUSALS = Counter(
     "continuum_budget_refusals_total",
@@ -109,6 +115,7 @@ SPAWNER_METRICS = (
     STATUS_DURATION,
     SITE_UP,
     PORT_REPORTS_REFUSED,
+    JOB_ENDING_REPORTS,
     BUDGET_REFUSALS,
     USAGE_COLLECTIONS,
     USAGE_CORE_HOURS,

@@ -44,8 +44,8 @@ Beside ``sites``, a top-level ``budgets`` list sets monthly limits of users and 
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 
-(About 500 lines on purpose: a site's types and the cross-field checks that build them
-read together; the schema and YAML positions are already in :mod:`.registry_schema`.)
+The value types a site is made of (partitions, environments, power data, Lmod, SSH) are in
+:mod:`.site_types`, re-exported here.
 """
 
 from __future__ import annotations
@@ -67,18 +67,30 @@ from .registry_schema import (
     NAME,
     SCHEMA,
     SSH_FIELDS,
-    WALLTIME,
     Where,
     position,
     read_yaml,
     schema_problem,
 )
+from .site_types import (
+    DEFAULT_ENVIRONMENT,
+    Environment,
+    Lmod,
+    Partition,
+    Power,
+    SSHConnection,
+    format_walltime,
+    parse_walltime,
+)
 
 __all__ = [
+    "DEFAULT_ENVIRONMENT",
     "NAME",
     "SCHEMA",
+    "Environment",
     "Lmod",
     "Partition",
+    "Power",
     "RegistryError",
     "SSHConnection",
     "Site",
@@ -108,106 +120,6 @@ class RegistryError(ValueError):
         super().__init__(message)
         self.where = where
         self.at_key = at_key
-
-
-def parse_walltime(text: str) -> int:
-    """Minutes in a Slurm-style walltime ``[D-]HH:MM[:SS]`` (seconds round up)."""
-    match = re.match(WALLTIME, text)
-    if not match:
-        raise ValueError(f"walltime {text!r} is not [D-]HH:MM[:SS]")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return days * 1440 + hours * 60 + minutes + (1 if seconds else 0)
-
-
-def format_walltime(minutes: int) -> str:
-    """``minutes`` as ``H:MM`` for people (``90`` → ``1:30``)."""
-    return f"{minutes // 60}:{minutes % 60:02d}"
-
-
-@dataclass(frozen=True)
-class Partition:
-    """One partition (queue) of a site and its per-job limits."""
-
-    name: str
-    max_cores: int
-    max_memory_gb: int
-    max_walltime_minutes: int
-    default_walltime_minutes: int
-    max_gpus: int = 0
-    gpu_type: str | None = None
-    display_name: str = ""
-    default: bool = False
-    groups: frozenset[str] | None = None
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.name
-
-    def allows(self, user_groups: Iterable[str]) -> bool:
-        """Whether a member of ``user_groups`` may use this partition (no rule: all of the
-        site's users)."""
-        return self.groups is None or not self.groups.isdisjoint(user_groups)
-
-
-@dataclass(frozen=True)
-class Environment:
-    """A software environment a site offers: modules to load and the server launcher to run."""
-
-    name: str
-    display_name: str = ""
-    modules: tuple[str, ...] = ()
-    launcher: str | None = None
-    default: bool = False
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.name
-
-
-#: what a site without an ``environments`` list offers: the hub's own Python environment
-DEFAULT_ENVIRONMENT = Environment("default", "Default (the hub's Python environment)")
-
-
-@dataclass(frozen=True)
-class Power:
-    """Power data of a site (registry ``power``), for the impact model of
-    :func:`continuum_spawners.impact.model_for`: numbers given win, the rest comes from the
-    ``country`` and ``cpu_model`` (with ``cpu_cores``) in codecarbon's data or the model's
-    defaults."""
-
-    watts_per_core: float | None = None
-    pue: float | None = None
-    grid_gco2e_per_kwh: float | None = None
-    watts_per_gpu: float = 0.0
-    memory_watts_per_gb: float | None = None
-    #: ISO 3166 alpha-3 code of where the site draws its power, for the grid's intensity
-    country: str | None = None
-    #: the CPU as codecarbon's ``cpu_power.csv`` names it, and its cores per CPU
-    cpu_model: str | None = None
-    cpu_cores: int | None = None
-
-
-@dataclass(frozen=True)
-class Lmod:
-    """Lmod at a site (``lmod:``): its module trees and where Lmod is installed there."""
-
-    modulepath: tuple[str, ...]
-    lmod_dir: str = "/usr/share/lmod/lmod"
-
-    @classmethod
-    def from_entry(cls, lmod: dict[str, Any]) -> Lmod:
-        return cls(**{**lmod, "modulepath": tuple(lmod["modulepath"])})
-
-
-@dataclass(frozen=True)
-class SSHConnection:
-    """How to reach a site's login node over SSH (``connection.transport: ssh``)."""
-
-    host: str
-    identity_file: str
-    known_hosts: str
-    port: int = 22
-    service_user: str | None = None
 
 
 @dataclass(frozen=True)

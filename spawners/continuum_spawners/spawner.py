@@ -11,6 +11,8 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
   :mod:`continuum_spawners.schedulers` (``adapter_for``, ``transport_for``, ``monitor_for``);
   accounts come from :mod:`~continuum_spawners.account_map` (sites where the user has none are
   shown as unavailable and refused with 403);
+* budgets, workshop reservations and the usage ledger around the submission are in
+  :mod:`~continuum_spawners.admission`;
 * the job script is a fixed text whose only variable part is the shell-quoted launcher command;
   resources go on the ``sbatch`` command line as validated integers and names, and secrets
   (the server's API token) travel in the environment only.
@@ -19,13 +21,11 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import shlex
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,13 @@ from batchspawner import JobStatus as BatchJobStatus
 from tornado import web
 from traitlets import Callable, Float, List, Type, Unicode, default
 
-from . import api, ledger
+from . import api
 from .account_map import AccountMapper
 from .accounts import AccountResolver
-from .budgets import BudgetExceeded, enforce
+from .admission import AdmissionMixin
 from .choices import ChoicesMixin
-from .estimates import EstimatesMixin, budget_request
+from .estimates import EstimatesMixin
+from .job_end_handler import forget_end
 from .jobs import (
     build_job_spec,
     chosen_environment,
@@ -62,7 +63,7 @@ from .sites import Environment, Site
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
 
 
-class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
+class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
     registry_path = Unicode(
@@ -152,6 +153,19 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         """,
     )
 
+    event_options_hook = Callable(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Checks a server's options before the user's own groups do, or ``None``.
+
+        Called as ``hook(spawner, options, registry)``; returns a ``JobRequest`` (the options
+        are a profile of a running workshop event the user takes part in), ``None`` (check as
+        usual) or raises ``OptionsError``.  Set by the workshops' configuration
+        (``continuum_hub.workshops.profiles.event_request``).  Default ``None``.
+        """,
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.request: JobRequest | None = None
@@ -221,15 +235,6 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         home = self.unix_account().pw_dir
         return build_job_spec(self.site, self.request, home, self.job_name, env_names, reservation)
 
-    async def event_reservation(self, site: Site) -> str | None:
-        """The reservation this server's job runs in (:attr:`reservation_hook`), or ``None``."""
-        if self.reservation_hook is None:
-            return None
-        name = self.reservation_hook(self, site)
-        if inspect.isawaitable(name):
-            name = await name
-        return name or None
-
     # -- batchspawner hooks ----------------------------------------------------------------------
 
     async def run_command(self, cmd, input=None, env=None):  # type: ignore[no-untyped-def]
@@ -241,6 +246,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
                 500,
                 "the safe port-report handler is not installed; see continuum_spawners.api",
             )
+        forget_end(self.user.name, self.name)  # a new job: why the last one ended is old news
         if self.request is None:
             self._apply_options(self.user_options)
         assert self.request is not None
@@ -286,16 +292,6 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
                 site=self.request.site, partition=self.request.partition, outcome=outcome
             ).observe(time.monotonic() - started)
 
-    def check_budget(self, request: JobRequest) -> None:
-        """Refuse (403, with what is left, when it resets and whom to ask) a server whose
-        maximum use would pass the user's or their VO's monthly budget (:mod:`.budgets`)."""
-        wanted = budget_request(self.site, request)
-        try:
-            enforce(self.load_registry(), self.user.name, self.user_groups, wanted, "server")
-        except BudgetExceeded as exc:
-            self.log.warning("Refused %s on %s: budget (%s)", self._log_name, wanted.site.name, exc)
-            raise web.HTTPError(403, exc.message) from None
-
     async def submit_batch_script(self) -> str:
         site = self.site
         env = self.get_env()
@@ -322,26 +318,6 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, BatchSpawnerBase):
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
         self._record_usage(site, spec)
         return self.job_id
-
-    def _record_usage(self, site: Site, spec: JobSpec) -> None:
-        """Note the submitted job in the usage ledger (a failure is only logged)."""
-        ledger.record_submission(
-            ledger.UsageJob(
-                site=site.name,
-                job_id=self.job_id,
-                kind="server",
-                label=self.name,
-                user=self.user.name,
-                vo=ledger.vo_for(site, self.user_groups),
-                partition=spec.partition,
-                submitted_at=datetime.now(UTC),
-                req_cores=spec.cores,
-                req_gpus=spec.gpus,
-                req_memory_gb=float(spec.memory_gb),
-                req_walltime_minutes=spec.walltime_minutes,
-            ),
-            self.log,
-        )
 
     async def query_job_status(self, max_age: float | None = None) -> BatchJobStatus:
         """Status from the site's monitor: fresh while starting, batched for polls."""

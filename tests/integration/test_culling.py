@@ -54,4 +54,7 @@ def test_idle_server_is_culled_and_its_job_cancelled(culling_hub, slurm_sites):
         timeout=30,
     )
     assert squeue.stdout.strip() in ("", "COMPLETING"), squeue.stdout
-    assert "idle-culler" in (hub.state_dir / "jupyterhub.log").read_text()
+    log = (hub.state_dir / "jupyterhub.log").read_text()
+    # the culler stopped it (its own line, not its start-up), and the stop cancelled the job
+    assert "Culling server bob " in log, log[-3000:]
+    assert f"Cancelling job {job_id} on alpha for bob" in log

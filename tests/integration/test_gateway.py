@@ -13,6 +13,7 @@ import pwd
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 import requests
 
 from continuum_federation.slurm import LocalSlurmCluster
+from continuum_hub.gateway.quickstart import parse_phases
 from fixtures.gateway import HubGateway, gateway_jobs
 from fixtures.hub import api, hub_login, server_environ, stop_server, wait_for_server
 from fixtures.slurm import wait_until
@@ -134,11 +136,12 @@ def test_other_users_and_strangers_are_refused(
     [
         ({"worker_cores": 64}, "worker_cores must be <="),
         ({"adaptive_maximum": 50}, "adaptive_maximum must be <="),
+        ({"workers": 50}, "workers must be <="),
         ({"site": "beta", "worker_gpus": 1}, "'beta' is not a valid option for site"),
         ({"walltime_minutes": 100000}, "walltime"),
         ({"colour": "red"}, "Unknown fields"),
     ],
-    ids=["cores", "adaptive", "site-of-other-vo", "walltime", "unknown"],
+    ids=["cores", "adaptive", "start-workers", "site-of-other-vo", "walltime", "unknown"],
 )
 def test_oversize_requests_are_refused_clearly(
     gateway: HubGateway, bob_token: str, options: dict[str, object], message: str
@@ -279,3 +282,47 @@ def test_a_restarted_gateway_keeps_live_clusters(gateway: HubGateway, alice_toke
             again.close()  # connected with shutdown_on_close=False: the cluster stays
         finally:
             cluster.shutdown()
+
+
+# -- workers started with the cluster (the option ``workers``, continuum_hub.gateway.quickstart) --
+
+
+def hub_log(gateway: HubGateway) -> str:
+    return (gateway.hub.state_dir / "jupyterhub.log").read_text(errors="replace")
+
+
+def test_workers_are_submitted_with_the_scheduler(
+    gateway: HubGateway, alice_token: str, slurm_sites: dict[str, LocalSlurmCluster]
+) -> None:
+    with gateway.client(alice_token) as alice:
+        started = time.monotonic()
+        cluster = alice.new_cluster(**CPU, workers=2)
+        name = cluster.name
+        try:
+            client = cluster.get_client()
+            client.wait_for_workers(2, timeout=90)  # no scale(): they came with the cluster
+            first = time.monotonic() - started
+            jobs = [j for j in gateway_jobs(slurm_sites["alpha"], "alice") if j[1] == f"dg-{name}"]
+            assert len(jobs) == 3, jobs  # the scheduler and its two workers, no third one
+            assert client.submit(sum, range(101)).result(timeout=60) == 5050
+            # queued right after the scheduler's job (their address: the staging folder's
+            # scheduler.json), not once the cluster ran
+            log = hub_log(gateway)
+            submitted = log.index(f"scheduler of cluster {name}")
+            queued = log.index(f"Cluster {name}: 2 workers queued with its scheduler")
+            assert submitted < queued < log.index(f"Cluster {name} is running"), log[submitted:]
+            # the cluster scales as any other; that heartbeat reports workers: the phases line
+            cluster.scale(1)
+            wait_until(
+                lambda: len(client.scheduler_info(n_workers=-1)["workers"]) == 1,
+                timeout=60,
+                what="one worker left",
+            )
+            wait_until(lambda: name in parse_phases(hub_log(gateway)), timeout=30, what="phases")
+            phases = parse_phases(hub_log(gateway))[name]
+            assert phases["scheduler submitted"] <= phases["first worker submitted"]
+            assert phases["address known"] <= phases["running"] <= first
+            client.close()
+        finally:
+            cluster.shutdown()
+    no_jobs_left(slurm_sites["alpha"], name)

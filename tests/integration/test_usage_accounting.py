@@ -27,7 +27,7 @@ from continuum_spawners import impact
 from continuum_spawners.ledger import JobLedger, UsageJob, ledger_url
 from continuum_spawners.sites import SiteRegistry
 from fixtures.gateway import HubGateway, user_token
-from fixtures.hub import api, scrape_token_path
+from fixtures.hub import api, forget_named_servers, scrape_token_path
 from fixtures.slurm import sacct_job, sbatch_as, wait_until
 from fixtures.workflow_runs import notebook_bytes
 
@@ -98,6 +98,7 @@ def alices_workload(hub: LocalHub, gateway: HubGateway, token: str) -> dict[str,
 
     wait_until(server_ready, TIMEOUT, interval=0.5, what="alice's server")
     assert api(hub, "DELETE", "/users/alice/servers/usage").status_code in (202, 204)
+    forget_named_servers(hub, "alice")  # the hub allows three named servers per user
 
     def run_ended() -> bool:
         state = requests.get(

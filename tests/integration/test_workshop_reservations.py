@@ -11,29 +11,18 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import requests
 
 from fixtures.hub import api, hub_login, stop_server, wait_for_server
 from fixtures.slurm import squeue, wait_until
+from fixtures.workshops import event_json as event_body
+from fixtures.workshops import events_call as call
 
 pytestmark = [pytest.mark.integration, pytest.mark.workshops]
 
 INSTRUCTORS = "vo.hep.example#instructor"
-
-
-def call(hub, browser: requests.Session, method: str, path: str, **kwargs: Any):
-    """The events API as a signed-in user (cookies and the hub's XSRF token)."""
-    return browser.request(
-        method,
-        f"{hub.url}/hub/api/continuum/events{path}",
-        headers={"X-XSRFToken": browser.cookies.get("_xsrf", path="/hub/")},
-        timeout=60,
-        **kwargs,
-    )
 
 
 def show_reservation(site, name: str) -> subprocess.CompletedProcess[str]:
@@ -45,22 +34,6 @@ def show_reservation(site, name: str) -> subprocess.CompletedProcess[str]:
         timeout=30,
         check=False,
     )
-
-
-def event_body(**changes: Any) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    body = {
-        "title": "Workshop test",
-        "start": now.isoformat(),
-        "end": (now + timedelta(hours=1)).isoformat(),
-        "seats": 1,
-        "site": "alpha",
-        "partition": "interactive",
-        "profiles": [{"name": "lab", "cores": 1, "memory_gb": 1, "walltime": "0:30"}],
-        "access": {"vos": ["vo.hep.example"]},
-    }
-    body.update(changes)
-    return body
 
 
 @pytest.fixture(scope="module")

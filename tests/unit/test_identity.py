@@ -269,7 +269,7 @@ def test_providers_without_a_primary_one(tmp_path):
         auth.provider_for({})
     third = auth.providers_by_name["third"]
     assert auth.provider_callback_url(third) == "https://hub.example/hub/oauth_callback/third"
-    assert len(auth.get_handlers(None)) == 9
+    assert len(auth.get_handlers(None)) == 12  # 9 of sign-in and tokens, 3 of workshops' links
     auth.auto_login = True  # nowhere to send people automatically
     with pytest.raises(ValueError, match="auto_login"):
         auth.get_handlers(None)
@@ -292,6 +292,10 @@ def test_identity_routes_come_from_the_authenticator(tmp_path):
         "/hub/api/continuum/token",
         "/hub/api/continuum/token/([^/]+)",
         "/hub/continuum/sign-in-again",
+        # joining workshop events through their link (continuum_hub.workshops.join)
+        "/hub/continuum/join/([A-Za-z0-9_-]{1,64})",
+        "/hub/continuum/join/([A-Za-z0-9_-]{1,64})/guest",
+        "/hub/continuum/join/([A-Za-z0-9_-]{1,64})/start",
     ]
     refresher = auth.token_refresher()
     assert routes["/hub/api/continuum/token"] == (TokenHandler, {"refresher": refresher})

@@ -32,12 +32,13 @@ GROUPS = ["vo.hep.example", "vo.radio.example"]
 HOME = "/home/alice"
 ENV_NAMES = ["JUPYTERHUB_API_TOKEN", "PATH"]
 # every argument sbatch may get: fixed flags, or --name=value with a plain value
+# (matched with fullmatch: ``$`` alone would let a value end in a newline)
 SAFE_ARG = re.compile(
-    r"^(sbatch|--parsable|--nodes=1|--ntasks=1"
+    r"(sbatch|--parsable|--nodes=1|--ntasks=1"
     r"|--(job-name|partition)=[A-Za-z0-9_-]+"
     r"|--(time|cpus-per-task)=[0-9]+|--mem=[0-9]+G|--gres=gpu(:[A-Za-z0-9_-]+)?:[0-9]+"
     r"|--chdir=/home/alice|--output=/home/alice/\.continuum-jupyterlab-%j\.log"
-    r"|--export=JUPYTERHUB_API_TOKEN,PATH)$"
+    r"|--export=JUPYTERHUB_API_TOKEN,PATH)"
 )
 
 text = st.text(max_size=40) | st.sampled_from(["soonest", "alpha", "beta", "gpu", "2", "1:00"])
@@ -70,7 +71,7 @@ def check(options):
     assert 0 <= request.gpus <= partition.max_gpus
     assert 1 <= request.walltime_minutes <= partition.max_walltime_minutes
     for arg in argv:
-        assert SAFE_ARG.match(arg), arg
+        assert SAFE_ARG.fullmatch(arg), arg
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,4 +117,4 @@ def test_valid_options_do_reach_sbatch():
     # guards the properties above against passing vacuously (everything refused)
     _, argv = submission({"site": "beta", "cores": "3", "gpus": 2, "walltime": "2:30"})
     assert "--gres=gpu:demo:2" in argv and "--time=150" in argv and "--cpus-per-task=3" in argv
-    assert all(SAFE_ARG.match(arg) for arg in argv)
+    assert all(SAFE_ARG.fullmatch(arg) for arg in argv)

@@ -46,7 +46,7 @@ def test_prometheus_naming(metric):
     if kind == "counter":
         assert not metric._name.endswith("_total")  # prometheus_client adds it to the samples
         # events counted, or an amount in its unit (core-hours, kWh, grams)
-        counted = ("_calls", "_refused", "_refreshes", "_refusals", "_collections")
+        counted = ("_calls", "_refused", "_refreshes", "_refusals", "_collections", "_reports")
         amounts = ("_hours", "_kwh", "_grams")
         assert metric._name.endswith(counted + amounts), metric
     if kind == "histogram":

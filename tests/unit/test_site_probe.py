@@ -27,6 +27,7 @@ from continuum_hub.hub_metrics import (
     set_continuum_collectors,
 )
 from continuum_hub.metrics import ALL
+from continuum_spawners import site_health
 from continuum_spawners.schedulers.slurm import SlurmAdapter
 from continuum_spawners.schedulers.transport import CommandResult, LocalTransport, TransportError
 
@@ -123,9 +124,13 @@ async def test_probe_sets_the_gauge_and_logs_changes_only(caplog):
 
 async def test_a_site_without_a_reachable_scheduler_is_down(tmp_path):
     transport = LocalTransport({"SLURM_CONF": str(nobody_listening(tmp_path))}, timeout=10)
-    probe = SiteProbe("probe-nowhere", SlurmAdapter(), transport)
+    probe = SiteProbe("probe-nowhere", SlurmAdapter(), transport, valid_for=60)
     assert await probe.check() is False
     assert site_up("probe-nowhere") == 0
+    # what the spawner reads: the form, "soonest" and spawns (tests/unit/test_site_health.py)
+    health = site_health.BOARD.get("probe-nowhere")
+    assert health is not None and not health.up and health.valid_for == 60
+    assert "probe-nowhere" in site_health.BOARD.down(["probe-nowhere", "probe-site"])
 
 
 async def test_probe_sites_probes_every_site_each_interval():
@@ -178,6 +183,8 @@ async def test_config_starts_the_probe_of_every_registry_site(tmp_path):
         assert await eventually(lambda: site_up("probe-config") == 0)
     finally:
         task.cancel()
+    # an answer counts for three intervals and a timeout (default 10 s), then no longer
+    assert site_health.BOARD.get("probe-config").valid_for == pytest.approx(10.6)
     c.ContinuumMetrics.site_probe_interval = 0
     assert add_continuum_metrics(c) is None
 

@@ -7,6 +7,8 @@
   with xarray + dask, cupy on GPU workers and numpy elsewhere, with identical results.
 * :func:`~continuum_widgets.explorer.explore` — a panel app over an xarray dataset larger than
   memory: images aggregated on the cluster's workers (:mod:`continuum_widgets.aggregate`).
+* :func:`~continuum_widgets.sharing.share_view` — a revocable link that opens a view of this
+  server (e.g. ``explore``'s standalone page) for someone else, through JupyterHub's sharing.
 
 Names are imported on first use, so ``import continuum_widgets`` stays cheap.
 """
@@ -21,6 +23,7 @@ _EXPORTS = {
     "ClusterLauncher": "continuum_widgets.cluster",
     "explore": "continuum_widgets.explorer",
     "rfi_statistics": "continuum_widgets.analysis",
+    "share_view": "continuum_widgets.sharing",
     "synthetic_visibilities": "continuum_widgets.analysis",
 }
 

@@ -21,7 +21,9 @@ standard input — never on a command line.  What this class adds:
 * every scheduler command comes from the site's adapter
   (:func:`~continuum_spawners.schedulers.adapter_for`);
 * dashboards are not routed by the proxy but served through :mod:`.dashboard` (owner only);
-* adaptive bounds from the options are set on the scheduler as soon as it runs.
+* adaptive bounds from the options are set on the scheduler as soon as it runs;
+* the workers asked for at creation (option ``workers``) are submitted right after the
+  scheduler, not once it runs, and each start's phases are logged (:mod:`.quickstart`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from .dashboard import DashboardProxy
 from .jobs import GIB, HUB_TOKEN_FILE, SiteJobs
 from .metrics import GatewayMetrics
 from .options import GatewayLimits, cluster_label, cluster_options
+from .quickstart import StartPhases, queue_start_workers
 from .totals import allowance, explain, note, notes_middleware, usage
 
 
@@ -97,6 +100,7 @@ class SiteSlurmBackend(SiteJobs):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._hub_tokens = {}  # cluster name → the creator's hub token, until submission
+        self.phases = StartPhases(self.log)
 
     def options_for(self, user: Any) -> Any:
         """The cluster options offered to ``user`` (dask-gateway calls this per request)."""
@@ -114,9 +118,11 @@ class SiteSlurmBackend(SiteJobs):
         self.unix_account(user.name, site, allocate=False)
         config.user_groups = sorted(user.groups)
         most, why = self._allowance(None, user.name, config.to_dict())
-        if most < max(1, config.adaptive_minimum):
+        if most < max(1, config.adaptive_minimum, config.start_workers):
             raise PublicException(f"no room for another cluster: {why}")
         self._check_budget(user.name, config.to_dict(), site, 0)
+        if config.start_workers:
+            self._check_budget(user.name, config.to_dict(), site, config.start_workers)
         # the readable name is an option, stored with the cluster: the lab lists it after reloads
         taken = {
             str(c.options.get("name") or "") for c in self.db.list_clusters(username=user.name)
@@ -199,6 +205,10 @@ class SiteSlurmBackend(SiteJobs):
                 self.log.info("Cluster %s asks for %d workers: %s", cluster_name, msg["count"], why)
                 msg = {**msg, "count": most}
         await super().on_cluster_heartbeat(cluster_name, msg)
+        if record is not None:
+            self.phases.mark(cluster_name, "address known")
+            if msg.get("active_workers") or msg.get("closing_workers"):
+                self.phases.mark(cluster_name, "first worker reported")
 
     async def start_cluster(self, user: Any, cluster_options: dict[str, Any]) -> str:
         """Refuse a cluster beyond the user's ``max_clusters``, then create it."""
@@ -210,6 +220,7 @@ class SiteSlurmBackend(SiteJobs):
                 f"{limits.why('max_clusters')}; shut one down first"
             )
         name = await super().start_cluster(user, cluster_options)
+        self.phases.mark(name, "created")
         token = getattr(user, "hub_token", None)
         if token and self.token_agent:
             # handed to the launcher (as a file of the staging folder) at submission, not stored
@@ -302,8 +313,16 @@ class SiteSlurmBackend(SiteJobs):
         if token:
             files[HUB_TOKEN_FILE] = token
         yield {**state, "staging_dir": staging}
+        start = self.start_workers(cluster)
+        if start:  # the scheduler asks for them from its first heartbeat (quickstart)
+            self.db.update_cluster(cluster, count=start)
         job_id = await self._submit(cluster, staging_dir=staging, files=files)
+        self.phases.mark(cluster.name, "scheduler submitted")
         self.log.info("Job %s on %s: scheduler of cluster %s", job_id, site.name, cluster.name)
+        # now that the staging folder exists, not once the scheduler runs: both jobs start
+        # together; before the cluster counts as submitted, so the gateway makes no others
+        if queue_start_workers(self.db, self.queue, cluster, start):
+            self.log.info("Cluster %s: %d workers queued with its scheduler", cluster.name, start)
         yield {**state, "staging_dir": staging, "job_id": job_id}
 
     async def do_stop_cluster(self, cluster: Cluster) -> None:
@@ -311,6 +330,7 @@ class SiteSlurmBackend(SiteJobs):
         site = self.site_of(cluster)
         argv = adapter_for(site).cancel_name_argv(self.job_name(cluster))
         await self._cancel(cluster, argv, cluster.state.get("staging_dir"))
+        self.phases.forget(cluster.name)
         monitor = self.monitor(site)
         for job in [cluster.state.get("job_id")] + [
             w.state.get("job_id") for w in cluster.workers.values()
@@ -320,6 +340,7 @@ class SiteSlurmBackend(SiteJobs):
 
     async def do_start_worker(self, worker: Any):  # type: ignore[no-untyped-def]
         job_id = await self._submit(worker.cluster, worker)
+        self.phases.mark(worker.cluster.name, "first worker submitted")
         self.log.info("Job %s: worker %s of %s", job_id, worker.name, worker.cluster.name)
         yield {"job_id": job_id}
 
@@ -363,6 +384,7 @@ class SiteSlurmBackend(SiteJobs):
 
     async def _cluster_to_running(self, cluster: Cluster) -> None:
         await super()._cluster_to_running(cluster)
+        self.phases.mark(cluster.name, "running")
         config = cluster.config
         if config.get("adaptive_maximum"):
             msg = {

@@ -40,6 +40,8 @@ from continuum_spawners.schedulers.base import JobSpec
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site, SiteRegistry, load_registry
 
+from .quickstart import scheduler_args, worker_target
+
 CLUSTER_NAME = re.compile(r"^[0-9a-f]{32}$")
 GIB = 2**30
 # file names in the cluster's staging folder: BEARER_TOKEN_FILE of its jobs, and the creator's
@@ -70,6 +72,14 @@ class SiteClusterConfig(SlurmClusterConfig):
     adaptive_minimum = Integer(0, min=0, config=True, help="Adaptive scaling: fewest workers.")
     adaptive_maximum = Integer(
         0, min=0, config=True, help="Adaptive scaling: most workers; 0 means scaled by hand."
+    )
+    start_workers = Integer(
+        0,
+        min=0,
+        config=True,
+        help="""Workers submitted right after the scheduler's job (the cluster option
+        ``workers``), not once it runs: they read its address from the staging folder
+        (:mod:`.quickstart`).""",
     )
     user_groups = List(
         Unicode(),
@@ -181,7 +191,9 @@ class SiteJobs(SlurmBackend):
         return [
             self.dask_command(cluster), "scheduler", "--protocol", "tls", "--port", "0",
             "--host", host, "--dashboard-address", f"{host}:0",
-            "--preload", "dask_gateway.scheduler_preload", "--dg-api-address", f"{host}:0",
+            "--preload", "dask_gateway.scheduler_preload",
+            *scheduler_args(self.get_staging_directory(cluster), self.start_workers(cluster)),
+            "--dg-api-address", f"{host}:0",
             "--dg-heartbeat-period", str(self.cluster_heartbeat_period),
             "--dg-adaptive-period", str(config.adaptive_period),
             "--dg-idle-timeout", str(config.idle_timeout),
@@ -192,14 +204,22 @@ class SiteJobs(SlurmBackend):
     ) -> list[str]:
         host, config = self.host_of(cluster), cluster.config
         threads, memory = self.worker_nthreads_memory_limit_args(cluster)
+        # a worker submitted with the scheduler finds its address in the staging folder
+        target = worker_target(
+            scheduler_address or cluster.scheduler_address, self.get_staging_directory(cluster)
+        )
         argv = [
-            self.dask_command(cluster), "worker", scheduler_address or cluster.scheduler_address,
+            self.dask_command(cluster), "worker", *target,
             "--host", host, "--dashboard-address", f"{host}:0", "--name", worker_name,
             "--nthreads", threads, "--memory-limit", memory,
         ]  # fmt: skip
         if config.worker_gpus:
             argv += ["--resources", f"GPU={config.worker_gpus}"]
         return argv
+
+    def start_workers(self, cluster: Cluster) -> int:
+        """Workers submitted with the cluster's scheduler (0: none, or made before the option)."""
+        return int(cluster.config.get("start_workers", 0))
 
     def job_environment(self, cluster: Cluster, env: dict[str, str]) -> dict[str, str]:
         """The job's whole environment (exported by name with ``sbatch --export``)."""

@@ -169,6 +169,8 @@ def cluster_options(
                 label="Adaptive: minimum workers"),
         Integer("adaptive_maximum", 0, min=0, max=limits.max_workers,
                 label="Adaptive: maximum workers (0: scale by hand)"),
+        Integer("workers", 0, min=0, max=limits.max_workers,
+                label="Workers started with the scheduler"),
         String("name", "", label="Name (empty: made up, like beta-gpu-2)"),
     ]  # fmt: skip
     if idle_timeout > 0:
@@ -248,6 +250,12 @@ def resolve(
             f"adaptive maximum of {high} workers exceeds the {max_workers} workers of "
             f"{cores} cores and {gpus} GPUs that your limits allow"
         )
+    start = options.get("workers", 0)
+    if start > max_workers:
+        raise ValueError(
+            f"{start} workers exceed the {max_workers} workers of {cores} cores and {gpus} "
+            "GPUs that your limits allow"
+        )
     config = {
         "site": site.name,
         "partition": part.name,
@@ -262,6 +270,8 @@ def resolve(
         "adaptive_maximum": high,
         "cluster_max_workers": max_workers,
     }
+    if start:  # only then: the configs of clusters made without workers stay as they were
+        config["start_workers"] = start
     if "idle_timeout_minutes" in options:  # offered when the gateway has an idle timeout
         config["idle_timeout"] = options["idle_timeout_minutes"] * 60
     return config

@@ -177,11 +177,15 @@ class GatewayService(Configurable):
         from jupyterhub import orm
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
-        token = user.new_api_token(
-            note="dask-gateway: stop clusters with the server",
-            expires_in=300,
-            scopes=[ACCESS_SCOPE],
-        )
+        try:
+            token = user.new_api_token(
+                note="dask-gateway: stop clusters with the server",
+                expires_in=300,
+                scopes=[ACCESS_SCOPE],
+            )
+        except ValueError as exc:  # the user does not hold the gateway's scope: nothing of theirs
+            spawner.log.warning("Not stopping Dask clusters of %s: %s", user.name, exc)
+            return
         client = AsyncHTTPClient()
         api = f"{self.url}{SERVICE_PREFIX}/api/v1/clusters"
         headers = {"Authorization": f"jupyterhub {token}"}

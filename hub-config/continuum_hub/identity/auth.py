@@ -35,6 +35,7 @@ from tornado import web
 from traitlets import default
 
 from ..metrics import SIGN_IN_REFUSALS, initialize_provider_metrics
+from ..workshops.join import event_groups, is_event_guest, join_handlers
 from .entitlements import entitlement_groups
 from .errors import DiscoveryError, ProviderError
 from .identities import IdentityError, IdentityStore
@@ -160,6 +161,7 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
             (rf"/oauth_callback/{NAME_ROUTE}", ProviderCallbackHandler),
             (r"/logout", self.logout_handler),
             *token_handlers(self.token_refresher()),
+            *join_handlers(),
         ]
 
     # ---- sign-in ---------------------------------------------------------------------------
@@ -217,7 +219,12 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
         admin = True if username in self.admin_users else None
         model = {"name": username, "admin": admin, "auth_state": auth_state}
         model = await self.update_auth_model(model)
-        return await self._apply_managed_groups(model) if self.manage_groups else model
+        if not self.manage_groups:
+            return model
+        model = await self._apply_managed_groups(model)
+        # a workshop event's group lasts the event's window, whatever the entitlements say
+        model["groups"] = sorted(set(model.get("groups") or ()) | event_groups(username))
+        return model
 
     # ---- identity --------------------------------------------------------------------------
 
@@ -296,7 +303,7 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
     ) -> dict[str, Any] | None:
         """The auth model of ``username`` after a refresh that read ``user_info`` again (groups
         and admin rights follow the entitlements); ``None`` when no longer allowed."""
-        groups = set(self.groups_from_user_info(provider, user_info))
+        groups = set(self.groups_from_user_info(provider, user_info)) | event_groups(username)
         admin: bool | None = True if username in self.admin_users else None
         if admin is None and self.admin_groups:
             admin = bool(groups & set(self.admin_groups))
@@ -377,6 +384,8 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
         session has ended (refresh token refused, no longer allowed): the tokens are then
         gone, and the user's browser is sent to the *sign in again* page.
         """
+        if is_event_guest(user.name):
+            return True  # signed in with a workshop's guest code: no tokens to refresh
         refreshed = await self.token_refresher().refresh_user(user)
         if refreshed is False and handler is not None:
             send_to_sign_in_again(handler, user)

@@ -7,6 +7,10 @@ periodic task, the spawner's hook) and :mod:`.api` (REST under ``/hub/api/contin
 
 Joining through a link, guest seats, material pulling, the instructor's view and the waiting
 room (items 3–6) build on these: the join code and ``access`` are stored already.
+
+Material (item 4): :mod:`.material_api` (what servers pull, the instructor's push) and
+:mod:`.material_pull` (the pull in the participant's job); the waiting room of a full event
+(item 6): :mod:`.waiting`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,22 @@ def add_workshops(c: Config) -> None:
     from .manager import EventManager, reservation_hook
 
     install_event_handlers()
+    from .instructor_api import add_instructor_view
+
+    add_instructor_view(c)  # /hub/continuum/events/<id>/instructor and its REST calls
     if "reservation_hook" not in c.SiteSpawner:
         c.SiteSpawner.reservation_hook = reservation_hook
+    from .ending import add_joining
+    from .profiles import event_request
+
+    add_joining(c)  # guest codes' API, join pages' templates, guests' pool accounts
+    from .material_api import install_material_handlers
+    from .waiting import install_waiting_page
+
+    install_material_handlers()  # what participants' servers pull, the instructor's push
+    install_waiting_page()
+    if "event_options_hook" not in c.SiteSpawner:
+        c.SiteSpawner.event_options_hook = event_request
     with contextlib.suppress(RuntimeError):  # no running loop: e.g. --generate-config
         loop = asyncio.get_running_loop()
         # the hub loads its configuration inside its running loop; start after that

@@ -149,9 +149,10 @@ ROUTES = (
 )
 
 
-def install_event_handlers() -> None:
-    """Put the events' routes into the hub's API (idempotent; before the hub builds routes)."""
-    paths = {route for route, _ in ROUTES}
+def install_event_handlers(routes: tuple[tuple[str, Any], ...] = ROUTES) -> None:
+    """Put the events' ``routes`` into the hub's API (idempotent; before the hub builds
+    routes)."""
+    paths = {route for route, _ in routes}
     handlers = apihandlers.default_handlers
     handlers[:] = [h for h in handlers if h[0] not in paths]
-    handlers.extend(ROUTES)
+    handlers.extend(routes)

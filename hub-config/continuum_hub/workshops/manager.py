@@ -57,6 +57,12 @@ class EventManager(SingletonConfigurable):
         help="""Folders on the hub host under which an event's material folder may lie
         (absolute paths).  Default: none (folder material is refused).""",
     )
+    material_interval = Float(
+        30.0,
+        config=True,
+        help="""Seconds between a participant's server's checks for a pushed material update
+        (``POST /hub/api/continuum/events/{id}/material/push``); default 30.""",
+    )
     lead_minutes = Float(
         60.0,
         config=True,
