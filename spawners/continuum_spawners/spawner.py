@@ -411,6 +411,15 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
                 self.request = JobRequest(**request)
             except TypeError:
                 self.log.warning("Ignoring unreadable saved request of %s", self._log_name)
+        if self.job_id and self.request is not None:
+            # a hub starting with many running servers checks them all at once: watched now,
+            # the site's first status query covers every one of them (one call per site)
+            try:
+                site = self.registry.get(self.request.site)
+                if site is not None:  # a site gone from the registry: its poll says so later
+                    self.monitor(site).watch(self.job_id)
+            except Exception as exc:  # an unreadable registry: the poll reports it
+                self.log.debug("Not watching %s's job yet: %s", self._log_name, exc)
 
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()

@@ -1,5 +1,6 @@
 """ID token validation: each way a token can be wrong is refused (keys made in the test)."""
 
+import asyncio
 import base64
 import json
 import time
@@ -125,6 +126,42 @@ async def test_unknown_kids_do_not_hammer_the_provider(provider):
         with pytest.raises(IDTokenError):
             await validator.validate(provider.token(kid="nope", key=rsa_key()))
     assert provider.fetches == 1
+
+
+async def test_a_burst_on_a_fresh_validator_shares_one_fetch(provider):
+    """Sign-ins arriving while the first JWKS fetch is under way wait for it (a workshop's
+    first minute on a freshly started hub): none is refused, the provider is asked once."""
+    slow = Provider()
+    slow.keys = provider.keys
+
+    async def jwks():
+        await asyncio.sleep(0.2)
+        return await slow.jwks()
+
+    validator = IDTokenValidator(ISSUER, CLIENT, jwks, refetch_interval=3600)
+    tokens = [provider.token(sub=f"user{i}") for i in range(20)]
+    claims = await asyncio.gather(*(validator.validate(t) for t in tokens))
+    assert [c["sub"] for c in claims] == [f"user{i}" for i in range(20)]
+    assert slow.fetches == 1
+
+
+async def test_a_failed_fetch_fails_its_waiters_and_the_next_one_is_fresh(provider):
+    calls = 0
+
+    async def jwks():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        if calls == 1:
+            raise OSError("provider unreachable")
+        return await provider.jwks()
+
+    validator = IDTokenValidator(ISSUER, CLIENT, jwks, refetch_interval=0)
+    outcomes = await asyncio.gather(
+        *(validator.validate(provider.token()) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(o, OSError) for o in outcomes) and calls == 1
+    assert (await validator.validate(provider.token()))["sub"] == "abc" and calls == 2
 
 
 def test_unsafe_algorithms_cannot_be_configured(provider):

@@ -257,6 +257,9 @@ def test_saved_request_finds_its_site_once(registry_file: Path, passwd: None) ->
              "walltime_minutes": 60, "environment": "default"}  # fmt: skip
     spawner.load_state({"job_id": "17", "request": saved, "account": "alice"})
     assert spawner.request.site_entry is None  # a hub restart: nothing carried yet
+    # the saved job is watched at once: the hub's first status query of the site covers it
+    # with every other restored server's (one call per site, whatever their number)
+    assert "17" in spawner.monitor(spawner.registry.get("alpha")).watched
     assert spawner.site is spawner.site is spawner.request.site_entry
     assert spawner.request.partition_entry.name == "batch"
     assert spawner.get_state()["request"] == saved  # what is saved: the values only

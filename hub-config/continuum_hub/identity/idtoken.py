@@ -11,6 +11,7 @@ provider is picked up without a restart (at most once per ``refetch_interval``).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,9 +66,26 @@ class IDTokenValidator:
         self.refetch_interval = refetch_interval
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._inflight: asyncio.Future[None] | None = None
 
     async def _refresh_keys(self) -> None:
-        self._fetched_at = time.monotonic()
+        """Fetch the JWKS; callers that arrive while a fetch runs wait for that one.
+
+        Without the shared fetch, a burst of sign-ins on a freshly started hub (a workshop's
+        first minute) found no key while the first fetch was under way, skipped their own
+        (the refetch interval had not passed) and were refused.
+        """
+        if self._inflight is None:
+            self._fetched_at = time.monotonic()
+            self._inflight = asyncio.ensure_future(self._fetch_keys())
+        fetch = self._inflight
+        try:
+            await asyncio.shield(fetch)
+        finally:
+            if fetch.done() and self._inflight is fetch:
+                self._inflight = None
+
+    async def _fetch_keys(self) -> None:
         document = await self.fetch_jwks()
         keys: dict[str | None, jwt.PyJWK] = {}
         for data in document.get("keys", []):
@@ -80,7 +98,8 @@ class IDTokenValidator:
         self._keys = keys
 
     async def _key(self, kid: str | None) -> jwt.PyJWK:
-        if kid not in self._keys and time.monotonic() - self._fetched_at >= self.refetch_interval:
+        due = time.monotonic() - self._fetched_at >= self.refetch_interval
+        if kid not in self._keys and (due or self._inflight is not None):
             await self._refresh_keys()  # first use, or the provider rotated its keys
         key = self._keys.get(kid)
         if key is None and kid is None and len(self._keys) == 1:
