@@ -48,6 +48,11 @@ APT_PACKAGES+=(prometheus)
 # (continuum_federation.mariadb and .slurmdbd run both from the binaries; the packages' own
 # system services are stopped and disabled below)
 APT_PACKAGES+=(slurmdbd mariadb-server)
+# --- Remote sites (issue 17 item 4): Debian's slurmrestd 22.05 and the auth/jwt plugin, so a site
+# can be reached through its REST API (transport `slurmrestd`); the tests' slurmrestd fixture runs
+# it from the binary in front of the beta site (continuum_federation.slurmrestd), never the
+# package's system service (disabled below)
+APT_PACKAGES+=(slurmrestd slurm-wlm-jwt-plugin)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -63,9 +68,11 @@ if (( ${#missing[@]} )); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-# the federation runs its own MariaDB and slurmdbd: never the packages' system services (they
-# would take port 3306/6819 and run at boot); a container's policy-rc.d already kept them off
-for service in mariadb:/run/mysqld/mysqld.pid slurmdbd:/run/slurmdbd.pid; do
+# the federation runs its own MariaDB, slurmdbd and slurmrestd: never the packages' system
+# services (they would take port 3306/6819/6820 and run at boot); a container's policy-rc.d
+# already kept them off
+for service in mariadb:/run/mysqld/mysqld.pid slurmdbd:/run/slurmdbd.pid \
+               slurmrestd:/run/slurmrestd.pid; do
   name=${service%%:*} pidfile=${service#*:}
   if [[ -d /run/systemd/system ]]; then
     systemctl disable --now "$name" >/dev/null 2>&1 || true

@@ -29,7 +29,11 @@ eleven-minute run at the beginning of the session, its last test collects the ou
 end, and the minutes in between pass while the rest of the suite runs.
 ``fixtures.sshd``
     ``sshd``: a private OpenSSH server on 127.0.0.1 (the sites' login node for the SSH
-    transport), with a hub key authorized for ``alice`` and ``bob``.
+    transport), with a hub key authorized for ``alice`` and ``bob`` and the login account
+    ``sitelogin`` (``LOGIN_ACCOUNT``: may ``sudo -n -u`` the test users for Slurm's commands).
+``fixtures.slurmrestd``
+    ``slurmrestd``: Debian's slurmrestd (``rest_auth/jwt``) on 127.0.0.1 in front of the ``beta``
+    site, with the hub's token in a 0600 file (the slurmrestd transport's far end).
 ``fixtures.gateway``
     ``gateway``: the session hub's Dask Gateway (hub service ``dask-gateway``), with helpers for
     user tokens, clients and the gateway clusters' Slurm jobs.
@@ -51,6 +55,10 @@ end, and the minutes in between pass while the rest of the suite runs.
 ``fixtures.tap``
     ``tap_server``: a real IVOA TAP server (GAVO DaCHS on a private PostgreSQL) with the demo
     table ``radio.observations``; ``tap_source(**settings)``: started TAP sources on it.
+``fixtures.databases``
+    ``postgres_cluster``: a private PostgreSQL (Debian's 15), started only when a selected test
+    needs it; ``database``: parametrised ``sqlite`` / ``postgresql`` (marked ``postgres``),
+    ``database(name)`` makes a new empty database of our stores and returns its URL.
 ``fixtures.prometheus``
     ``prometheus``: a real Prometheus (Debian's package) scraping the session hub and its services
     every second with the hub's scrape token (``read:metrics``); ``poll()`` waits for a condition.
@@ -91,6 +99,7 @@ pytest_plugins = [
     "fixtures.tokens",
     "fixtures.browser",
     "fixtures.sshd",
+    "fixtures.slurmrestd",
     "fixtures.gateway",
     "fixtures.attacker",
     "fixtures.crates",
@@ -98,6 +107,7 @@ pytest_plugins = [
     "fixtures.rucio",
     "fixtures.tap",
     "fixtures.prometheus",
+    "fixtures.databases",
 ]
 
 REPO = Path(__file__).resolve().parent.parent

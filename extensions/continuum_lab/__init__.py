@@ -38,6 +38,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     from .job import JobInfoManager
     from .usage import UsageManager
     from .workflows import WorkflowsManager
+    from .workshop import WorkshopManager
 
     lab = ContinuumLab(parent=serverapp)
     manager = JobInfoManager(parent=lab, log=serverapp.log)
@@ -45,6 +46,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
     workflows = WorkflowsManager(parent=lab, log=serverapp.log)
     catalogue = CatalogueManager(parent=lab, log=serverapp.log)
     usage = UsageManager(parent=lab, log=serverapp.log)
+    workshop = WorkshopManager(parent=lab, log=serverapp.log)
     setup_handlers(
         serverapp.web_app,
         lab=lab,
@@ -53,6 +55,7 @@ def _load_jupyter_server_extension(serverapp: ServerApp) -> None:
         workflows=workflows,
         catalogue=catalogue,
         usage=usage,
+        workshop=workshop,
     )
     serverapp.log.info(
         "continuum_lab: routes below %scontinuum/ (warnings at %s min)",

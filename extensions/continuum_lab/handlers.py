@@ -5,8 +5,8 @@ Every route lives below ``{base_url}continuum/``; every method requires the user
 expects 403).
 
 Longer than our ~400 lines on purpose: one small class per route (session, clusters, batch
-runs, catalogue, usage), all in the one table that the authentication walk reads; each class is a
-few lines over its manager, so splitting the file would only scatter the table.
+runs, catalogue, usage, workshops), all in the one table that the authentication walk reads;
+each class is a few lines over its manager, so splitting the file would only scatter the table.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .job import JobInfoManager
 from .remote import ServiceError
 from .usage import UsageManager
 from .workflows import ESTIMATE_FIELDS, WorkflowsManager
+from .workshop import WorkshopManager
 
 NAMESPACE = "continuum"
 
@@ -45,6 +46,7 @@ class ContinuumHandler(APIHandler):
         workflows: WorkflowsManager,
         catalogue: CatalogueManager,
         usage: UsageManager,
+        workshop: WorkshopManager,
     ) -> None:
         """Receive the managers (tornado calls this with the route's keyword arguments)."""
         self.lab = lab
@@ -53,6 +55,12 @@ class ContinuumHandler(APIHandler):
         self.workflows = workflows
         self.catalogue = catalogue
         self.usage = usage
+        self.workshop = workshop
+
+    def polled(self) -> None:
+        """This request is a panel's periodic refresh: not the user's activity (else an open
+        lab would never look idle to the instructor's view or the idle culler)."""
+        self._track_activity = False
 
     def reply(self, body: Any, status: int = 200) -> None:
         """Answer JSON, never cached."""
@@ -81,6 +89,7 @@ class SessionHandler(ContinuumHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        self.polled()
         info = await self.job_info.current()
         body: dict[str, Any] = info.to_json(self.job_info.now())
         body["settings"] = self.lab.frontend_settings()
@@ -93,6 +102,7 @@ class ClustersHandler(ContinuumHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        self.polled()
         try:
             clusters = await self.clusters.list_clusters()
         except GatewayError as error:
@@ -220,6 +230,7 @@ class WorkflowRunsHandler(WorkflowsHandler):
 
     @web.authenticated
     async def get(self) -> None:
+        self.polled()
         query = {k: self.get_query_argument(k, "") for k in ("state", "workflow")}
 
         async def listing() -> dict[str, Any]:
@@ -448,6 +459,39 @@ class UsageHandler(ContinuumHandler):
         self.finish(answer.text, set_content_type=answer.content_type)
 
 
+class WorkshopMessagesHandler(WorkflowsHandler):
+    """``GET /continuum/workshop/messages?after=N``: instructors' messages of the user's
+    running events newer than message ``N``, polled by every lab."""
+
+    # a poll is no activity: a participant who only keeps the lab open shows as idle
+    _track_activity = False
+
+    @web.authenticated
+    async def get(self) -> None:
+        after = self.get_query_argument("after", "")
+        await self.forward(lambda: self.workshop.messages(after))
+
+
+class WorkshopEventsHandler(WorkflowsHandler):
+    """``GET /continuum/workshop/events``: the events the user instructs, with their
+    participants' states (empty for anyone else)."""
+
+    _track_activity = False
+
+    @web.authenticated
+    async def get(self) -> None:
+        await self.forward(self.workshop.events)
+
+
+class WorkshopActionHandler(WorkflowsHandler):
+    """``POST /continuum/workshop/act`` ``{"event", "action", "user"?, "text"?}``: start all,
+    stop all, push the material, end, send a message, open a participant's server."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        await self.forward(lambda: self.workshop.act(self.json_object()))
+
+
 # (path below {base_url}continuum/, handler class); the auth test walks this table
 ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("session", SessionHandler),
@@ -477,6 +521,9 @@ ROUTES: list[tuple[str, type[ContinuumHandler]]] = [
     ("catalogue/request", CatalogueRequestHandler),
     ("catalogue/query", CatalogueQueryHandler),
     ("usage", UsageHandler),
+    ("workshop/messages", WorkshopMessagesHandler),
+    ("workshop/events", WorkshopEventsHandler),
+    ("workshop/act", WorkshopActionHandler),
 ]
 
 
@@ -489,7 +536,7 @@ def setup_handlers(web_app: web.Application, **managers: Any) -> None:
         The Jupyter server's tornado application.
     **managers
         Passed to every handler's ``initialize`` (``lab``, ``job_info``, ``clusters``,
-        ``workflows``, ``catalogue``, ``usage``).
+        ``workflows``, ``catalogue``, ``usage``, ``workshop``).
     """
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(

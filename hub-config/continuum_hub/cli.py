@@ -1,6 +1,8 @@
 """``continuum-hub``: the command line (``continuum-hub demo`` runs the local federation,
 ``continuum-hub run NOTEBOOK`` submits a batch run to the hub's workflow service,
-``continuum-hub catalogue harvest PATH --site S`` feeds a built-in catalogue).
+``continuum-hub catalogue harvest PATH --site S`` feeds a built-in catalogue,
+``continuum-hub backup FOLDER`` / ``restore FOLDER`` copy and put back every database and the
+state folder).
 
 The local federation (package ``continuum_federation``, ``images/federation/``) ships with the
 source checkout, not in the wheel: ``demo`` imports it only when it runs and hands it its
@@ -44,6 +46,13 @@ def catalogue(argv: list[str]) -> int:
     return catalogue_main(argv)
 
 
+def backup(command: str, argv: list[str]) -> int:
+    """``continuum-hub backup|restore``: see :mod:`continuum_hub.backup`."""
+    from continuum_hub.backup import main as backup_main
+
+    return backup_main(command, argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the ``continuum-hub`` command line and exit with its status."""
     parser = argparse.ArgumentParser(prog="continuum-hub", description=__doc__.splitlines()[0])
@@ -64,6 +73,16 @@ def main(argv: list[str] | None = None) -> None:
         help="the catalogue: harvest data into a built-in catalogue; options: catalogue --help",
         add_help=False,
     )
+    sub.add_parser(
+        "backup",
+        help="copy every database and the state folder while the hub runs; backup --help",
+        add_help=False,
+    )
+    sub.add_parser(
+        "restore",
+        help="put a backup back (hub stopped); restore --help",
+        add_help=False,
+    )
     # parse_known_args: whatever follows the command is its own to parse
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -72,3 +91,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(run(rest))
     if args.command == "catalogue":
         sys.exit(catalogue(rest))
+    if args.command in ("backup", "restore"):
+        sys.exit(backup(args.command, rest))

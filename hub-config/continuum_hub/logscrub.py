@@ -6,6 +6,9 @@ requests (``403 GET /hub/api/users/x?token=…``, logged by ``tornado.general`` 
 ``RequestHandler.log_exception``) print the full URI.  :class:`CredentialScrubber` is a
 :class:`logging.Filter` that replaces such values by ``[secret]`` before any handler formats
 the record; :func:`install_log_scrubber` attaches it to the loggers that print request URIs.
+
+A workshop's join link carries its code in the path (``/hub/continuum/join/<code>``, also
+URL-encoded inside a login page's ``next=``): that segment is a bearer secret too.
 """
 
 from __future__ import annotations
@@ -32,11 +35,20 @@ _PARAMETER = re.compile(
     r"(?P<key>[?&;](?:" + "|".join(SECRET_PARAMETERS) + r")=)(?P<value>[^&;#\s'\"]+)",
     re.IGNORECASE,
 )
+#: path prefixes whose next segment is a secret (a workshop's join code), plain or URL-encoded
+SECRET_PATH_PREFIXES = ("continuum/join/",)
+_PATH_SEGMENT = re.compile(
+    r"(?P<key>(?:"
+    + "|".join(re.escape(p).replace("/", "(?:/|%2F)") for p in SECRET_PATH_PREFIXES)
+    + r"))(?P<value>[A-Za-z0-9_-]+)",
+    re.IGNORECASE,
+)
 
 
 def scrub(text: str) -> str:
-    """``text`` with the values of :data:`SECRET_PARAMETERS` in URLs replaced by ``[secret]``."""
-    return _PARAMETER.sub(r"\g<key>[secret]", text)
+    """``text`` with credentials in URLs replaced by ``[secret]``: the values of
+    :data:`SECRET_PARAMETERS` and the segment after each of :data:`SECRET_PATH_PREFIXES`."""
+    return _PATH_SEGMENT.sub(r"\g<key>[secret]", _PARAMETER.sub(r"\g<key>[secret]", text))
 
 
 class CredentialScrubber(logging.Filter):

@@ -57,7 +57,18 @@ __all__ = [
 
 #: the only label names a Continuum metric may have (low cardinality, nobody's name)
 ALLOWED_LABELS = frozenset(
-    {"site", "partition", "provider", "outcome", "reason", "state", "source", "kind", "resource"}
+    {
+        "site",
+        "partition",
+        "provider",
+        "outcome",
+        "reason",
+        "state",
+        "source",
+        "kind",
+        "resource",
+        "phase",  # of a spawn: one of continuum_spawners.phases.PHASES
+    }
 )
 
 TOKEN_REFRESHES = Counter(

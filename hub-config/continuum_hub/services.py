@@ -119,6 +119,18 @@ def copied_sections(c: Config, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: json.loads(json.dumps(dict(c[name]))) for name in names if name in c}
 
 
+#: the account mapping's sections, which a service's process maps hub users with
+RESOLVER_SECTIONS = ("AccountResolver", "AccountMapper", "WorkshopAccountMapper")
+
+
+def resolver_sections(c: Config) -> dict[str, Any]:
+    """The hub's account mapping sections for a service's process.  Workshop guests are found
+    there by their guest-pool lease (the events' database stays the hub's)."""
+    sections = copied_sections(c, RESOLVER_SECTIONS)
+    sections.setdefault("WorkshopAccountMapper", {})["guest_lookup"] = "leases"
+    return sections
+
+
 def registry_environment(c: Config) -> dict[str, str]:
     """The values of the site registry's ``${VAR}`` references (e.g. each local site's
     ``SLURM_CONF``), which a service's process needs to read the same registry."""
@@ -245,6 +257,13 @@ class ManagedService(Configurable):
     role_scopes: tuple[str, ...] = ()
 
     enabled = Bool(True, config=True, help="Run this service as a hub-managed service.")
+    start_timeout = Integer(
+        120,
+        config=True,
+        help="""Seconds the hub waits for the service to answer when it starts it (JupyterHub's
+        ``Service.timeout``, 30 by default, after which the hub gives up and exits: too short
+        for a busy machine).""",
+    )
     ip = Unicode("127.0.0.1", config=True, help="Address the service's REST API listens on.")
     port = Integer(
         0,
@@ -319,9 +338,10 @@ class ManagedService(Configurable):
     def with_sections(
         self, c: Config, config: dict[str, Any], sections: tuple[str, ...]
     ) -> dict[str, Any]:
-        """``config`` with the hub's ``sections`` that are set (the account resolver's, limits)
-        and :attr:`extra_service_config` applied last."""
+        """``config`` with the hub's ``sections`` that are set (e.g. limits), the account
+        mapping's (:func:`resolver_sections`) and :attr:`extra_service_config` applied last."""
         config.update(copied_sections(c, sections))
+        config.update(resolver_sections(c))
         for section, values in self.extra_service_config.items():
             config.setdefault(section, {}).update(values)
         return config
@@ -338,6 +358,7 @@ class ManagedService(Configurable):
             "command": [sys.executable, "-m", self.module],
             "cwd": os.getcwd(),
             "environment": environment,
+            "timeout": self.start_timeout,
         }
 
     def server_environment(self) -> dict[str, str]:

@@ -21,3 +21,7 @@ c.Spawner.start_timeout = 900
 c.Spawner.http_timeout = 120
 # servers are batch jobs that outlive a hub restart
 c.JupyterHub.cleanup_servers = False
+# a spawn is pending while its job waits in the queue, which costs the hub a share of one status
+# query per site: JupyterHub's default of 100 pending spawns would turn the 101st user of a
+# workshop or of a busy queue away with 429 (200 users within a minute: bench/storm.py)
+c.JupyterHub.concurrent_spawn_limit = 1000

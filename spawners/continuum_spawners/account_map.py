@@ -16,7 +16,8 @@ follow :attr:`AccountMapper.default_policy`:
 ``pool``
     ``{"policy": "pool", "prefix": "workshop", "first": 1, "last": 40}`` (or
     ``"accounts": [...]``) — a user gets one account of the pool the first time a server starts
-    there, and keeps it: the lease is recorded in :attr:`AccountMapper.lease_db` (SQLite, 0600).
+    there, and keeps it: the lease is recorded in :attr:`AccountMapper.lease_db` (SQLite, 0600) or
+    :attr:`AccountMapper.lease_db_url` (PostgreSQL).
     Leases end only through :meth:`AccountMapper.release`.
 
 Every account is checked to be a POSIX name known to this machine before it is used
@@ -28,15 +29,29 @@ and column.
 from __future__ import annotations
 
 import os
-import sqlite3
+import random
 import threading
 import time
-from collections.abc import Iterable
-from contextlib import closing
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from sqlalchemy import (
+    REAL,
+    Column,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from traitlets import Dict, Float, TraitError, Unicode, validate
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
@@ -50,10 +65,24 @@ from .accounts import (
     PolicyError,
     build_policy,
 )
+from .private_file import allocator_lock, create_tables, private_engine
 from .registry_schema import position, read_yaml
 from .sites import Site, SiteRegistry
 
 DEFAULT_POLICY = AccountPolicy("pattern", pattern="{username}")
+#: transactions tried when concurrent sign-ins took the same account (or the same user's lease)
+ATTEMPTS = 10
+
+leases = Table(
+    "leases",
+    MetaData(),
+    Column("site", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("since", REAL, nullable=False),
+    PrimaryKeyConstraint("site", "account"),
+    UniqueConstraint("site", "username"),
+)
 
 
 class AccountMapError(ValueError):
@@ -121,70 +150,98 @@ class MapFiles:
 
 
 class LeaseStore:
-    """Pool leases in SQLite: one account per (site, user), one user per (site, account).
+    """Pool leases: one account per (site, user), one user per (site, account).
 
-    Allocation runs in an ``IMMEDIATE`` transaction, so hub processes and threads sharing the
-    file never hand one account to two users.  The file is created 0600 (SQLite gives its
-    journal the database's mode).
+    In SQLite (the file created 0600; SQLite gives its journal the database's mode) or
+    PostgreSQL.  Allocations of one site take turns (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an
+    advisory lock, :func:`~.private_file.allocator_lock`), and the table's primary key ``(site,
+    account)`` and unique ``(site, username)`` guard the rest: an allocation that still lost a
+    race fails to insert, rolls back and is tried again, and then sees the winner's lease.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL of the database, or the path of a SQLite file.
+    timeout
+        Seconds a SQLite connection waits for another writer's lock.
     """
 
-    SCHEMA = """CREATE TABLE IF NOT EXISTS leases (
-        site TEXT NOT NULL, account TEXT NOT NULL, username TEXT NOT NULL, since REAL NOT NULL,
-        PRIMARY KEY (site, account), UNIQUE (site, username))"""
-
-    def __init__(self, path: str | os.PathLike[str], timeout: float = 10.0) -> None:
-        self.path = Path(path)
+    def __init__(self, url: str | os.PathLike[str], timeout: float = 10.0) -> None:
+        text = os.fspath(url)
+        self.url = text if "://" in text else f"sqlite:///{Path(text).absolute()}"
         self.timeout = timeout
-        self._ready = False
+        self._engine: Engine | None = None
         self._lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        if not self._ready:
-            with self._lock:
-                try:
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                except FileExistsError:
-                    pass
-                if self.path.stat().st_mode & 0o077:
-                    self.path.chmod(0o600)  # leases say who is who: not for other accounts
-        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        if not self._ready:
-            connection.execute(self.SCHEMA)
-            self._ready = True
-        return connection
+    @property
+    def engine(self) -> Engine:
+        """The store's engine (the table is made on first use)."""
+        with self._lock:
+            if self._engine is None:
+                engine = private_engine(self.url, immediate=True, timeout=self.timeout)
+                create_tables(engine, leases.metadata)
+                self._engine = engine
+            return self._engine
+
+    @contextmanager
+    def _reading(self, only: bool = True) -> Iterator[Connection]:
+        """A connection; ``only`` reading: on SQLite its transactions wait for no writer."""
+        with self.engine.connect() as db:
+            yield db.execution_options(sqlite_deferred=only)
 
     def lease(self, site: str, username: str, pool: Iterable[str], allocate: bool) -> str | None:
         """``username``'s account of ``pool`` at ``site``: the one leased before, else the first
         free one (recorded only when ``allocate``); ``None`` when the pool is exhausted."""
         pool = list(pool)
-        with closing(self._connect()) as db, db:  # `with db`: commit, or roll back on error
-            db.execute("BEGIN IMMEDIATE" if allocate else "BEGIN")
-            taken = dict(db.execute("SELECT account, username FROM leases WHERE site = ?", (site,)))
-            mine = next((a for a, user in taken.items() if user == username), None)
-            if mine is not None and mine in pool:
-                return mine
-            free = next((a for a in pool if a not in taken), None)
-            if allocate and free is not None:
-                # a lease of an account since removed from the pool is void
-                db.execute("DELETE FROM leases WHERE site = ? AND username = ?", (site, username))
-                db.execute(
-                    "INSERT INTO leases VALUES (?, ?, ?, ?)", (site, free, username, time.time())
-                )
-            return free
+        for attempt in range(ATTEMPTS):
+            try:
+                # commit, or roll back on error; only an allocation waits for other writers
+                with self._reading(not allocate) as db, db.begin():
+                    return self._lease(db, site, username, pool, allocate)
+            except IntegrityError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311 (spreads retries)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _lease(
+        db: Connection, site: str, username: str, pool: list[str], allocate: bool
+    ) -> str | None:
+        columns = leases.c
+        if allocate:
+            allocator_lock(db, f"leases:{site}")
+        rows = db.execute(select(columns.account, columns.username).where(columns.site == site))
+        taken = {row.account: row.username for row in rows}
+        mine = next((a for a, user in taken.items() if user == username), None)
+        if mine is not None and mine in pool:
+            return mine
+        free = next((a for a in pool if a not in taken), None)
+        if allocate and free is not None:
+            # a lease of an account since removed from the pool is void
+            db.execute(delete(leases).where(columns.site == site, columns.username == username))
+            db.execute(
+                insert(leases).values(site=site, account=free, username=username, since=time.time())
+            )
+        return free
 
     def leases(self, site: str) -> dict[str, str]:
         """Hub username → leased account at ``site``."""
-        with closing(self._connect()) as db:
-            return dict(db.execute("SELECT username, account FROM leases WHERE site = ?", (site,)))
+        columns = leases.c
+        with self._reading() as db:
+            rows = db.execute(select(columns.username, columns.account).where(columns.site == site))
+            return {row.username: row.account for row in rows}
 
     def release(self, site: str, username: str) -> str | None:
         """End ``username``'s lease at ``site``; the account it had, if any."""
-        with closing(self._connect()) as db, db:
-            row = db.execute(
-                "DELETE FROM leases WHERE site = ? AND username = ? RETURNING account",
-                (site, username),
-            ).fetchone()
-        return row[0] if row else None
+        columns = leases.c
+        with self.engine.begin() as db:
+            found = db.execute(
+                delete(leases)
+                .where(columns.site == site, columns.username == username)
+                .returning(columns.account)
+            ).scalar()
+        return found
 
 
 class AccountMapper(AccountResolver):
@@ -210,6 +267,15 @@ class AccountMapper(AccountResolver):
         """,
     )
 
+    lease_db_url = Unicode(
+        "",
+        config=True,
+        help="""SQLAlchemy URL of the pool leases' database, e.g.
+        ``postgresql+psycopg://hub@/continuum?host=/var/run/postgresql`` (table ``leases``).
+        Default (empty): the SQLite file ``lease_db``.  Every process sharing pools (hub, Dask
+        Gateway, workflows) must name the same database.""",
+    )
+
     lease_timeout = Float(
         10.0,
         config=True,
@@ -226,7 +292,7 @@ class AccountMapper(AccountResolver):
         self._default: AccountPolicy | None = None
         super().__init__(**kwargs)
         self.maps = MapFiles(self.log)
-        self.store = LeaseStore(self.lease_db, self.lease_timeout)
+        self.store = LeaseStore(self.lease_db_url or self.lease_db, self.lease_timeout)
 
     def policy(self, site: Site) -> AccountPolicy:
         """The policy that applies at ``site``."""

@@ -32,6 +32,7 @@ from tornado import web
 
 from .metrics import PORT_REFUSAL_REASONS, PORT_REPORTS_REFUSED
 from .options import FIELDS, OptionsError
+from .phases import LAUNCHER_AGE_HEADER
 
 PORT_ROUTE = r"/api/batchspawner"
 JOB_ROUTE = r"/api/continuum/job"
@@ -115,6 +116,9 @@ class PortReportHandler(APIHandler):
             )
             raise
         spawner.port = port
+        launcher_reported = getattr(spawner, "launcher_reported", None)
+        if launcher_reported is not None:  # the spawn's phases (continuum_spawners.phases)
+            launcher_reported(self.request.headers.get(LAUNCHER_AGE_HEADER))
         self.log.info("Server %s reported port %d", spawner._log_name, port)
         if getattr(spawner, "requeued", False) and spawner.server is not None:
             # the rerun of a requeued job: point the proxy at where the server is now

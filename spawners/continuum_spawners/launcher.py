@@ -1,13 +1,17 @@
 """``continuum-singleuser``: start the user's server inside a batch job.
 
 Run by the job script as ``continuum-singleuser jupyterhub-singleuser [args…]``.  It picks a free
-port on the node (bound to ``CONTINUUM_BIND_IP``), reports it to the hub with the server's own
-token (``POST /hub/api/batchspawner``, body ``{"port": N}`` and nothing else), points
-``JUPYTERHUB_SERVICE_URL`` at it, sets ``BEARER_TOKEN_FILE`` to a private per-server file (kept
-fresh by the ``continuum_lab`` server extension), and runs the server command as its child,
-behind the workshop material pull (:func:`material_command`) where the hub's package is
-installed; it passes signals on and tells the hub when the scheduler ends the job
-(:mod:`.job_end`).
+port on the node (bound to ``CONTINUUM_BIND_IP``), points ``JUPYTERHUB_SERVICE_URL`` at it, sets
+``BEARER_TOKEN_FILE`` to a private per-server file (kept fresh by the ``continuum_lab`` server
+extension), and runs the server command as its child, behind the workshop material pull
+(:func:`material_command`) where the hub's package is installed; it passes signals on and tells
+the hub when the scheduler ends the job (:mod:`.job_end`).
+
+The port is reported to the hub with the server's own token (``POST /hub/api/batchspawner``,
+body ``{"port": N}`` and nothing else) as soon as the server accepts connections on it
+(:func:`report_when_listening`): the hub's check of a new server backs off exponentially
+(0.2, 0.4, 0.8 … s), so a port reported while the server still imports cost up to as much again
+as the import; reported once the socket listens, the hub's first check finds the server.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ import pwd
 import re
 import socket
 import stat
+import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .job_end import supervise
+from .job_end import Supervisor
+
+# the header's name (also in continuum_spawners.phases, which the launcher does not import:
+# it runs in every job before the server and loads only what it needs)
+LAUNCHER_AGE_HEADER = "X-Continuum-Launcher-Age"
 
 
 def pick_port(host: str) -> int:
@@ -39,19 +49,71 @@ def pick_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-def report_port(api_url: str, token: str, port: int, timeout: float = 30.0) -> None:
-    """Tell the hub which port the server will listen on."""
+def report_port(
+    api_url: str, token: str, port: int, timeout: float = 30.0, launcher_age: float | None = None
+) -> None:
+    """Tell the hub which port the server will listen on (and, for the spawn's phases, how
+    many seconds ago the launcher started: ``X-Continuum-Launcher-Age``)."""
     if not api_url.startswith(("http://", "https://")):
         raise RuntimeError(f"JUPYTERHUB_API_URL is not an http(s) URL: {api_url!r}")
+    headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
+    if launcher_age is not None:
+        headers[LAUNCHER_AGE_HEADER] = f"{launcher_age:.3f}"
     request = urllib.request.Request(  # noqa: S310 - scheme checked above
         api_url.rstrip("/") + "/batchspawner",
         data=json.dumps({"port": port}).encode(),
-        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
         if response.status not in (200, 201):
             raise RuntimeError(f"hub answered {response.status} to the port report")
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``: the interpreter's start and the
+    imports included), or ``None`` where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as stat_file, open("/proc/uptime") as uptime_file:
+            # the command name may hold spaces and parentheses: fields follow its last ")"
+            start_ticks = int(stat_file.read().rsplit(")", 1)[1].split()[19])
+            uptime = float(uptime_file.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def listening(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections on ``host:port`` (a wildcard means this node)."""
+    target = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+    try:
+        with socket.create_connection((target, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def report_when_listening(
+    child: subprocess.Popen[bytes],
+    host: str,
+    port: int,
+    report: Callable[[], None],
+    interval: float = 0.02,
+) -> bool:
+    """Call ``report`` once ``child`` listens on ``port``; ``False`` if ``child`` exited first
+    or the report failed (then ``child`` is terminated: a server the hub never learns of would
+    only hold the job until its walltime)."""
+    while not listening(host, port):
+        if child.poll() is not None:
+            return False
+        time.sleep(interval)
+    try:
+        report()
+    except (OSError, RuntimeError, urllib.error.URLError) as exc:
+        print(f"continuum-singleuser: cannot report the port to the hub: {exc}", file=sys.stderr)
+        child.terminate()
+        return False
+    return True
 
 
 def service_url(url: str, host: str, port: int) -> str:
@@ -125,6 +187,8 @@ def _iso(epoch: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # when the launcher started, for the spawn's phases (its main() if /proc says nothing)
+    began = time.monotonic() - (process_age() or 0.0)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         sys.exit("usage: continuum-singleuser COMMAND [ARGS…]")
@@ -135,11 +199,9 @@ def main(argv: list[str] | None = None) -> None:
         url = os.environ["JUPYTERHUB_SERVICE_URL"]
     except KeyError as exc:
         sys.exit(f"continuum-singleuser: {exc.args[0]} is not set; is this a hub job?")
+    if not api_url.startswith(("http://", "https://")):
+        sys.exit(f"continuum-singleuser: JUPYTERHUB_API_URL is not an http(s) URL: {api_url!r}")
     port = pick_port(host)
-    try:
-        report_port(api_url, token, port)
-    except (OSError, RuntimeError, urllib.error.URLError) as exc:
-        sys.exit(f"continuum-singleuser: cannot report the port to the hub: {exc}")
     os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
     os.environ.update(job_times(os.environ))
     try:
@@ -152,7 +214,21 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")])
     print(f"continuum-singleuser: serving on {host}:{port}", flush=True)
     # the launcher stays the server's parent, to report the scheduler's SIGTERM (job_end)
-    sys.exit(supervise(material_command(args)))
+    supervisor = Supervisor(material_command(args), api_url, token, os.environ)
+    reported: list[bool] = []
+
+    def report() -> None:
+        report_port(api_url, token, port, launcher_age=time.monotonic() - began)
+
+    def watch() -> None:
+        while supervisor.child is None:  # run() starts it in a moment
+            time.sleep(0.005)
+        reported.append(report_when_listening(supervisor.child, host, port, report))
+
+    threading.Thread(target=watch, name="port-report", daemon=True).start()
+    returncode = supervisor.run()
+    # a server that ended before its port was reported failed to start, whatever its status
+    sys.exit(returncode if reported == [True] else returncode or 1)
 
 
 if __name__ == "__main__":

@@ -35,16 +35,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     select,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 
-from .private_file import create_private
+from .private_file import private_engine
 from .usage import (
     DATETIMES,
     JOB_FIELDS,
@@ -149,26 +147,15 @@ def _row(job: UsageJob) -> dict[str, Any]:
     return row
 
 
-def _create_private(url: URL) -> None:
-    """Make the SQLite file 0600 (in a 0700 folder if new) before SQLAlchemy opens it."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return
-    path = Path(str(url.database)).absolute()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    create_private(path)  # never opens an existing file: that would drop SQLite's locks
-
-
 class JobLedger:
     """The ledger in the database at ``url`` (its tables are made on first use)."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        _create_private(parsed)
         self.url = url
-        self.engine: Engine = create_engine(parsed)
-        self._dialect = parsed.get_backend_name()
-        if self._dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        # SQLite: 0600, WAL (the hub, the gateway and the workflows service write while the API
+        # reads), busy timeout
+        self.engine: Engine = private_engine(url)
+        self._dialect = self.engine.dialect.name
         metadata.create_all(self.engine)
 
     def _insert(self, table: Table) -> Any:
@@ -319,14 +306,6 @@ class JobLedger:
                         updated_at=_stored(datetime.now(UTC)),
                     )
                 )
-
-
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    # WAL: the hub, the gateway and the workflows service write while the API reads
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
 
 
 _LEDGERS: dict[str, JobLedger] = {}

@@ -41,6 +41,15 @@ SPAWN_DURATION = Histogram(
     ["site", "partition", "outcome"],
     buckets=LONG_BUCKETS,
 )
+#: phases of a spawn (:mod:`~continuum_spawners.phases`): milliseconds to minutes
+PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 120.0, float("inf"))
+SPAWN_PHASE = Histogram(
+    "continuum_spawn_phase_seconds",
+    "Duration of each phase of a successful spawn (validated, sbatch, running, launcher, port, "
+    "answering, proxy), from the phase before it, by site.",
+    ["site", "phase"],
+    buckets=PHASE_BUCKETS,
+)
 QUEUE_WAIT = Histogram(
     "continuum_queue_wait_seconds",
     "Time a server's batch job waited in the site's queue (submission to running).",
@@ -110,6 +119,7 @@ USAGE_CO2E_GRAMS = Counter(
 #: every metric defined here (for :mod:`continuum_hub.metrics` and its tests)
 SPAWNER_METRICS = (
     SPAWN_DURATION,
+    SPAWN_PHASE,
     QUEUE_WAIT,
     STATUS_CALLS,
     STATUS_DURATION,

@@ -1,7 +1,7 @@
 """The site registry's JSON schema, and where in the YAML file a problem is.
 
 :data:`SCHEMA` checks the structure and every value's type and bounds; the cross-field rules
-(walltime defaults, one default partition, ssh fields only for ``transport: ssh``) are in
+(walltime defaults, one default partition, a transport's fields only with that transport) are in
 :mod:`continuum_spawners.sites`.  :func:`locate` turns a place in the document (keys and
 indexes) into the line and column of the YAML text, through PyYAML's node API: the loaded
 data has lost its positions, the composed node tree keeps them.
@@ -29,7 +29,10 @@ HOST_NAME = rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$"
 # ssh splits UserKnownHostsFile on blanks and expands %-tokens and ~: allow none of them
 ABSOLUTE_PATH = r"^/[A-Za-z0-9._@+/-]+$"
 POSIX_USER = r"^[a-z_][a-z0-9_-]{0,31}$"
-SSH_FIELDS = ("host", "port", "identity_file", "known_hosts", "service_user")
+SSH_FIELDS = ("host", "port", "identity_file", "known_hosts", "service_user", "login_user")
+# slurmrestd's base URL: scheme, host, optional port, nothing else (the API path is ours)
+REST_URL = rf"^https?://{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?/?$"
+REST_FIELDS = ("url", "token_file", "service_user")
 ENVIRONMENT_NAME = r"^[a-z0-9][a-z0-9._-]{0,40}$"
 # environment-modules / Lmod names such as "python/3.11" or "cuda/12.4-gcc"
 MODULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,99}$"
@@ -88,7 +91,7 @@ SCHEMA: dict[str, Any] = {
                         "type": "object",
                         "additionalProperties": False,
                         "properties": {
-                            "transport": {"enum": ["local", "ssh"]},
+                            "transport": {"enum": ["local", "ssh", "slurmrestd"]},
                             "env": {
                                 "type": "object",
                                 "propertyNames": {"pattern": ENV_NAME},
@@ -99,12 +102,26 @@ SCHEMA: dict[str, Any] = {
                             "identity_file": {"type": "string", "pattern": ABSOLUTE_PATH},
                             "known_hosts": {"type": "string", "pattern": ABSOLUTE_PATH},
                             "service_user": {"type": "string", "pattern": POSIX_USER},
+                            "login_user": {"type": "string", "pattern": POSIX_USER},
+                            "url": {"type": "string", "pattern": REST_URL},
+                            "token_file": {"type": "string", "pattern": ABSOLUTE_PATH},
                         },
-                        "if": {
-                            "required": ["transport"],
-                            "properties": {"transport": {"const": "ssh"}},
-                        },
-                        "then": {"required": ["host", "identity_file", "known_hosts"]},
+                        "allOf": [
+                            {
+                                "if": {
+                                    "required": ["transport"],
+                                    "properties": {"transport": {"const": "ssh"}},
+                                },
+                                "then": {"required": ["host", "identity_file", "known_hosts"]},
+                            },
+                            {
+                                "if": {
+                                    "required": ["transport"],
+                                    "properties": {"transport": {"const": "slurmrestd"}},
+                                },
+                                "then": {"required": ["url", "token_file"]},
+                            },
+                        ],
                     },
                     "node_address": {"type": "string", "pattern": r"^[A-Za-z0-9.:-]+$"},
                     "bind_address": {"type": "string", "pattern": r"^[0-9.:]+$"},

@@ -1,7 +1,11 @@
-"""The value types of the site registry: partitions, environments, power data, Lmod, SSH.
+"""The value types of the site registry: partitions, environments, power data, Lmod, and how
+a site is reached (SSH, slurmrestd).
 
 Built by :mod:`continuum_spawners.sites` from the validated YAML (and re-exported there); plain
-frozen dataclasses with no I/O, so every module may import them.
+frozen dataclasses with no I/O, so every module may import them.  :func:`build_connection`
+reads a site's ``connection`` (its schema already checked) into its transport's settings and
+refuses a field of another transport than the one named (most likely a forgotten
+``transport:`` line: running locally instead would be a surprise).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .registry_schema import WALLTIME
+from .registry_schema import REST_FIELDS, SSH_FIELDS, WALLTIME
 
 __all__ = [
     "DEFAULT_ENVIRONMENT",
@@ -19,7 +23,10 @@ __all__ = [
     "Lmod",
     "Partition",
     "Power",
+    "RestConnection",
     "SSHConnection",
+    "StrayField",
+    "build_connection",
     "format_walltime",
     "parse_walltime",
 ]
@@ -123,3 +130,72 @@ class SSHConnection:
     known_hosts: str
     port: int = 22
     service_user: str | None = None
+    #: the one account ssh logs in as, which runs users' commands through ``sudo -u``
+    login_user: str | None = None
+
+
+@dataclass(frozen=True)
+class RestConnection:
+    """How to reach a site's slurmrestd (``connection.transport: slurmrestd``).
+
+    ``token_file`` holds a JSON Web Token (``scontrol token``'s ``SLURM_JWT=…`` line or the
+    bare token), mode 0600; ``service_user`` is the account it was minted for (commands run as
+    users name them in ``X-SLURM-USER-NAME``, which slurmctld allows only to SlurmUser's and
+    root's tokens).
+    """
+
+    url: str
+    token_file: str
+    service_user: str | None = None
+
+
+class StrayField(ValueError):
+    """A ``connection`` field that belongs to another transport (``key``: the field)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _check_fields(connection: dict[str, Any]) -> None:
+    transport = connection.get("transport", "local")
+    allowed = {"ssh": SSH_FIELDS, "slurmrestd": REST_FIELDS}.get(transport, ())
+    for key in connection:
+        if key in (*SSH_FIELDS, *REST_FIELDS) and key not in allowed:
+            needs = " or ".join(
+                kind
+                for kind, fields in (("ssh", SSH_FIELDS), ("slurmrestd", REST_FIELDS))
+                if key in fields
+            )
+            raise StrayField(key, f"{key} needs transport: {needs}")
+
+
+def build_connection(
+    connection: dict[str, Any],
+) -> tuple[SSHConnection | None, RestConnection | None]:
+    """The SSH and REST settings of a validated ``connection`` (``None`` where not that kind).
+
+    Raises
+    ------
+    StrayField
+        For a field of another transport than the one named.
+    """
+    _check_fields(connection)
+    transport = connection.get("transport", "local")
+    ssh = rest = None
+    if transport == "ssh":
+        ssh = SSHConnection(
+            host=connection["host"],
+            port=connection.get("port", 22),
+            identity_file=connection["identity_file"],
+            known_hosts=connection["known_hosts"],
+            service_user=connection.get("service_user"),
+            login_user=connection.get("login_user"),
+        )
+    elif transport == "slurmrestd":
+        rest = RestConnection(
+            url=connection["url"],
+            token_file=connection["token_file"],
+            service_user=connection.get("service_user"),
+        )
+    return ssh, rest

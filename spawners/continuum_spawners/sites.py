@@ -33,6 +33,14 @@ A site reached through its login node says so in ``connection`` (see
           service_user: jupyterhub                   # optional: account for status queries
           env: {SLURM_CONF: /etc/slurm/slurm.conf}   # set on the login node for each command
 
+and a site reached through its slurmrestd (see :mod:`continuum_spawners.schedulers.slurmrest`)::
+
+        connection:
+          transport: slurmrestd
+          url: https://rest.gamma.example.org:6820
+          token_file: /etc/continuum-hub/slurmrestd.jwt   # 0600: SlurmUser's token
+          service_user: slurm                             # optional: the token's account
+
 A site whose POSIX accounts are not the hub usernames says how to find them (policies
 ``pattern``, ``map``, ``pool``; see :mod:`continuum_spawners.accounts`)::
 
@@ -44,7 +52,7 @@ Beside ``sites``, a top-level ``budgets`` list sets monthly limits of users and 
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 
-The value types a site is made of (partitions, environments, power data, Lmod, SSH) are in
+The value types a site is made of (partitions, environments, power data, Lmod, SSH, REST) are in
 :mod:`.site_types`, re-exported here.
 """
 
@@ -66,7 +74,6 @@ from .budgets import BudgetConfigError, BudgetRule, build_rules
 from .registry_schema import (
     NAME,
     SCHEMA,
-    SSH_FIELDS,
     Where,
     position,
     read_yaml,
@@ -78,7 +85,10 @@ from .site_types import (
     Lmod,
     Partition,
     Power,
+    RestConnection,
     SSHConnection,
+    StrayField,
+    build_connection,
     format_walltime,
     parse_walltime,
 )
@@ -92,6 +102,7 @@ __all__ = [
     "Partition",
     "Power",
     "RegistryError",
+    "RestConnection",
     "SSHConnection",
     "Site",
     "SiteRegistry",
@@ -134,6 +145,7 @@ class Site:
     transport: str = "local"
     env: Mapping[str, str] = field(default_factory=dict)
     ssh: SSHConnection | None = None
+    rest: RestConnection | None = None
     node_address: str | None = None
     bind_address: str | None = None
     groups: frozenset[str] | None = None
@@ -304,24 +316,6 @@ def _build_partition(site: str, where: Where, part: dict[str, Any]) -> Partition
     )
 
 
-def _build_ssh(site: str, where: Where, connection: dict[str, Any]) -> SSHConnection | None:
-    if connection.get("transport", "local") == "ssh":
-        return SSHConnection(
-            host=connection["host"],
-            port=connection.get("port", 22),
-            identity_file=connection["identity_file"],
-            known_hosts=connection["known_hosts"],
-            service_user=connection.get("service_user"),
-        )
-    stray = next((key for key in connection if key in SSH_FIELDS), None)
-    if stray is not None:
-        # most likely a forgotten "transport: ssh": running locally instead would be a surprise
-        raise RegistryError(
-            f"at sites/{site}/connection: {stray} needs transport: ssh", (*where, stray), True
-        )
-    return None
-
-
 def _build_power(where: Where, power: dict[str, Any] | None) -> Power | None:
     """A site's ``power`` entry, its country and CPU model checked against codecarbon's data."""
     if power is None:
@@ -383,6 +377,11 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
             (*where, "environments"),
         )
     power = _build_power((*where, "power"), entry.get("power"))
+    try:
+        ssh, rest = build_connection(connection)
+    except StrayField as exc:
+        at = (*where, "connection", exc.key)
+        raise RegistryError(f"at sites/{name}/connection: {exc}", at, True) from None
     user_accounts = None
     if "user_accounts" in entry:
         try:
@@ -399,7 +398,8 @@ def _build_site(index: int, entry: dict[str, Any], environ: Mapping[str, str]) -
         description=entry.get("description", ""),
         transport=connection.get("transport", "local"),
         env=env,
-        ssh=_build_ssh(name, (*where, "connection"), connection),
+        ssh=ssh,
+        rest=rest,
         node_address=entry.get("node_address"),
         bind_address=entry.get("bind_address"),
         groups=None if access is None else frozenset(access.get("groups", [])),

@@ -13,6 +13,9 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
   shown as unavailable and refused with 403);
 * budgets, workshop reservations and the usage ledger around the submission are in
   :mod:`~continuum_spawners.admission`;
+* the start follows the job until its port report and saves the job id at once
+  (:mod:`~continuum_spawners.startup`); each phase of a spawn is timed
+  (:mod:`~continuum_spawners.phases`);
 * the job script is a fixed text whose only variable part is the shell-quoted launcher command;
   resources go on the ``sbatch`` command line as validated integers and names, and secrets
   (the server's API token) travel in the environment only.
@@ -53,17 +56,21 @@ from .jobs import (
 from .locality import reason
 from .metrics import QUEUE_WAIT, SPAWN_DURATION
 from .options import SOONEST, JobRequest, OptionsError
+from .phases import SpawnPhases, SpawnPhasesMixin
 from .schedulers import adapter_for, monitor_for, transport_for
 from .schedulers.base import JobSpec, JobState, JobStatus
 from .schedulers.monitor import SiteMonitor
 from .schedulers.transport import Transport
 from .sites import Environment, Site
+from .startup import StartupMixin
 
 # environment of the job beyond what JupyterHub provides
 JOB_ENV_KEEP = ("LANG", "LC_ALL")
 
 
-class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase):
+class SiteSpawner(
+    StartupMixin, SpawnPhasesMixin, ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
+):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
     registry_path = Unicode(
@@ -247,6 +254,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
                 "the safe port-report handler is not installed; see continuum_spawners.api",
             )
         forget_end(self.user.name, self.name)  # a new job: why the last one ended is old news
+        self.phases = SpawnPhases(self._spawn_began())
         if self.request is None:
             self._apply_options(self.user_options)
         assert self.request is not None
@@ -270,11 +278,13 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
         self.check_budget(self.request)
         self.site_account = self.unix_account(self.site, allocate=True).pw_name
         self.status = self.last_status = None
+        self.phases.mark("validated")
         started = time.monotonic()
         outcome = "failure"
         try:
-            address = await super().start()
+            address = await self.start_job()
             outcome = "success"
+            self.starting = False  # JupyterHub saves the state once start() returns
             return address
         except RuntimeError as exc:
             # batchspawner clears the job's state before raising and does not say where to look
@@ -315,7 +325,12 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
             raise web.HTTPError(500, f"site {site.name} refused the job: {message[:300]}")
         self.job_id = adapter.parse_submit(result.stdout)
         self._submitted_at = time.monotonic()
+        if self.phases is not None:
+            self.phases.mark("sbatch")
         self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
+        # saved now, not when start() returns: a hub restarted meanwhile must find the job
+        self.starting = True
+        self.save_state_now()
         self._record_usage(site, spec)
         return self.job_id
 
@@ -329,6 +344,8 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
         previous = self.status
         self.status = self.last_status = status
         submitted = self._submitted_at
+        if self.phases is not None and status.state is JobState.RUNNING:
+            self.phases.mark("running")
         if submitted is not None and status.state is JobState.RUNNING:
             self._submitted_at = None  # once per job: its wait in the queue ended
             QUEUE_WAIT.labels(site=self.site.name, partition=self.request.partition).observe(
@@ -357,7 +374,12 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
         }[status.state]
 
     async def poll(self) -> int | None:
-        """``None`` while the job is queued, running or unknown (scheduler down), else 1."""
+        """``None`` while the job is queued, running or unknown (scheduler down), else 1
+        (also for a start the hub never finished: :mod:`.startup`)."""
+        if await self.cancel_unfinished_start(self.request.site if self.request else "?"):
+            return 1
+        if not self.job_id:
+            return 1
         state = await self.query_job_status(max_age=self.status_interval)
         if state in (BatchJobStatus.PENDING, BatchJobStatus.RUNNING, BatchJobStatus.UNKNOWN):
             return None
@@ -405,6 +427,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self.site_account = state.get("account", "")
+        self.note_saved_start(state)
         request = state.get("request")
         if request:
             try:
@@ -426,6 +449,8 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
         if self.job_id and self.request is not None:
             state["request"] = self.request.values()
             state["account"] = self.site_account
+            if self.starting:
+                state["starting"] = True
         return state
 
     def clear_state(self) -> None:
@@ -435,6 +460,7 @@ class SiteSpawner(ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
         super().clear_state()
         self.status = None
         self.site_account = ""
+        self.starting = self.restored_starting = False
 
     # -- job facts for the Lab ---------------------------------------------------------------------
 

@@ -8,24 +8,24 @@ A throwaway cluster (``continuum_federation.postgres``) holds the ledger; a seco
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from continuum_federation.postgres import PostgresCluster
 from continuum_spawners.ledger import JobLedger, ledger_url, month_start
+from fixtures.databases import new_postgres_database
 from fixtures.ledger_jobs import accounted, usage_job
 
-pytestmark = [pytest.mark.integration, pytest.mark.operations]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.operations]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with PostgresCluster() as cluster:
-        yield cluster.createdb("usage")
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A database of the session's cluster (``fixtures.databases``)."""
+    return new_postgres_database(postgres_cluster, "usage")
 
 
 def test_ledger_upserts_and_survives_a_restart_on_postgresql(

@@ -7,20 +7,19 @@ a temporary folder, listening on 127.0.0.1 and a private socket folder) holds th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from continuum_federation.postgres import PostgresCluster
 from continuum_hub.workflows.store import Store, public_run
+from fixtures.databases import new_postgres_database
 
-pytestmark = [pytest.mark.integration, pytest.mark.workflows]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.workflows]
 
 
 @pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    with PostgresCluster() as cluster:
-        yield cluster.createdb("workflows")
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A database of the session's cluster (``fixtures.databases``)."""
+    return new_postgres_database(postgres_cluster, "workflows")
 
 
 def test_runs_survive_a_restart_on_postgresql(postgres_url: str) -> None:

@@ -166,3 +166,29 @@ def test_link_guest_seat_full_event_and_the_end(hub, idp, alice, slurm_sites):
     assert name not in leases(hub)
     assert not (home / "left-behind.txt").exists()
     assert f"workshop-{ev['id']}" not in api(hub, "GET", "/users/bob").json()["groups"]
+
+
+def test_an_event_open_to_anyone_federated_admits_a_user_outside_allowed_groups(hub, idp, alice):
+    """Carol's provider vouches for her but she is in no VO the hub allows: a plain sign-in is
+    refused; through the link of an event open to anyone federated she is let in and joins, a
+    participant signs in while it runs, and once the event is gone she is refused again."""
+    refused, callback = begin_login(hub, idp, "carol")
+    assert finish_login(refused, callback).status_code == 403
+
+    body = event_json(access={"federated": True})
+    created = events_call(hub, alice, "POST", "", json=body)
+    assert created.status_code == 201, created.text
+    ev = created.json()
+    join = f"/hub/continuum/join/{ev['join_code']}"
+    try:
+        carol, callback = begin_login(hub, idp, "carol", params={"next": join})
+        landed = finish_login(carol, callback, follow_redirects=True)
+        assert landed.status_code == 200 and landed.url.endswith(f"{join}/start"), landed.url
+        assert f"workshop-{ev['id']}" in api(hub, "GET", "/users/carol").json()["groups"]
+        # a participant signs in without the link while the event runs
+        again, callback = begin_login(hub, idp, "carol", params={"next": "/hub/home"})
+        assert finish_login(again, callback).status_code == 302
+    finally:
+        assert events_call(hub, alice, "DELETE", f"/{ev['id']}").status_code == 204
+    late, callback = begin_login(hub, idp, "carol", params={"next": join})
+    assert finish_login(late, callback).status_code == 403

@@ -17,23 +17,13 @@ import requests
 
 from fixtures.hub import api, hub_login, stop_server, wait_for_server
 from fixtures.slurm import squeue, wait_until
+from fixtures.workshop_events import show_reservation
 from fixtures.workshops import event_json as event_body
 from fixtures.workshops import events_call as call
 
 pytestmark = [pytest.mark.integration, pytest.mark.workshops]
 
 INSTRUCTORS = "vo.hep.example#instructor"
-
-
-def show_reservation(site, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["scontrol", "--oneliner", "show", "reservation", name],
-        env=site.client_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

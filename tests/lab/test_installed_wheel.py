@@ -38,6 +38,7 @@ EXTENSIONS = [
     "@continuum-hub/workflows",
     "@continuum-hub/catalogue",
     "@continuum-hub/usage",
+    "@continuum-hub/workshop",
 ]
 # the wheel holds Python code and a few hundred kB of bundled JavaScript
 MAX_WHEEL_BYTES = 2 * 1024 * 1024

@@ -88,3 +88,19 @@ def test_without_the_hub_the_environment_answers(lab_server: LabServer, fake_hub
     assert data["site"] == "alpha"
     assert data["environment"] == "default"
     assert data["end_time"] == "2099-01-01T00:00:00Z"
+
+
+def test_the_panels_polls_are_no_activity_of_the_server(lab_server: LabServer) -> None:
+    """An open lab polls session, clusters and runs: that must not keep it from looking idle
+    (the idle culler and the instructor's view read the server's last activity)."""
+
+    def last_activity() -> str:
+        return str(lab_server.get("api/status", token=lab_server.token).json()["last_activity"])
+
+    lab_server.get("api/contents", token=lab_server.token)  # the user's own request counts
+    before = last_activity()
+    for route in ("session", "clusters", "workflows/runs"):
+        lab_server.get(f"continuum/{route}", token=lab_server.token)
+    assert last_activity() == before
+    lab_server.get("api/contents", token=lab_server.token)
+    assert last_activity() != before

@@ -58,6 +58,12 @@ def mapper(tmp_path):
     return AccountMapper(config=Config({"AccountMapper": {"lease_db": str(tmp_path / "l.db")}}))
 
 
+@pytest.fixture
+def pool_mapper(database):
+    """A mapper with its leases on SQLite, then on PostgreSQL (``fixtures.databases``)."""
+    return AccountMapper(config=Config({"AccountMapper": {"lease_db_url": database("leases")}}))
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -214,38 +220,38 @@ def pooled(accounts=POOL) -> Site:
     return site(policy=AccountPolicy("pool", accounts=tuple(accounts)))
 
 
-def test_pool_lease_is_stable_and_recorded_only_when_used(mapper):
+def test_pool_lease_is_stable_and_recorded_only_when_used(pool_mapper):
     at = pooled()
     # the form and estimates ask without taking: the first free account, nothing recorded
-    assert mapper.account_for("alice", at, allocate=False) == "workshop01"
-    assert mapper.account_for("bob", at, allocate=False) == "workshop01"
-    assert mapper.store.leases("alpha") == {}
-    assert mapper.account_for("alice", at) == "workshop01"
-    assert mapper.account_for("bob", at, allocate=False) == "workshop02"
-    assert mapper.account_for("bob", at) == "workshop02"
+    assert pool_mapper.account_for("alice", at, allocate=False) == "workshop01"
+    assert pool_mapper.account_for("bob", at, allocate=False) == "workshop01"
+    assert pool_mapper.store.leases("alpha") == {}
+    assert pool_mapper.account_for("alice", at) == "workshop01"
+    assert pool_mapper.account_for("bob", at, allocate=False) == "workshop02"
+    assert pool_mapper.account_for("bob", at) == "workshop02"
     for _ in range(3):
-        assert mapper.account_for("alice", at) == "workshop01"
-        assert mapper.account_for("bob", at) == "workshop02"
-    assert mapper.store.leases("alpha") == {"alice": "workshop01", "bob": "workshop02"}
+        assert pool_mapper.account_for("alice", at) == "workshop01"
+        assert pool_mapper.account_for("bob", at) == "workshop02"
+    assert pool_mapper.store.leases("alpha") == {"alice": "workshop01", "bob": "workshop02"}
 
 
-def test_pools_are_per_site(mapper):
-    assert mapper.account_for("alice", pooled()) == "workshop01"
+def test_pools_are_per_site(pool_mapper):
+    assert pool_mapper.account_for("alice", pooled()) == "workshop01"
     beta = replace(pooled(), name="beta")
-    assert mapper.account_for("bob", beta) == "workshop01"
+    assert pool_mapper.account_for("bob", beta) == "workshop01"
 
 
-def test_pool_exhaustion_is_a_clear_message(mapper):
+def test_pool_exhaustion_is_a_clear_message(pool_mapper):
     at = pooled(POOL[:2])
-    assert mapper.account_for("u1", at) == "workshop01"
-    assert mapper.account_for("u2", at) == "workshop02"
+    assert pool_mapper.account_for("u1", at) == "workshop01"
+    assert pool_mapper.account_for("u2", at) == "workshop02"
     message = "All 2 accounts of Alpha HPC centre (alpha) for this hub are in use"
     with pytest.raises(NoAccountError, match=re.escape(message)):
-        mapper.require("u3", at)
-    assert mapper.unavailable("u3", [at])["alpha"].startswith(message)
-    assert mapper.unavailable("u1", [at]) == {}  # those with a lease keep it
-    assert mapper.release("alpha", "u1") == "workshop01"
-    assert mapper.account_for("u3", at) == "workshop01"
+        pool_mapper.require("u3", at)
+    assert pool_mapper.unavailable("u3", [at])["alpha"].startswith(message)
+    assert pool_mapper.unavailable("u1", [at]) == {}  # those with a lease keep it
+    assert pool_mapper.release("alpha", "u1") == "workshop01"
+    assert pool_mapper.account_for("u3", at) == "workshop01"
 
 
 def test_pool_leases_persist_across_instances_in_a_private_file(tmp_path):
@@ -259,11 +265,11 @@ def test_pool_leases_persist_across_instances_in_a_private_file(tmp_path):
     assert stat.S_IMODE((tmp_path / "leases.sqlite").stat().st_mode) == 0o600
 
 
-def test_lease_of_an_account_removed_from_the_pool_is_void(mapper):
-    assert mapper.account_for("alice", pooled()) == "workshop01"
+def test_lease_of_an_account_removed_from_the_pool_is_void(pool_mapper):
+    assert pool_mapper.account_for("alice", pooled()) == "workshop01"
     smaller = pooled(POOL[1:])
-    assert mapper.account_for("alice", smaller) == "workshop02"
-    assert mapper.store.leases("alpha") == {"alice": "workshop02"}
+    assert pool_mapper.account_for("alice", smaller) == "workshop02"
+    assert pool_mapper.store.leases("alpha") == {"alice": "workshop02"}
 
 
 def test_lease_file_made_readable_by_others_is_tightened(tmp_path):
@@ -274,8 +280,8 @@ def test_lease_file_made_readable_by_others_is_tightened(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def _allocate(path: str, users: list[str], barrier, results) -> None:
-    store = LeaseStore(path)
+def _allocate(url: str, users: list[str], barrier, results) -> None:
+    store = LeaseStore(url)
     barrier.wait()  # every process asks at the same moment
     try:
         results.put([(user, store.lease("alpha", user, POOL, allocate=True)) for user in users])
@@ -283,8 +289,8 @@ def _allocate(path: str, users: list[str], barrier, results) -> None:
         results.put(repr(exc))
 
 
-def test_concurrent_allocations_from_several_processes_never_share_an_account(tmp_path):
-    path = str(tmp_path / "leases.sqlite")
+def test_concurrent_allocations_from_several_processes_never_share_an_account(database):
+    path = database("leases")
     users = [f"user{n}" for n in range(12)]  # 12 users, 5 accounts
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(6), context.Queue()
@@ -305,8 +311,8 @@ def test_concurrent_allocations_from_several_processes_never_share_an_account(tm
         assert account == leases.get(user), (user, account)  # answers agree with the record
 
 
-def test_concurrent_allocations_from_threads_of_one_hub(tmp_path):
-    store = LeaseStore(tmp_path / "leases.sqlite")
+def test_concurrent_allocations_from_threads_of_one_hub(database):
+    store = LeaseStore(database("leases"))
     got: dict[str, set[str | None]] = {}
     lock = threading.Lock()
 

@@ -86,7 +86,7 @@ def test_the_service_and_everything_servers_need(registry: Path) -> None:
     }
     assert config["HubTokenAuthenticator"]["jupyterhub_service_name"] == SERVICE_NAME
     assert config["SiteSlurmBackend"]["stop_clusters_on_shutdown"] is False
-    assert config["SiteClusterConfig"] == {"idle_timeout": 1800.0}
+    assert config["SiteClusterConfig"] == {"idle_timeout": 1800.0, "scheduler_in_worker_job": True}
     assert not {"db_encrypt_keys", "api_token"} & set(config["SiteSlurmBackend"])
     # users and their servers' tokens may use it; servers need no configuration
     assert ACCESS_SCOPE in c.JupyterHub.extra_user_scopes

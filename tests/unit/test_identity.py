@@ -36,8 +36,9 @@ NS_HOME, NS_PARTNER = "urn:mace:home.example", "urn:mace:partner.example"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IdentityStore:
-    return IdentityStore(tmp_path / "state" / "identities.sqlite")
+def store(database) -> IdentityStore:
+    """The identity table on SQLite, then on PostgreSQL (``fixtures.databases``)."""
+    return IdentityStore(database("identities"))
 
 
 def resolve(store: IdentityStore, issuer: str, sub: str, provider: str, name: str, **kw) -> str:
@@ -165,7 +166,8 @@ def test_taken_and_invalid_names_are_skipped(store):
         store.resolve(HOME, "", provider="home", suggestion="x")
 
 
-def test_table_is_private(store):
+def test_table_is_private(tmp_path):
+    store = IdentityStore(tmp_path / "state" / "identities.sqlite")
     resolve(store, HOME, "s", "home", "alice")
     mode = stat.S_IMODE(os.stat(store.path).st_mode)
     assert mode == 0o600 and stat.S_IMODE(os.stat(store.path.parent).st_mode) == 0o700
@@ -190,16 +192,14 @@ def test_concurrent_first_sign_ins_get_distinct_names(store):
         assert set(pool.map(again, range(8))) == {"zoe"}
 
 
-def _allocate_in_process(path: str, number: int) -> str:
-    return (
-        IdentityStore(path).resolve(PARTNER, f"p{number}", provider="p", suggestion="bo").username
-    )
+def _allocate_in_process(url: str, number: int) -> str:
+    return IdentityStore(url).resolve(PARTNER, f"p{number}", provider="p", suggestion="bo").username
 
 
 def test_concurrent_allocation_across_processes(store):
     resolve(store, HOME, "first", "home", "bo")
     with ProcessPoolExecutor(4) as pool:
-        names = list(pool.map(_allocate_in_process, [str(store.path)] * 12, range(12)))
+        names = list(pool.map(_allocate_in_process, [store.url] * 12, range(12)))
     assert len(set(names)) == 12 and "bo" not in names
 
 

@@ -1,6 +1,20 @@
-"""The in-job launcher's pure parts: the server URL and the job's start and end time."""
+"""The in-job launcher: the server URL, the job's start and end time, and the port reported
+once the server listens (the launcher run for real, with a stand-in server and hub)."""
 
-from continuum_spawners.launcher import job_times, service_url
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from continuum_spawners.launcher import LAUNCHER_AGE_HEADER, job_times, service_url
 
 
 def test_job_times_from_slurm_start_and_walltime():
@@ -25,3 +39,79 @@ def test_service_url_keeps_path():
     url = "http://127.0.0.1:0/user/alice/"
     assert service_url(url, "10.1.2.3", 8888) == "http://10.1.2.3:8888/user/alice/"
     assert service_url(url, "::1", 8888) == "http://[::1]:8888/user/alice/"
+
+
+# -- the port is reported once the server listens ------------------------------------------------
+
+# a stand-in server: binds the port of JUPYTERHUB_SERVICE_URL after a moment, notes when, serves
+SERVER = textwrap.dedent(
+    """
+    import os, pathlib, socket, sys, time
+    from urllib.parse import urlsplit
+    time.sleep(0.4)  # the imports of a real server
+    if sys.argv[2] == "fail":
+        sys.exit(3)
+    sock = socket.create_server(("127.0.0.1", urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"]).port))
+    pathlib.Path(sys.argv[1]).write_text(repr(time.time()))
+    time.sleep(1.5)
+    """
+)
+
+
+class PortHub(BaseHTTPRequestHandler):
+    """Records each port report (time, body, launcher age) and answers 201."""
+
+    def do_POST(self) -> None:  # http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        age = self.headers.get(LAUNCHER_AGE_HEADER)
+        self.server.reports.append((time.time(), self.path, body, age))  # type: ignore[attr-defined]
+        self.send_response(201)
+        self.end_headers()
+
+    def do_GET(self) -> None:  # the material pull asks for nothing here
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def port_hub() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PortHub)
+    server.reports = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def run_launcher(hub: ThreadingHTTPServer, tmp_path: Path, mode: str) -> int:
+    env = {
+        **os.environ,
+        "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.server_address[1]}/hub/api",
+        "JUPYTERHUB_API_TOKEN": "server-token",
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:0/user/alice/",
+        "CONTINUUM_BIND_IP": "127.0.0.1",
+        "XDG_RUNTIME_DIR": str(tmp_path),
+    }
+    argv = [sys.executable, "-m", "continuum_spawners.launcher", sys.executable, "-c", SERVER]
+    launcher = subprocess.run(
+        [*argv, str(tmp_path / "bound"), mode], env=env, timeout=60, capture_output=True
+    )
+    return launcher.returncode
+
+
+def test_port_is_reported_once_the_server_listens(port_hub, tmp_path):
+    assert run_launcher(port_hub, tmp_path, "serve") == 0
+    (at, path, body, age), *more = port_hub.reports  # type: ignore[attr-defined]
+    assert not more and path == "/hub/api/batchspawner"
+    bound = float((tmp_path / "bound").read_text())
+    assert at >= bound  # not before: the hub's first check of the server finds it
+    assert set(body) == {"port"} and 1 <= body["port"] <= 65535
+    assert 0 < float(age) < 30  # seconds since the launcher started
+
+
+def test_a_server_that_never_listens_is_not_reported_and_fails_the_job(port_hub, tmp_path):
+    assert run_launcher(port_hub, tmp_path, "fail") == 3
+    assert port_hub.reports == []  # type: ignore[attr-defined]

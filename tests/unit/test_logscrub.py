@@ -27,6 +27,24 @@ from continuum_hub.logscrub import CredentialScrubber, install_log_scrubber, scr
         pytest.param("GET /hub/home?next=/tokens", "GET /hub/home?next=/tokens", id="no-secret"),
         pytest.param("token=abc at start", "token=abc at start", id="not-a-query"),
         pytest.param("GET /x?mytoken=keep", "GET /x?mytoken=keep", id="other-name"),
+        pytest.param(
+            "302 GET /hub/continuum/join/Zk3_x-9aQ/start (alice@127.0.0.1)",
+            "302 GET /hub/continuum/join/[secret]/start (alice@127.0.0.1)",
+            id="join-code-in-path",
+        ),
+        pytest.param(
+            "302 GET /hub/login?next=%2Fhub%2Fcontinuum%2Fjoin%2FZk3_x-9aQ",
+            "302 GET /hub/login?next=%2Fhub%2Fcontinuum%2Fjoin%2F[secret]",
+            id="join-code-in-next",
+        ),
+        pytest.param(
+            "GET /hub/continuum/join/Zk3/guest?code=G1 (1.2.3.4)",
+            "GET /hub/continuum/join/[secret]/guest?code=[secret] (1.2.3.4)",
+            id="guest-code",
+        ),
+        pytest.param(
+            "GET /hub/continuum/events/0a1b", "GET /hub/continuum/events/0a1b", id="event"
+        ),
     ],
 )
 def test_scrub(text: str, expected: str) -> None:

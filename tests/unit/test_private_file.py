@@ -16,8 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from continuum_spawners.ledger import JobLedger
-from continuum_spawners.private_file import create_private
+from continuum_spawners.private_file import create_private, private_engine
 from fixtures.ledger_jobs import usage_job
 
 OTHER_PROCESS = """
@@ -70,3 +73,29 @@ def test_a_second_ledger_in_one_process_keeps_the_first_ones_writes_visible(tmp_
     first.record_submission(usage_job("2"))
     assert other_process(url, "read") == "1 2 other"
     assert {j.job_id for j in second.jobs()} == {"1", "2", "other"}
+
+
+def test_private_engine_makes_a_private_wal_file_and_reads_postgresql_as_psycopg(tmp_path):
+    path = tmp_path / "new" / "store.sqlite"
+    engine = private_engine(f"sqlite:///{path}", timeout=2.5)
+    with engine.connect() as db:
+        assert db.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert db.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2500
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # JupyterHub's spelling would mean psycopg2, which is not installed: psycopg 3 it is
+    assert private_engine("postgresql://hub@db.example/hub").dialect.driver == "psycopg"
+
+
+def test_immediate_transactions_take_turns_and_readers_wait_for_none(tmp_path):
+    url = f"sqlite:///{tmp_path / 'alloc.sqlite'}"
+    first, second = (private_engine(url, immediate=True, timeout=0.2) for _ in range(2))
+    with first.begin() as db:
+        db.exec_driver_sql("CREATE TABLE t (x)")
+    with first.begin() as db:
+        db.exec_driver_sql("SELECT count(*) FROM t")  # reads, then would write: holds the lock
+        with pytest.raises(OperationalError, match="database is locked"):
+            with second.begin() as other:  # a second allocator waits (here: gives up)
+                other.exec_driver_sql("SELECT count(*) FROM t")
+        with second.connect().execution_options(sqlite_deferred=True) as reader:
+            assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0

@@ -97,10 +97,11 @@ def test_transport_for_resolves_the_connection_kind(fields, kind):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"transport": "slurmrestd"}, "site gamma: no transport 'slurmrestd' \\(known kinds: "),
+        ({"transport": "firecrest"}, "site gamma: no transport 'firecrest' \\(known kinds: "),
         ({"transport": "ssh"}, "site gamma: transport ssh without a host"),
+        ({"transport": "slurmrestd"}, "site gamma: transport slurmrestd without a URL"),
     ],
-    ids=["unknown", "ssh-without-host"],
+    ids=["unknown", "ssh-without-host", "slurmrestd-without-url"],
 )
 def test_transport_for_refuses_what_it_cannot_reach(fields, message):
     with pytest.raises(ValueError, match=message):

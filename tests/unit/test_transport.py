@@ -249,3 +249,21 @@ def test_transport_for_follows_the_registry():
         {"SLURM_CONF": "/x"},
         5,
     )
+
+
+def test_ssh_login_account_runs_the_users_commands_through_sudo():
+    transport = ssh_transport(login_user="sitelogin", service_user="bob")
+    argv = transport.command(["sbatch", "--parsable"], "alice", {"TOKEN_X", "SLURM_CONF"})
+    assert argv[argv.index("-l") + 1] == "sitelogin"
+    # the header's names (never values) kept through sudo, as the local transport does
+    assert shlex.split(argv[-1])[7:] == [
+        *("sudo", "-n", "-u", "alice", "--preserve-env=SLURM_CONF,TOKEN_X", "--"),
+        *("sbatch", "--parsable"),
+    ]
+    # status and the probe run as the login account itself
+    for user in (None, "sitelogin"):
+        status = transport.command(["squeue"], user)
+        assert status[status.index("-l") + 1] == "sitelogin"
+        assert "sudo" not in shlex.split(status[-1])
+    with pytest.raises(TransportError, match="not a POSIX account name"):
+        transport.command(["squeue"], "-oProxyCommand=x")

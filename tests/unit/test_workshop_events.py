@@ -3,6 +3,7 @@ and the participant's ``--reservation`` (issue 13, items 1–2)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -366,6 +367,27 @@ async def test_reservations_are_made_when_due_retried_and_released(registry, kee
     await keeper.reconcile(soon.end + timedelta(seconds=1))
     assert transport.argvs[-1][1] == "delete"
     assert store.get(soon.id).reservation_state == "deleted"
+
+
+async def test_participants_starting_together_are_all_let_in(registry, keeper):
+    """Each admission writes the whole Users= list: twenty at once, all from the same (stale)
+    event, must not drop one another's accounts (a 20-browser burst saw 7 refused)."""
+    keeper, transport, store = keeper
+    ev = make(registry, body())
+    store.add(ev)
+    await keeper.reconcile(NOW)
+    made = store.get(ev.id)
+    answer = transport.run
+
+    async def slow_run(argv, **kwargs):
+        await asyncio.sleep(0.001)  # the scheduler takes its time: the admissions interleave
+        return await answer(argv, **kwargs)
+
+    transport.run = slow_run
+    accounts = [f"user{n:02d}" for n in range(20)]
+    await asyncio.gather(*(keeper.admit(made, a) for a in accounts))
+    assert set(accounts) <= set(store.get(ev.id).reservation_users)
+    assert set(accounts) <= set(transport.argvs[-1][-1].split("=", 1)[1].split(","))
 
 
 async def test_site_reservations_are_never_touched(keeper):

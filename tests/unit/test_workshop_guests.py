@@ -164,6 +164,31 @@ def test_guests_get_pool_accounts_others_the_sites_policy(
     assert mapper.account_for("guest-unknown", site()) is None
 
 
+def test_a_service_finds_guests_by_their_lease_and_never_leases_them_one(
+    store: GuestStore, mapper: WorkshopAccountMapper, homes: Path, tmp_path: Path
+) -> None:
+    """The services' processes (Dask Gateway, workflows) have no events' database: the hub
+    configures them with ``guest_lookup = "leases"`` (:func:`continuum_hub.services.
+    resolver_sections`), so a guest's clusters and runs use the account their server holds."""
+    from continuum_hub.services import resolver_sections
+
+    store.add_guest("aaaaaaaaaaaa", "alpha", "guest-0001")
+    assert mapper.require("guest-0001", site()) == "guest01"  # the hub: the server's start
+    hub = Config(
+        {
+            "AccountMapper": {"lease_db": str(tmp_path / "leases.sqlite")},
+            "WorkshopAccountMapper": {"guest_pool": {"accounts": list(POOL)}},
+        }
+    )
+    service = WorkshopAccountMapper(config=Config(resolver_sections(hub)))
+    assert service.guest_lookup == "leases"
+    assert service.require("guest-0001", site()) == "guest01"
+    # no lease: the site's own policy decides (no account named like a guest here)
+    assert service.account_for("guest-0002", site(), allocate=True) is None
+    assert service.store.leases("alpha") == {"guest-0001": "guest01"}
+    assert service.require("alice", site()) == "alice"
+
+
 def test_guest_pool_is_checked_at_configuration() -> None:
     with pytest.raises(TraitError, match="leave out policy"):
         WorkshopAccountMapper(guest_pool={"policy": "pool", "accounts": ["a"]})

@@ -57,3 +57,12 @@ export const usageIcon = new LabIcon({
   name: 'continuum-hub:usage',
   svgstr: svg('<path d="M3 20h18v2H3z"/><path d="M5 12h3v7H5zm5.5-8h3v15h-3zM16 8h3v11h-3z"/>')
 });
+
+/** Workshops: a teaching board on an easel. */
+export const workshopIcon = new LabIcon({
+  name: 'continuum-hub:workshop',
+  svgstr: svg(
+    '<path d="M2 3h20v13H2zm2 2v9h16V5z"/><path d="M11 16h2v3h-2zM7.4 22l3-4h3.2l3 4h-2.5l-2.1-2.8-2.1 2.8z"/>' +
+      '<path d="M6 8h8v2H6zm0 3h5v2H6z"/>'
+  )
+});

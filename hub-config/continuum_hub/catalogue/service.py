@@ -97,8 +97,7 @@ class CatalogueService(ManagedService):
             "sources": self.sources,
             "search_timeout": self.search_timeout,
         }
-        sections = ("AccountResolver", "AccountMapper")
-        return self.with_sections(c, {"CatalogueApp": settings}, sections)
+        return self.with_sections(c, {"CatalogueApp": settings}, ())
 
 
 def add_catalogue_service(c: Config) -> CatalogueService | None:

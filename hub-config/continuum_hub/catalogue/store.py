@@ -13,10 +13,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, MetaData, String, Table, Text, create_engine, insert, select, update
+from sqlalchemy import Column, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Engine
 
-from ..workflows.store import _private_sqlite as private_sqlite
+from continuum_spawners.private_file import private_engine
 
 metadata = MetaData()
 
@@ -45,8 +45,7 @@ class Store:
     """Requests in the database at ``url`` (tables made if missing)."""
 
     def __init__(self, url: str) -> None:
-        private_sqlite(url)
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = private_engine(url)  # SQLite: 0600, WAL, busy timeout
         metadata.create_all(self.engine)
 
     def add(

@@ -7,6 +7,10 @@
 * :mod:`.backend` — :class:`~.backend.SiteSlurmBackend`, dask-gateway's jobqueue Slurm backend
   made site-aware: each cluster's scheduler and workers are Slurm jobs of the user on the chosen
   site, one status query per site per interval;
+* :mod:`.quickstart` — workers started with the cluster (the first in the scheduler's job) and
+  the phases of a start; :mod:`.scheduler_setup` — the preload run inside each scheduler;
+* :mod:`.launcher` — run as the user by ``sudo``: staging folder, ``sbatch``, ``scancel``;
+* :mod:`.accounting` — budgets and the usage ledger for the clusters' jobs;
 * :mod:`.auth` — hub tokens with ``access:services!service=dask-gateway``, bad ones get 401;
 * :mod:`.dashboard` — dashboards behind the gateway's own check: only the cluster's owner;
 * :mod:`.service` — :class:`~.service.GatewayService`, the hub side: the managed service entry,

@@ -12,8 +12,9 @@ the gateway's state folder (0700), each in a 0600 file created on first start:
 
 Its JupyterHub token reaches it from the hub through ``JUPYTERHUB_API_TOKEN``, the proxy's token
 is made at each start and handed to the proxy in its environment: nothing secret is on a command
-line.  The cluster database (``gateway.sqlite``) is on disk and clusters are left running when
-the gateway stops, so a restarted gateway picks its live clusters up again.
+line.  The cluster database (``gateway.sqlite``, 0600, or ``GatewayService.db_url``) is on disk
+and clusters are left running when the gateway stops, so a restarted gateway picks its live
+clusters up again.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from traitlets.config import Config
+
+from continuum_spawners.private_file import create_private
+
+from .database import use_postgresql_types
 
 CONFIG_ENV = "CONTINUUM_GATEWAY_CONFIG"
 
@@ -59,7 +64,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     private_secret(cookie, lambda: secrets.token_hex(32))
     config = Config(data)
     backend = config.SiteSlurmBackend
-    backend.db_url = f"sqlite:///{state / 'gateway.sqlite'}"
+    if not backend.get("db_url"):  # GatewayService.db_url, else a private file in the state
+        backend.db_url = f"sqlite:///{create_private(state / 'gateway.sqlite')}"
+    use_postgresql_types(backend.db_url)  # dask-gateway-server's BINARY column
     backend.db_encrypt_keys = [key]
     backend.dashboard_cookie_secret_file = str(cookie)
     return config

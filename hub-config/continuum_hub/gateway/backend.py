@@ -22,35 +22,34 @@ standard input — never on a command line.  What this class adds:
   (:func:`~continuum_spawners.schedulers.adapter_for`);
 * dashboards are not routed by the proxy but served through :mod:`.dashboard` (owner only);
 * adaptive bounds from the options are set on the scheduler as soon as it runs;
-* the workers asked for at creation (option ``workers``) are submitted right after the
-  scheduler, not once it runs, and each start's phases are logged (:mod:`.quickstart`).
+* the workers asked for at creation (option ``workers``) start with the scheduler, not once it
+  runs: the first in the scheduler's own job, the others submitted right after it; each
+  start's phases are logged (:mod:`.quickstart`).
 """
 
 from __future__ import annotations
 
 import shlex
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dask_gateway_server.backends.base import PublicException
-from dask_gateway_server.backends.db_base import Cluster
+from dask_gateway_server.backends.db_base import Cluster, JobStatus
 from dask_gateway_server.traitlets import Type
 from traitlets import Float, Instance, Integer, Unicode, default
 
-from continuum_spawners import ledger
-from continuum_spawners.budgets import BudgetExceeded, Request, enforce
 from continuum_spawners.schedulers import adapter_for, monitor_for
 from continuum_spawners.schedulers.base import JobState
 from continuum_spawners.schedulers.monitor import SiteMonitor
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
+from .accounting import check_budget, record_job
 from .dashboard import DashboardProxy
-from .jobs import GIB, HUB_TOKEN_FILE, SiteJobs
+from .jobs import HUB_TOKEN_FILE, WITH_SCHEDULER, SiteJobs
 from .metrics import GatewayMetrics
 from .options import GatewayLimits, cluster_label, cluster_options
-from .quickstart import StartPhases, queue_start_workers
+from .quickstart import SETUP_FILE, StartPhases, queue_start_workers, setup_source
 from .totals import allowance, explain, note, notes_middleware, usage
 
 
@@ -149,23 +148,8 @@ class SiteSlurmBackend(SiteJobs):
     def _check_budget(
         self, username: str, config: dict[str, Any], site: Site, workers: int
     ) -> None:
-        """Refuse ``workers`` more workers (0: the scheduler of a new cluster) that would pass
-        the user's or their VO's monthly budget (:mod:`continuum_spawners.budgets`)."""
-        if workers:
-            cores, gpus, memory = (
-                config["worker_cores"],
-                config["worker_gpus"],
-                config["worker_memory"],
-            )
-        else:
-            cores, gpus, memory = config["scheduler_cores"], 0, config["scheduler_memory"]
-        wanted = Request(
-            site, cores, gpus, memory / GIB, config["walltime_minutes"], max(1, workers)
-        )
-        try:
-            enforce(self.registry, username, config.get("user_groups") or [], wanted, "dask")
-        except BudgetExceeded as exc:
-            raise PublicException(exc.message) from None
+        """Refuse ``workers`` more workers (0: a new cluster's scheduler) past the budget."""
+        check_budget(self.registry, username, config, site, workers)
 
     async def forward_message_to_scheduler(self, cluster: Any, msg: dict[str, Any]) -> Any:
         """Cap ``scale``/``adapt`` requests to the user's totals, refuse a scale-up past their
@@ -252,8 +236,10 @@ class SiteSlurmBackend(SiteJobs):
 
     # -- jobs ----------------------------------------------------------------------------------
 
-    async def _submit(self, cluster: Cluster, worker: Any = None, **files: Any) -> str:
-        cmd, env, script = self.get_submit_cmd_env_stdin(cluster, worker)
+    async def _submit(
+        self, cluster: Cluster, worker: Any = None, with_scheduler: bool = False, **files: Any
+    ) -> str:
+        cmd, env, script = self.get_submit_cmd_env_stdin(cluster, worker, with_scheduler)
         code, stdout, stderr = await self.do_as_user(
             self.account_of(cluster), "start", cmd=cmd, env=env, stdin=script, **files
         )
@@ -262,31 +248,9 @@ class SiteSlurmBackend(SiteJobs):
             raise PublicException(f"site {site.name} refused the job: {stderr.strip()[:300]}")
         job_id = adapter_for(site).parse_submit(stdout)
         self.monitor(site).watch(job_id)
-        self._record_usage(cluster, site, job_id, worker)
+        resources = self.job_resources(cluster, worker, with_scheduler)
+        record_job(cluster, site, job_id, resources, self.log)
         return job_id
-
-    def _record_usage(self, cluster: Cluster, site: Site, job_id: str, worker: Any) -> None:
-        """Note the job in the usage ledger (kind "dask"; a failure is only logged)."""
-        config = cluster.config
-        if worker is None:
-            cores, gpus, memory = config.scheduler_cores, 0, config.scheduler_memory
-        else:
-            cores, gpus, memory = config.worker_cores, config.worker_gpus, config.worker_memory
-        usage = ledger.UsageJob(
-            site=site.name,
-            job_id=job_id,
-            kind="dask",
-            label=str(cluster.options.get("name") or cluster.name),
-            user=cluster.username,
-            vo=ledger.vo_for(site, config.user_groups or []),
-            partition=config.partition,
-            submitted_at=datetime.now(UTC),
-            req_cores=cores,
-            req_gpus=gpus,
-            req_memory_gb=memory / GIB,
-            req_walltime_minutes=config.walltime_minutes,
-        )
-        ledger.record_submission(usage, self.log)
 
     async def _cancel(self, cluster: Cluster, argv: list[str], staging_dir: str | None) -> None:
         env = {"PATH": SAFE_PATH, **self.site_of(cluster).env}
@@ -308,7 +272,11 @@ class SiteSlurmBackend(SiteJobs):
         state = {"site": site.name, "account": self.unix_account(cluster.username, site)}
         cluster.state = state  # account_of() reads it from here on
         staging = self.get_staging_directory(cluster)
-        files = {"dask.pem": cluster.tls_key.decode(), "dask.crt": cluster.tls_cert.decode()}
+        files = {
+            "dask.pem": cluster.tls_key.decode(),
+            "dask.crt": cluster.tls_cert.decode(),
+            SETUP_FILE: setup_source(),
+        }
         token = self._hub_tokens.pop(cluster.name, None)
         if token:
             files[HUB_TOKEN_FILE] = token
@@ -316,13 +284,25 @@ class SiteSlurmBackend(SiteJobs):
         start = self.start_workers(cluster)
         if start:  # the scheduler asks for them from its first heartbeat (quickstart)
             self.db.update_cluster(cluster, count=start)
-        job_id = await self._submit(cluster, staging_dir=staging, files=files)
+        # the first worker in the scheduler's job: its record first, its name is in the script
+        inner = self.db.create_worker(cluster) if self.worker_with_scheduler(cluster) else None
+        job_id = await self._submit(
+            cluster, inner, inner is not None, staging_dir=staging, files=files
+        )
         self.phases.mark(cluster.name, "scheduler submitted")
         self.log.info("Job %s on %s: scheduler of cluster %s", job_id, site.name, cluster.name)
-        # now that the staging folder exists, not once the scheduler runs: both jobs start
+        if inner is not None:
+            self.db.update_worker(
+                inner, status=JobStatus.SUBMITTED, state={"job_id": job_id, WITH_SCHEDULER: True}
+            )
+            self.phases.mark(cluster.name, "first worker submitted")
+            self.log.info("Job %s: worker %s of %s", job_id, inner.name, cluster.name)
+        # now that the staging folder exists, not once the scheduler runs: all jobs start
         # together; before the cluster counts as submitted, so the gateway makes no others
-        if queue_start_workers(self.db, self.queue, cluster, start):
-            self.log.info("Cluster %s: %d workers queued with its scheduler", cluster.name, start)
+        if queued := queue_start_workers(self.db, self.queue, cluster, start):
+            self.log.info(
+                "Cluster %s: %d workers queued with its scheduler", cluster.name, len(queued)
+            )
         yield {**state, "staging_dir": staging, "job_id": job_id}
 
     async def do_stop_cluster(self, cluster: Cluster) -> None:
@@ -346,7 +326,11 @@ class SiteSlurmBackend(SiteJobs):
 
     async def do_stop_worker(self, worker: Any) -> None:
         job_id = worker.state.get("job_id")
-        if job_id is not None:
+        if worker.state.get(WITH_SCHEDULER):
+            # the scheduler's job: the worker process has exited (retired or failed), the job
+            # stays for the scheduler and ends with the cluster
+            self.log.info("Worker %s ran in the scheduler's job %s: job kept", worker.name, job_id)
+        elif job_id is not None:
             site = self.site_of(worker.cluster)
             await self._cancel(worker.cluster, adapter_for(site).cancel_argv([job_id]), None)
             self.monitor(site).forget(job_id)

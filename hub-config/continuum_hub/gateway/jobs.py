@@ -10,7 +10,9 @@ way), the job's whole environment (exported by name; secrets travel there only) 
   chosen software environment (distributed ≥ 2026.6 has no ``dask-scheduler``);
 * a GPU worker asks Slurm for its GPUs (``--gres``; Slurm sets ``CUDA_VISIBLE_DEVICES``) and
   advertises them as the dask resource ``GPU``;
-* every job of a cluster is named ``dg-<cluster>``;
+* every job of a cluster is named ``dg-<cluster>``; the first worker started with the cluster
+  may run in the scheduler's job (:mod:`.quickstart`): one job, both commands;
+* ``sudo -nHu ACCOUNT`` runs :mod:`.launcher` (standard library only) to submit and cancel;
 * :meth:`SiteJobs.token_setup` is the one place where jobs get ``BEARER_TOKEN_FILE``: the token
   agent, fed with the hub token the cluster was created with, keeps it fresh;
 * :meth:`SiteJobs.unix_account` is the one place that decides which POSIX account runs a user's
@@ -19,6 +21,8 @@ way), the job's whole environment (exported by name; secrets travel there only) 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import os
 import pwd
@@ -32,7 +36,7 @@ from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.db_base import Cluster
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend, SlurmClusterConfig
 from dask_gateway_server.traitlets import Type
-from traitlets import Integer, List, Unicode, default
+from traitlets import Bool, Integer, List, Unicode, default
 
 from continuum_spawners.accounts import AccountResolver, NoAccountError, shared_resolver
 from continuum_spawners.schedulers import adapter_for
@@ -40,7 +44,8 @@ from continuum_spawners.schedulers.base import JobSpec
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site, SiteRegistry, load_registry
 
-from .quickstart import scheduler_args, worker_target
+from . import launcher
+from .quickstart import BOTH_SCRIPT, START_WORKERS_ENV, scheduler_args, worker_target
 
 CLUSTER_NAME = re.compile(r"^[0-9a-f]{32}$")
 GIB = 2**30
@@ -48,6 +53,8 @@ GIB = 2**30
 # hub token that the token agent reads
 TOKEN_FILE = "bearer_token"  # noqa: S105 - a file name
 HUB_TOKEN_FILE = "hub-token"  # noqa: S105 - a file name
+#: the state of a worker that runs in its scheduler's job (its job id is the scheduler's)
+WITH_SCHEDULER = "with_scheduler"
 
 JOB_SCRIPT = """#!/bin/sh
 # Dask {role} of a Continuum Hub gateway cluster.  Resources are on the sbatch command line;
@@ -80,6 +87,13 @@ class SiteClusterConfig(SlurmClusterConfig):
         help="""Workers submitted right after the scheduler's job (the cluster option
         ``workers``), not once it runs: they read its address from the staging folder
         (:mod:`.quickstart`).""",
+    )
+    scheduler_in_worker_job = Bool(
+        True,
+        config=True,
+        help="""Run the first of the ``start_workers`` in the scheduler's job (one job asking
+        for the cores and memory of both; it lasts as long as the scheduler, also after that
+        worker is scaled away).  False: every worker is a job of its own.""",
     )
     user_groups = List(
         Unicode(),
@@ -131,10 +145,39 @@ class SiteJobs(SlurmBackend):
             return []
         return [str(agent), "--output", "{token_file}", "--token-file", "{hub_token_file}"]
 
-    @default("dask_gateway_jobqueue_launcher")
-    def _default_launcher_path(self) -> str:
-        # sudo's secure_path does not include our environment: name it absolutely
-        return str(Path(sys.prefix) / "bin" / "dask-gateway-jobqueue-launcher")
+    launcher_command = List(
+        Unicode(),
+        config=True,
+        help="""What ``sudo -nHu ACCOUNT`` runs to create a cluster's staging folder and submit
+        or cancel its jobs as the user (dask-gateway's launcher protocol on standard input).
+        Default: this package's ``launcher.py`` with the gateway's Python, ``-I -S`` (standard
+        library only, no site-packages to load).  The gateway's sudo rule must allow it.""",
+    )
+
+    @default("launcher_command")
+    def _launcher_command_default(self) -> list[str]:
+        return [sys.executable, "-I", "-S", launcher.__file__]
+
+    async def do_as_user(self, user: str, action: str, **kwargs: Any) -> tuple[int, str, str]:
+        """Run the launcher as ``user`` (as upstream's, with :attr:`launcher_command`)."""
+        proc = await asyncio.create_subprocess_exec(
+            "sudo", "-nHu", user, *self.launcher_command,
+            env={},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        request = json.dumps({**kwargs, "action": action}).encode()
+        out, err = await proc.communicate(request)
+        stdout, stderr = out.decode("utf8", "replace"), err.decode("utf8", "replace")
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"launcher failed (exit {proc.returncode}): {stderr.strip()[:300]} {stdout[:300]}"
+            )
+        result = json.loads(stdout)
+        if not result["ok"]:
+            raise RuntimeError(result["error"])
+        return result["returncode"], result["stdout"], result["stderr"]
 
     @property
     def registry(self) -> SiteRegistry:
@@ -192,7 +235,7 @@ class SiteJobs(SlurmBackend):
             self.dask_command(cluster), "scheduler", "--protocol", "tls", "--port", "0",
             "--host", host, "--dashboard-address", f"{host}:0",
             "--preload", "dask_gateway.scheduler_preload",
-            *scheduler_args(self.get_staging_directory(cluster), self.start_workers(cluster)),
+            *scheduler_args(self.get_staging_directory(cluster)),
             "--dg-api-address", f"{host}:0",
             "--dg-heartbeat-period", str(self.cluster_heartbeat_period),
             "--dg-adaptive-period", str(config.adaptive_period),
@@ -210,7 +253,10 @@ class SiteJobs(SlurmBackend):
         )
         argv = [
             self.dask_command(cluster), "worker", *target,
-            "--host", host, "--dashboard-address", f"{host}:0", "--name", worker_name,
+            # no dashboard: nobody reaches a worker's (only the scheduler's, relayed by the
+            # gateway), and its imports take a second of each worker's start
+            "--host", host, "--no-dashboard", "--dashboard-address", f"{host}:0",
+            "--name", worker_name,
             "--nthreads", threads, "--memory-limit", memory,
         ]  # fmt: skip
         if config.worker_gpus:
@@ -220,6 +266,11 @@ class SiteJobs(SlurmBackend):
     def start_workers(self, cluster: Cluster) -> int:
         """Workers submitted with the cluster's scheduler (0: none, or made before the option)."""
         return int(cluster.config.get("start_workers", 0))
+
+    def worker_with_scheduler(self, cluster: Cluster) -> bool:
+        """Whether the cluster's first worker runs in its scheduler's job."""
+        config = cluster.config
+        return self.start_workers(cluster) > 0 and bool(config.get("scheduler_in_worker_job"))
 
     def job_environment(self, cluster: Cluster, env: dict[str, str]) -> dict[str, str]:
         """The job's whole environment (exported by name with ``sbatch --export``)."""
@@ -243,19 +294,22 @@ class SiteJobs(SlurmBackend):
                 full["JUPYTERHUB_API_URL"] = os.environ["JUPYTERHUB_API_URL"]
         return full
 
-    def job_script(self, role: str, command: list[str], cluster: Cluster) -> str:
+    def job_script(
+        self, role: str, command: list[str], cluster: Cluster, worker: list[str] | None = None
+    ) -> str:
         """The job script: fixed text with the environment's modules, the token setup step and
-        the Dask command, all quoted."""
+        the Dask command (with ``worker``: the scheduler's, then that worker's), all quoted."""
         site = self.site_of(cluster)
         env = site.environment(cluster.config.software_environment) or site.default_environment
         setup = ""
         if env.modules:
             setup += ". /etc/profile\nmodule load " + shlex.join(env.modules) + "\n"
-        return JOB_SCRIPT.format(
-            role=role,
-            setup=setup + self.token_setup(cluster),
-            command=shlex.join(command),
-        )
+        setup += self.token_setup(cluster)
+        if worker is not None:
+            return BOTH_SCRIPT.format(
+                setup=setup, scheduler=shlex.join(command), worker=shlex.join(worker)
+            )
+        return JOB_SCRIPT.format(role=role, setup=setup, command=shlex.join(command))
 
     def token_setup(self, cluster: Cluster) -> str:
         """The token setup step: the one place where jobs get ``BEARER_TOKEN_FILE`` kept fresh.
@@ -281,23 +335,42 @@ class SiteJobs(SlurmBackend):
             f"if [ -f {hub_token} ]; then chmod 600 {hub_token}; {shlex.join(agent)} & fi\n"
         )
 
+    def job_resources(
+        self, cluster: Cluster, worker: Any = None, with_scheduler: bool = False
+    ) -> tuple[int, int, int]:
+        """Cores, GPUs and memory (bytes) of a scheduler's job, a worker's, or both in one."""
+        config = cluster.config
+        if worker is None:
+            return config.scheduler_cores, 0, config.scheduler_memory
+        cores, gpus, memory = config.worker_cores, config.worker_gpus, config.worker_memory
+        if with_scheduler:
+            cores, memory = cores + config.scheduler_cores, memory + config.scheduler_memory
+        return cores, gpus, memory
+
     def get_submit_cmd_env_stdin(
-        self, cluster: Cluster, worker: Any = None
+        self, cluster: Cluster, worker: Any = None, with_scheduler: bool = False
     ) -> tuple[list[str], dict[str, str], str]:
+        """The ``sbatch`` argv, environment and script of a scheduler's or a worker's job, or
+        (``with_scheduler``) of the scheduler's job that also runs ``worker``."""
         config = cluster.config
         staging = self.get_staging_directory(cluster)
-        if worker is not None:
-            role, cores, gpus = "worker", config.worker_cores, config.worker_gpus
-            memory = config.worker_memory
+        cores, gpus, memory = self.job_resources(cluster, worker, with_scheduler)
+        inner = None
+        if worker is not None and not with_scheduler:
+            role = "worker"
             command = self.get_worker_command(cluster, worker.name)
             env = self.get_worker_env(cluster)
             log = f"dask-worker-{worker.name}.log"
         else:
-            role, cores, gpus = "scheduler", config.scheduler_cores, 0
-            memory = config.scheduler_memory
+            role = "scheduler"
             command = self.get_scheduler_command(cluster)
             env = self.get_scheduler_env(cluster)
+            if self.start_workers(cluster):
+                env[START_WORKERS_ENV] = str(self.start_workers(cluster))
             log = f"dask-scheduler-{cluster.name}.log"
+            if worker is not None:  # the worker's TLS variables have names of their own
+                env = {**self.get_worker_env(cluster), **env}
+                inner = self.get_worker_command(cluster, worker.name)
         env = self.job_environment(cluster, env)
         spec = JobSpec(
             name=self.job_name(cluster),
@@ -313,4 +386,4 @@ class SiteJobs(SlurmBackend):
             env_names=sorted(env),
         )
         argv = adapter_for(self.site_of(cluster)).submit_argv(spec)
-        return argv, env, self.job_script(role, command, cluster)
+        return argv, env, self.job_script(role, command, cluster, inner)

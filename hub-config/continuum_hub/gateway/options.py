@@ -186,8 +186,9 @@ def cluster_options(
 
 def gateway_sites(registry: SiteRegistry, groups: Iterable[str]) -> list[Site]:
     """The sites a member of ``groups`` may run Dask clusters on: those whose commands run on
-    the gateway's machine (the jobqueue launcher submits locally; SSH sites are not offered)."""
-    return [site for site in registry.for_groups(groups) if site.ssh is None]
+    the gateway's machine (the jobqueue launcher submits locally; sites reached over SSH or
+    slurmrestd are not offered)."""
+    return [site for site in registry.for_groups(groups) if site.transport == "local"]
 
 
 def _no_site(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,23 @@
-"""A cluster's first workers submitted with its scheduler, and the phases of a cluster's start.
+"""A cluster's first workers started with its scheduler, and the phases of a cluster's start.
 
 dask-gateway submits a worker only once the scheduler's job runs and has told the gateway its
 address: the first worker waits for two Slurm job starts in a row (``bench/gateway_scale.py``
 measured 4.06 s against 1.63 s for dask-jobqueue's ``SLURMCluster``).  The cluster option
-``workers`` (``SiteClusterConfig.start_workers``) asks for workers at creation instead: the
-backend submits them right after the scheduler's job, so both jobs start together.
+``workers`` (``SiteClusterConfig.start_workers``) asks for workers at creation instead:
 
+* by default (``SiteClusterConfig.scheduler_in_worker_job``) the first of them runs in the
+  scheduler's own job: one ``sbatch`` for both, the job asks for the scheduler's and the
+  worker's cores and memory together, and lives as long as the scheduler (a worker retired by
+  scaling to 0 leaves the job running, holding its cores, until the scheduler ends);
+* the others (all of them, without that setting) are submitted right after the scheduler's job,
+  so all jobs start together;
 * the scheduler writes its address to ``scheduler.json`` in the cluster's 0700 staging folder
-  (``--scheduler-file``); a worker submitted before the address was known reads it from there
+  (``--scheduler-file``); a worker started before the address was known reads it from there
   (``dask worker --scheduler-file`` waits for the file), so no worker needs the gateway's API;
-* the scheduler starts asking for those workers (:func:`count_preload` sets the count of the
-  gateway's scheduler service before its first heartbeat): dask-gateway would otherwise take
-  the scheduler's count of 0 as "stop the pending workers";
+* the scheduler's preload :mod:`.scheduler_setup` (copied into the staging folder) sends the
+  first heartbeat at once, asks for those workers from it on (``CONTINUUM_START_WORKERS``;
+  dask-gateway would otherwise take the scheduler's count of 0 as "stop the pending workers"),
+  and loads the dashboard after it;
 * :func:`queue_start_workers` creates their records in the gateway's database and queues them,
   as dask-gateway does for a scale-up, before the cluster counts as submitted, so the gateway
   never creates them a second time;
@@ -27,10 +33,33 @@ import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from . import scheduler_setup
 
 #: the scheduler's address (JSON, written by the scheduler) in the cluster's staging folder
 SCHEDULER_FILE = "scheduler.json"
+#: the scheduler's preload (:mod:`.scheduler_setup`) in the cluster's staging folder
+SETUP_FILE = "continuum_scheduler_setup.py"
+#: the job environment's variable with the number of workers started with the scheduler
+START_WORKERS_ENV = scheduler_setup.START_WORKERS_ENV
+
+#: the job script of a scheduler and a worker in one job: the job lasts as long as the
+#: scheduler (a worker retired by a scale-down leaves it), the worker goes when it ends
+BOTH_SCRIPT = """#!/bin/sh
+# Dask scheduler and first worker of a Continuum Hub gateway cluster.  Resources are on the
+# sbatch command line; credentials are in the job's environment, not in this script.
+set -eu
+{setup}{scheduler} &
+scheduler=$!
+{worker} &
+worker=$!
+status=0
+wait "$scheduler" || status=$?
+kill "$worker" 2>/dev/null || true
+exit "$status"
+"""
 
 #: the phases of a cluster's start, in the order they usually happen
 PHASES = (
@@ -44,23 +73,10 @@ PHASES = (
 #: the line :class:`StartPhases` logs per cluster (``bench/gateway_scale.py`` reads it back)
 PHASES_LINE = re.compile(r"Cluster (?P<cluster>[0-9a-f]+) start phases: (?P<phases>.*)$")
 
-# one line, so that the job script's command stays one line
-_COUNT_PRELOAD = (
-    'def dask_setup(scheduler): service = scheduler.services["gateway"]; '
-    "service.count = max(service.count, {count})"
-)
 
-
-def count_preload(count: int) -> str:
-    """Source of a scheduler preload (after ``dask_gateway.scheduler_preload``) that makes the
-    gateway's scheduler service ask for ``count`` workers from its first heartbeat on.
-
-    Plain text rather than a module: the cluster's software environment need not have this
-    package, and distributed runs a ``--preload`` that contains a space as source.
-    """
-    if count < 0:
-        raise ValueError(f"a worker count is not negative: {count}")
-    return _COUNT_PRELOAD.format(count=int(count))
+def setup_source() -> str:
+    """The text of the scheduler's preload, written into the staging folder at submission."""
+    return Path(scheduler_setup.__file__).read_text()
 
 
 def scheduler_file(staging: str) -> str:
@@ -68,13 +84,16 @@ def scheduler_file(staging: str) -> str:
     return os.path.join(staging, SCHEDULER_FILE)
 
 
-def scheduler_args(staging: str, start_workers: int) -> list[str]:
+def scheduler_args(staging: str) -> list[str]:
     """Arguments of ``dask scheduler`` after the gateway's preload and before its options: the
-    address file always, the count preload when workers start with the scheduler."""
-    args = ["--scheduler-file", scheduler_file(staging)]
-    if start_workers:
-        args += ["--preload", count_preload(start_workers)]
-    return args
+    address file and our preload; the dashboard is loaded by that preload, not at start."""
+    return [
+        "--no-dashboard",
+        "--scheduler-file",
+        scheduler_file(staging),
+        "--preload",
+        os.path.join(staging, SETUP_FILE),
+    ]
 
 
 def worker_target(address: str, staging: str) -> list[str]:

@@ -36,6 +36,7 @@ from ..services import (
     hub_public_url,
     registry_environment,
     resolver_name,
+    resolver_sections,
 )
 from . import ACCESS_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from .app import CONFIG_ENV
@@ -74,10 +75,33 @@ class GatewayService(Configurable):
         help="""Folder (0700) for the gateway's cluster database and secrets.  Default:
         ``dask-gateway`` in the hub's working folder.""",
     )
+    db_url = Unicode(
+        "",
+        config=True,
+        help="""SQLAlchemy URL of the gateway's cluster database, e.g.
+        ``postgresql+psycopg://hub@/continuum_gateway?host=/var/run/postgresql`` (a database of
+        its own: dask-gateway-server's tables; no password in it, it travels in the gateway's
+        environment: peer authentication or the service account's ``~/.pgpass``).  Default:
+        ``sqlite:///<state_dir>/gateway.sqlite`` (file 0600).""",
+    )
+    start_timeout = Integer(
+        120,
+        config=True,
+        help="""Seconds the hub waits for the gateway to answer when it starts it (JupyterHub's
+        ``Service.timeout``, 30 by default, after which the hub gives up and exits).""",
+    )
     idle_timeout = Float(
         1800.0,
         config=True,
         help="Seconds after which a cluster with no work is shut down (0: never). Default 1800.",
+    )
+    scheduler_in_worker_job = Bool(
+        True,
+        config=True,
+        help="""A cluster created with workers (option ``workers``) runs its first worker in the
+        scheduler's Slurm job: one job start, not two, before the first worker (the job asks for
+        the cores and memory of both, and stays while the scheduler runs, also once that worker
+        is scaled away).  False: each worker is a job of its own.""",
     )
     stop_with_server = Bool(
         True,
@@ -140,14 +164,19 @@ class GatewayService(Configurable):
                 "registry_path": os.path.abspath(registry),
                 "stop_clusters_on_shutdown": False,
                 "api_url": self.url + SERVICE_PREFIX + "/api",
+                **({"db_url": self.db_url} if self.db_url else {}),
             },
-            "SiteClusterConfig": {"idle_timeout": self.idle_timeout},
+            "SiteClusterConfig": {
+                "idle_timeout": self.idle_timeout,
+                "scheduler_in_worker_job": self.scheduler_in_worker_job,
+            },
         }
         # the gateway maps hub users to site accounts as the hub's spawner does
         resolver = resolver_name(c)
         if resolver is not None:
             config["SiteSlurmBackend"]["account_resolver_class"] = resolver
-        config.update(copied_sections(c, ("GatewayLimits", "AccountResolver", "AccountMapper")))
+        config.update(copied_sections(c, ("GatewayLimits",)))
+        config.update(resolver_sections(c))
         for section, values in self.extra_gateway_config.items():
             config.setdefault(section, {}).update(values)
         return config
@@ -163,6 +192,7 @@ class GatewayService(Configurable):
             "cwd": os.getcwd(),
             "environment": environment,
             "oauth_no_confirm": True,  # the dashboard sign-in: the user's own hub, no prompt
+            "timeout": self.start_timeout,
         }
 
     async def stop_user_clusters(self, spawner: Any) -> None:

@@ -35,7 +35,14 @@ from tornado import web
 from traitlets import default
 
 from ..metrics import SIGN_IN_REFUSALS, initialize_provider_metrics
-from ..workshops.join import event_groups, is_event_guest, join_handlers
+from ..workshops.join import (
+    JOINING,
+    admits,
+    event_groups,
+    event_joined_by,
+    is_event_guest,
+    join_handlers,
+)
 from .entitlements import entitlement_groups
 from .errors import DiscoveryError, ProviderError
 from .identities import IdentityError, IdentityStore
@@ -183,7 +190,16 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
         except ProviderError as exc:
             raise sign_in_error(exc, self.log, provider.name) from None
         nonce = nonce_for(state["nonce"])
-        return await self.token_to_auth_model(provider, token_info, nonce=nonce)
+        model = await self.token_to_auth_model(provider, token_info, nonce=nonce)
+        joining = event_joined_by(state.get("next_url"), set(model.get("groups") or ()))
+        if joining is not None:  # let check_allowed admit them outside allowed_groups
+            model[JOINING] = joining.id
+        return model
+
+    async def check_allowed(self, username: str, auth_model: dict[str, Any] | None) -> bool:
+        """oauthenticator's rules (admins, allowed users and groups), then workshops' (someone
+        joining an event open to them through its link, a participant while it runs)."""
+        return await super().check_allowed(username, auth_model) or admits(username, auth_model)
 
     async def token_to_auth_model(
         self, provider: OIDCProvider, token_info: dict[str, Any], nonce: str | None = None
@@ -229,9 +245,10 @@ class FederatedAuthenticator(GenericOAuthenticator, FederationOptions, RefreshOp
     # ---- identity --------------------------------------------------------------------------
 
     def identity_store(self) -> IdentityStore:
-        """The ``(issuer, sub)`` → username table (:attr:`identity_db_path`)."""
+        """The ``(issuer, sub)`` → username table (``identity_db_url`` or ``identity_db_path``)."""
         if self._store is None:
-            self._store = IdentityStore(Path(self.identity_db_path).absolute())
+            where = self.identity_db_url or Path(self.identity_db_path).absolute()
+            self._store = IdentityStore(where)
         return self._store
 
     def add_user(self, user: Any) -> None:

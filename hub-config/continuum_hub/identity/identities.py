@@ -2,8 +2,8 @@
 
 A person is known to a provider by ``(issuer, sub)``; ``preferred_username`` is only a
 suggestion, and two providers may both have an ``alice`` who are different people.  The store
-(a small SQLite file, mode 0600) maps every ``(issuer, sub)`` to the hub username allocated at
-its first sign-in, and never reuses a username for another identity:
+(a small SQLite file, mode 0600, or a PostgreSQL database) maps every ``(issuer, sub)`` to the
+hub username allocated at its first sign-in, and never reuses a username for another identity:
 
 * the sanitized suggestion when no one has it yet, else the suggestion qualified with the
   provider's name (``alice-partner``), then numbered (``alice-partner-2``);
@@ -13,43 +13,71 @@ its first sign-in, and never reuses a username for another identity:
 * a name the provider holds in reserve (its institution's accounts) goes to its person with
   that name before any link, so an earlier sign-in elsewhere never takes it over.
 
-Every allocation runs in one ``BEGIN IMMEDIATE`` transaction, so concurrent first sign-ins
-(threads or processes) never hand out one name twice.
+Every allocation runs in one transaction: on SQLite it starts ``BEGIN IMMEDIATE`` (one
+allocator at a time across processes), on PostgreSQL it takes an advisory lock
+(:func:`~continuum_spawners.private_file.allocator_lock`); the primary keys of both tables
+refuse a second holder of a name or an identity all the same, and a transaction that lost a
+race is tried again (it then sees the winner's row).  Concurrent first sign-ins (threads,
+processes, hub restarts) never hand out one name twice.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
+import threading
 import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from continuum_spawners.private_file import create_private
+from sqlalchemy import (
+    REAL,
+    Column,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from continuum_spawners.private_file import (
+    allocator_lock,
+    create_tables,
+    private_engine,
+    sqlite_path,
+)
 
 MAX_LENGTH = 32
 MAX_CANDIDATES = 1000
+#: transactions tried when a concurrent sign-in took the same name (PostgreSQL)
+ATTEMPTS = 20
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    username TEXT PRIMARY KEY,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS identities (
-    issuer TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    username TEXT NOT NULL REFERENCES accounts(username),
-    provider TEXT NOT NULL,
-    link_claim TEXT,
-    link_value TEXT,
-    created REAL NOT NULL,
-    PRIMARY KEY (issuer, subject)
-);
-CREATE INDEX IF NOT EXISTS identities_link ON identities (link_claim, link_value);
-"""
+metadata = MetaData()
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("created", REAL, nullable=False),
+)
+identities = Table(
+    "identities",
+    metadata,
+    Column("issuer", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("link_claim", Text),
+    Column("link_value", Text),
+    Column("created", REAL, nullable=False),
+    PrimaryKeyConstraint("issuer", "subject"),
+    Index("identities_link", "link_claim", "link_value"),
+)
 
 
 class IdentityError(RuntimeError):
@@ -105,61 +133,61 @@ class IdentityStore:
 
     Parameters
     ----------
-    path
-        The SQLite file (created 0600 with its folder 0700 when missing).
+    url
+        SQLAlchemy URL of its database (``sqlite:///…``, ``postgresql+psycopg://…``), or the
+        path of a SQLite file; a SQLite file is created 0600 with its folder 0700 when missing.
     timeout
-        Seconds to wait for another writer's lock.
+        Seconds to wait for another writer's lock (SQLite).
     """
 
-    def __init__(self, path: Path | str, timeout: float = 10.0) -> None:
-        self.path = Path(path)
+    def __init__(self, url: Path | str, timeout: float = 10.0) -> None:
+        self.url = str(url) if "://" in str(url) else f"sqlite:///{Path(url).absolute()}"
         self.timeout = timeout
-        self._ready = False
+        #: the SQLite file, ``None`` on other databases
+        self.path = sqlite_path(self.url)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
 
-    def _prepare(self) -> None:
-        if self._ready:
-            return
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        create_private(self.path)  # never opens an existing file: that drops SQLite's locks
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db:
-            db.executescript(_SCHEMA)
-        self._ready = True
+    @property
+    def engine(self) -> Engine:
+        """The store's engine; its tables are made on first use."""
+        with self._lock:  # threads' first sign-ins at once: one engine
+            if self._engine is None:
+                engine = private_engine(self.url, immediate=True, timeout=self.timeout)
+                create_tables(engine, metadata)
+                self._engine = engine
+            return self._engine
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._prepare()
-        db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")  # one allocator at a time, across processes
+    def _allocating(self, allocate: Callable[[Connection], Any]) -> Any:
+        """``allocate(db)`` in one transaction, tried again when a concurrent one inserted the
+        same key first (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already runs them one by one)."""
+        for attempt in range(ATTEMPTS):
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+                with self.engine.begin() as db:
+                    return allocate(db)
+            except IntegrityError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def lookup(self, issuer: str, subject: str) -> str | None:
         """The username of ``(issuer, subject)``, or ``None`` when it never signed in."""
-        self._prepare()
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db:
-            row = db.execute(
-                "SELECT username FROM identities WHERE issuer = ? AND subject = ?",
-                (issuer, subject),
-            ).fetchone()
-        return row[0] if row else None
+        query = select(identities.c.username).where(
+            identities.c.issuer == issuer, identities.c.subject == subject
+        )
+        with self.engine.connect().execution_options(sqlite_deferred=True) as db:
+            return db.execute(query).scalar()
 
     def identities_of(self, username: str) -> list[tuple[str, str, str]]:
         """``(provider, issuer, subject)`` of every identity signed in as ``username``."""
-        self._prepare()
-        with closing(sqlite3.connect(self.path, timeout=self.timeout)) as db:
-            rows = db.execute(
-                "SELECT provider, issuer, subject FROM identities WHERE username = ? "
-                "ORDER BY created",
-                (username,),
-            ).fetchall()
-        return [tuple(row) for row in rows]
+        columns = identities.c
+        query = (
+            select(columns.provider, columns.issuer, columns.subject)
+            .where(columns.username == username)
+            .order_by(columns.created)
+        )
+        with self.engine.connect().execution_options(sqlite_deferred=True) as db:
+            return [(row[0], row[1], row[2]) for row in db.execute(query)]
 
     def resolve(
         self,
@@ -199,13 +227,16 @@ class IdentityStore:
         """
         if not issuer or not subject:
             raise IdentityError("an identity needs an issuer and a subject")
-        with self._transaction() as db:
-            row = db.execute(
-                "SELECT username FROM identities WHERE issuer = ? AND subject = ?",
-                (issuer, subject),
-            ).fetchone()
-            if row:
-                return Identity(row[0])
+
+        def allocate(db: Connection) -> Identity:
+            allocator_lock(db, "identities")
+            found = db.execute(
+                select(identities.c.username).where(
+                    identities.c.issuer == issuer, identities.c.subject == subject
+                )
+            ).scalar()
+            if found is not None:
+                return Identity(found)
             username, linked = None, False
             own = sanitize_username(suggestion)
             if own in reserved and valid(own) and not taken(own) and not self._allocated(db, own):
@@ -215,33 +246,45 @@ class IdentityStore:
                 linked = username is not None
             if username is None:
                 username = self._allocate(db, suggestion, provider, valid, taken)
+            claim, value = link or (None, None)
             db.execute(
-                "INSERT INTO identities (issuer, subject, username, provider, link_claim, "
-                "link_value, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (issuer, subject, username, provider, *(link or (None, None)), time.time()),
+                insert(identities).values(
+                    issuer=issuer,
+                    subject=subject,
+                    username=username,
+                    provider=provider,
+                    link_claim=claim,
+                    link_value=value,
+                    created=time.time(),
+                )
             )
             return Identity(username, created=True, linked=linked)
 
+        result: Identity = self._allocating(allocate)
+        return result
+
     @staticmethod
-    def _linked_username(db: sqlite3.Connection, issuer: str, link: tuple[str, str]) -> str | None:
+    def _linked_username(db: Connection, issuer: str, link: tuple[str, str]) -> str | None:
         if not link[1]:
             return None
-        rows = db.execute(
-            "SELECT DISTINCT username FROM identities WHERE link_claim = ? AND link_value = ?",
-            link,
-        ).fetchall()
-        if len(rows) != 1:
+        columns = identities.c
+        names = db.execute(
+            select(columns.username)
+            .distinct()
+            .where(columns.link_claim == link[0], columns.link_value == link[1])
+        ).all()
+        if len(names) != 1:
             return None  # unknown, or ambiguous: never guess who someone is
-        username = rows[0][0]
+        username = names[0][0]
         # A person has one account per issuer: a second subject there is someone else.
         same_issuer = db.execute(
-            "SELECT 1 FROM identities WHERE username = ? AND issuer = ?", (username, issuer)
-        ).fetchone()
+            select(columns.subject).where(columns.username == username, columns.issuer == issuer)
+        ).first()
         return None if same_issuer else username
 
     @staticmethod
     def _allocate(
-        db: sqlite3.Connection,
+        db: Connection,
         suggestion: str,
         provider: str,
         valid: Callable[[str], bool],
@@ -253,12 +296,11 @@ class IdentityStore:
         raise IdentityError(f"no free valid username for {suggestion!r} at {provider}")
 
     @staticmethod
-    def _allocated(db: sqlite3.Connection, name: str) -> bool:
-        return (
-            db.execute("SELECT 1 FROM accounts WHERE username = ?", (name,)).fetchone() is not None
-        )
+    def _allocated(db: Connection, name: str) -> bool:
+        query = select(accounts.c.username).where(accounts.c.username == name)
+        return db.execute(query).first() is not None
 
     @staticmethod
-    def _claim(db: sqlite3.Connection, name: str) -> str:
-        db.execute("INSERT INTO accounts VALUES (?, ?)", (name, time.time()))
+    def _claim(db: Connection, name: str) -> str:
+        db.execute(insert(accounts).values(username=name, created=time.time()))
         return name

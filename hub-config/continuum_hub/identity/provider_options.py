@@ -214,6 +214,14 @@ class FederationOptions(ProviderOptions):
         paths are relative to the hub's working directory).  Keep it with the hub database:
         losing it re-allocates usernames.""",
     )
+    identity_db_url = Unicode(
+        "",
+        config=True,
+        help="""SQLAlchemy URL of the identity table's database, e.g.
+        ``postgresql+psycopg://hub@/continuum?host=/var/run/postgresql`` (it may be the hub's
+        own database: the tables are ``accounts`` and ``identities``).  Default (empty): the
+        SQLite file ``identity_db_path``.""",
+    )
 
     @validate("providers")
     def _validate_providers(self, proposal: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from tornado import web
 from tornado.httputil import url_concat
 from traitlets.config import Config
 
+from ..workshops.join import is_event_guest
 from .tokens import TokenRefresher
 
 SCOPE = "custom:continuum-token:read"
@@ -68,6 +69,10 @@ class TokenHandler(APIHandler):
         allowed = self.get_scope_filter(SCOPE)
         if user is None or not allowed(user.orm_user, kind="user"):
             raise web.HTTPError(403, f"this token may not read the access token of {name}")
+        if is_event_guest(user.name):
+            # signed in with a workshop's guest code: there is no provider token, and "sign in
+            # again" (401) would send their server's token agent after a sign-in never had
+            raise web.HTTPError(404, "a workshop guest has no identity provider token")
         refreshed = await self.refresher.refresh_user(user, reread=False)
         if isinstance(refreshed, dict):
             await self.auth_to_user(refreshed, user)  # the groups follow the entitlements

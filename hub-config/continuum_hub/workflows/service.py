@@ -130,7 +130,7 @@ class WorkflowService(ManagedService):
         resolver = resolver_name(c)
         if resolver is not None:
             settings["account_resolver_class"] = resolver
-        sections = ("WorkflowLimits", "AccountResolver", "AccountMapper")
+        sections = ("WorkflowLimits",)
         return self.with_sections(c, {"WorkflowsApp": settings}, sections)
 
 

@@ -13,7 +13,6 @@ created 0600: it holds the run tokens (see :mod:`.credentials`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,15 +26,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from continuum_spawners.private_file import create_private
+from continuum_spawners.private_file import private_engine
 
 #: run states after which nothing changes any more
 FINAL = frozenset({"done", "failed", "cancelled"})
@@ -137,24 +135,11 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _private_sqlite(url: str) -> None:
-    """Create a SQLite database file 0600 (it holds run tokens) before SQLAlchemy opens it."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return
-    if parsed.database == ":memory:":
-        return
-    folder = os.path.dirname(os.path.abspath(parsed.database))
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    create_private(parsed.database)  # never opens an existing file: that drops SQLite's locks
-
-
 class Store:
     """Runs, workflows and credentials in the database at ``url`` (tables made if missing)."""
 
     def __init__(self, url: str) -> None:
-        _private_sqlite(url)
-        self.engine: Engine = create_engine(url, future=True)
+        self.engine: Engine = private_engine(url)  # SQLite: 0600, WAL, busy timeout
         metadata.create_all(self.engine)
 
     # --- runs ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 :mod:`.model` (an event and its checks), :mod:`.store` (its tables), :mod:`.reservations` (its
 Slurm reservation through the site-access path), :mod:`.manager` (instructors, limits, the
-periodic task, the spawner's hook) and :mod:`.api` (REST under ``/hub/api/continuum/events``).
+periodic task, the spawner's hook), :mod:`.api` (REST under ``/hub/api/continuum/events``) and
+:mod:`.events_page` (the instructors' page ``/hub/continuum/events`` and its navigation link).
 :func:`add_workshops` puts them into a hub's configuration.
 
 Joining through a link, guest seats, material pulling, the instructor's view and the waiting
@@ -15,10 +16,13 @@ Material (item 4): :mod:`.material_api` (what servers pull, the instructor's pus
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 
-from traitlets.config import Config
+# every server job imports this package (material_pull runs before the server): asyncio and
+# traitlets cost it about a second on a busy node, so they load only where they are used
+if TYPE_CHECKING:
+    from traitlets.config import Config
 
 __all__ = ["add_workshops"]
 
@@ -27,6 +31,8 @@ def add_workshops(c: Config) -> None:
     """Install the events' REST routes, let participants' servers start in their event's
     reservation (unless the deployment set ``SiteSpawner.reservation_hook`` itself) and start
     the periodic reservation task once the hub's event loop runs."""
+    import asyncio
+
     from .api import install_event_handlers
     from .manager import EventManager, reservation_hook
 
@@ -34,6 +40,9 @@ def add_workshops(c: Config) -> None:
     from .instructor_api import add_instructor_view
 
     add_instructor_view(c)  # /hub/continuum/events/<id>/instructor and its REST calls
+    from .events_page import add_events_page
+
+    add_events_page(c)  # /hub/continuum/events: an instructor's events and the form
     if "reservation_hook" not in c.SiteSpawner:
         c.SiteSpawner.reservation_hook = reservation_hook
     from .ending import add_joining

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.engine import Engine
-from traitlets import Dict, TraitError, validate
+from traitlets import Dict, Enum, TraitError, validate
 
 from continuum_spawners.account_map import AccountMapper, policy_from
 from continuum_spawners.accounts import AccountPolicy, NoAccountError
@@ -205,6 +205,16 @@ class WorkshopAccountMapper(AccountMapper):
             policy_from({"policy": "pool", **value}, "WorkshopAccountMapper.guest_pool")
         return value
 
+    guest_lookup = Enum(
+        ("events", "leases"),
+        "events",
+        config=True,
+        help="""How guests are recognised: ``events`` (the hub: its events' database) or
+        ``leases`` (the services' processes, which the hub configures so: a ``guest-…`` user
+        holding a lease of :attr:`guest_pool` at the site, made when their server started
+        there; services never lease a guest a new account).""",
+    )
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         #: where guests are looked up (default: the hub's events' database)
@@ -229,9 +239,15 @@ class WorkshopAccountMapper(AccountMapper):
         return self.guests.guest(username) is not None
 
     def resolve(self, username: str, site: Site, allocate: bool) -> str | None:
+        policy = self.guest_policy()
+        if self.guest_lookup == "leases":
+            if policy is not None and username.startswith(GUEST_PREFIX):
+                leased = self.store.leases(site.name).get(username)
+                if leased in policy.accounts:
+                    return leased
+            return super().resolve(username, site, allocate)
         if not self.is_guest(username):
             return super().resolve(username, site, allocate)
-        policy = self.guest_policy()
         if policy is None:
             return None
         account = self.store.lease(site.name, username, policy.accounts, allocate)

@@ -27,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from jupyterhub import apihandlers, orm
 from jupyterhub.handlers import BaseHandler
@@ -55,6 +57,9 @@ CODE_ROUTE = r"([A-Za-z0-9_-]{1,64})"
 TEMPLATE = "continuum-join.html"
 TEMPLATES = Path(__file__).parent / "templates"
 GROUP_PREFIX = "workshop-"
+#: the model key by which a sign-in through an event's link tells ``check_allowed`` about it
+JOINING = "continuum_joining_event"
+_JOIN_PATH = re.compile(r"/continuum/join/" + CODE_ROUTE + r"(?:/start)?/?$")
 
 
 class JoinSettings(SingletonConfigurable):
@@ -127,6 +132,29 @@ def is_event_guest(username: str) -> bool:
 def may_join(ev: Event, groups: set[str]) -> bool:
     """Whether a federated user in ``groups`` may join ``ev`` (guests come through codes)."""
     return ev.federated or bool(groups & set(ev.vos))
+
+
+def event_joined_by(next_url: str | None, groups: set[str]) -> Event | None:
+    """The event whose join link a sign-in returns to (``next_url``), when that event would
+    let a federated user in ``groups`` join now; else ``None``."""
+    if not next_url or not EventManager.initialized():
+        return None
+    found = _JOIN_PATH.search(urlparse(next_url).path)
+    if found is None:
+        return None
+    ev = EventManager.instance().store.by_code(found.group(1))
+    if ev is None or not may_join(ev, groups) or window_refusal(ev, datetime.now(UTC)):
+        return None
+    return ev
+
+
+def admits(username: str, auth_model: dict[str, Any] | None) -> bool:
+    """Whether workshops let ``username`` in beyond the authenticator's own rules (e.g.
+    ``allowed_groups``): a sign-in through the link of an event open to them (marked
+    :data:`JOINING` by the authenticator), or a participant while their event runs."""
+    if auth_model and auth_model.get(JOINING):
+        return True
+    return bool(event_groups(username))
 
 
 def window_refusal(ev: Event, now: datetime) -> str | None:

@@ -17,7 +17,9 @@ site with ``reservations: false`` names a reservation the site made; the hub nev
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -57,6 +59,9 @@ class Reservations:
         self.log = log
         self.lead = lead
         self.timeout = timeout
+        # one change of an event's reservation at a time: participants starting together each
+        # write the whole Users= list, and the last write would drop the others' accounts
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def _site(self, ev: Event) -> Site:
         site = self.registry().get(ev.site)
@@ -79,6 +84,10 @@ class Reservations:
     async def ensure(self, ev: Event, now: datetime | None = None) -> Event:
         """Make ``ev``'s reservation if it is due (its start within the lead time) and not made
         yet; a refusal is kept in ``reservation_error`` and tried again later."""
+        async with self._locks[ev.id]:
+            return await self._ensure(self.store.get(ev.id) or ev, now)
+
+    async def _ensure(self, ev: Event, now: datetime | None) -> Event:
         now = now or datetime.now(UTC)
         if ev.external_reservation or ev.reservation_state == "created":
             return ev
@@ -109,6 +118,10 @@ class Reservations:
 
     async def admit(self, ev: Event, account: str) -> Event:
         """Let ``account`` (a participant's, at the event's site) into ``ev``'s reservation."""
+        async with self._locks[ev.id]:  # the users as stored now, not as ``ev`` had them
+            return await self._admit(self.store.get(ev.id) or ev, account)
+
+    async def _admit(self, ev: Event, account: str) -> Event:
         if ev.external_reservation or account in ev.reservation_users:
             return ev
         users = (*ev.reservation_users, account)

@@ -22,16 +22,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
     delete,
-    event,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 
-from continuum_spawners.private_file import create_private
+from continuum_spawners.private_file import private_engine
 
 from .model import Event, Profile
 
@@ -123,30 +121,13 @@ def _event(row: Any, people: tuple[str, ...]) -> Event:
     )
 
 
-def _private_sqlite(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return
-    path = Path(str(parsed.database))
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    create_private(path)  # never opens an existing file: that would drop SQLite's locks
-
-
-def _busy_timeout(connection: Any, _record: Any) -> None:
-    # the REST handlers and the reconciler write from the same process, a second hub may read
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
 class EventStore:
     """Events and their participants in the database at ``url`` (tables made if missing)."""
 
     def __init__(self, url: str) -> None:
-        _private_sqlite(url)
-        self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _busy_timeout)
+        # SQLite: 0600 (join codes), WAL and a busy timeout: the REST handlers and the
+        # reconciler write from the same process, a second hub may read
+        self.engine: Engine = private_engine(url)
         metadata.create_all(self.engine)
 
     def _people(self, db: Any, event_ids: list[str]) -> dict[str, tuple[str, ...]]:

@@ -97,6 +97,8 @@ def demo(args: argparse.Namespace) -> int:
         f"TAP {federation.tap.tap_url if federation.tap else '-'}, the sites' software (Lmod)\n"
         f"  Prometheus: {federation.prometheus.url if federation.prometheus else '-'} "
         "(scrapes the hub and its services; alert rules loaded)\n"
+        "  Hub: behind its own proxy, under a supervisor that restarts it when it dies (the\n"
+        "       servers' connections and jobs live on; what the dead hub left is killed)\n"
         f"  Logs: {state}/*/  — press Ctrl-C to stop everything.\n",
         flush=True,
     )
@@ -108,10 +110,17 @@ def demo(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    hub_log = SupervisorLines(federation.hub.state_dir / "jupyterhub.log")
     try:
         while not stop:
+            for line in hub_log.new_lines():  # the hub died and comes back: say so here too
+                print(line, flush=True)
             if federation.hub.process is not None and not federation.hub.process.running:
-                print("The hub exited; its log:\n" + federation.hub.log(), file=sys.stderr)
+                print(
+                    "The hub's supervisor ended (the hub stopped cleanly, or failed again and "
+                    "again); the hub's log:\n" + federation.hub.log(),
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.5)
     finally:
@@ -119,6 +128,26 @@ def demo(args: argparse.Namespace) -> int:
         federation.stop()
         print("Stopped.")
     return 0
+
+
+class SupervisorLines:
+    """The supervisor's lines (``… supervisor] …``) added to the hub's log since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new_lines(self) -> list[str]:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except OSError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits
+        self.offset += len(complete)
+        lines = complete.decode(errors="replace").splitlines()
+        return [line for line in lines if " supervisor] " in line]
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

@@ -2,9 +2,14 @@
 
 :class:`LocalHub` writes the deployment layer (a traitlets JSON file, mode 0600) that points the
 layered ``hub-config/jupyterhub_config.py`` at the local identity provider and Slurm sites, and
-runs ``jupyterhub`` with its proxy on 127.0.0.1.  Secrets (cookie secret, ``JUPYTERHUB_CRYPT_KEY``,
-the proxy token, the OIDC client secret) live in 0600 files of the state folder and reach the
-hub through its environment or that file, never its command line.
+runs ``jupyterhub`` on 127.0.0.1 behind an external proxy, as a facility runs it (``deploy/``):
+configurable-http-proxy is a process of its own (``ConfigurableHTTPProxy.should_start = False``),
+so users' connections to their servers survive a restart of the hub, and the hub runs under
+:mod:`.supervisor`, which restarts it when it dies and kills what the dead hub left (its managed
+services), as systemd does with the deployed units.  Secrets (cookie secret,
+``JUPYTERHUB_CRYPT_KEY``, the proxy token, the OIDC client secret) live in 0600 files of the state
+folder and reach the hub and the proxy through their environment or that file, never their
+command lines.
 
 The hub trusts the local provider as its primary one (``continuum``); more providers (the
 demo's partner proxy) come as ``FederatedAuthenticator.providers`` entries, e.g. from
@@ -35,8 +40,29 @@ from .idp import (
     VO_HEP,
     VO_RADIO,
 )
-from .process import ManagedProcess, Service, free_port, log_tail
+from .process import (
+    ManagedProcess,
+    Service,
+    free_port,
+    log_tail,
+    parent_pid,
+    port_open,
+)
 
+#: seconds the supervisor waits for a stopping hub before it kills it and what it left (a
+#: hub whose services ignore SIGINT takes 10 s more per service: JupyterHub's interrupt_timeout)
+HUB_STOP_TIMEOUT = 15
+#: the running hub's pid, written by the supervisor (in the state folder)
+HUB_PID_FILE = "jupyterhub.pid"
+#: what the supervisor's warm spare imports: JupyterHub and our heaviest packages
+HUB_PRELOAD = (
+    "jupyterhub.app",
+    "continuum_hub.identity.auth",
+    "continuum_spawners.spawner",
+    "continuum_hub.gateway.service",
+    "continuum_hub.workflows.service",
+    "continuum_hub.catalogue.service",
+)
 #: the gateway's ports of a hub that keeps them (in its state folder)
 GATEWAY_PORTS_FILE = "gateway-ports.json"
 GATEWAY_PORT_NAMES = ("port", "tcp_port", "api_port")
@@ -52,6 +78,25 @@ def gateway_ports(path: Path | None) -> dict[str, int]:
     hub's services keep theirs the same way (:func:`continuum_hub.services.kept_ports`).
     """
     return kept_ports(path, GATEWAY_PORT_NAMES)
+
+
+#: the server extensions installed in the project's environment; a lean server loads none
+LEAN_SERVER_EXTENSIONS = (
+    "continuum_lab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "jupyterlab",
+    "notebook_shim",
+    "panel.io.jupyter_server_extension",
+)
+
+
+def lean_server_config() -> dict[str, dict[str, Any]]:
+    """Hub config (``extra_config``) for lean servers: ``jupyterhub-singleuser`` without any
+    other server extension, for tests and benchmarks that need many servers answering, not
+    JupyterLab."""
+    off = [f"--ServerApp.jpserver_extensions={name}=False" for name in LEAN_SERVER_EXTENSIONS]
+    return {"Spawner": {"args": off, "default_url": "/api/status"}}
 
 
 # what the demo identity provider's entitlements say, as the hub sees it
@@ -134,6 +179,9 @@ class LocalHub(Service):
         Keep the Dask Gateway's ports in ``state_dir/gateway-ports.json`` and use them again at
         the next start while they are free (the demo: its clusters outlive a restart).  Default:
         new free ports for every ``LocalHub`` (tests).
+    restart_delay
+        Seconds before the supervisor starts a hub that died again (doubled after each quick
+        failure, see :mod:`.supervisor`).
     """
 
     def __init__(
@@ -152,6 +200,7 @@ class LocalHub(Service):
         providers: Mapping[str, Mapping[str, Any]] | None = None,
         extra_config: Mapping[str, Mapping[str, Any]] | None = None,
         keep_gateway_ports: bool = False,
+        restart_delay: float = 1.0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.repo_root = Path(repo_root)
@@ -173,7 +222,11 @@ class LocalHub(Service):
         self.admin_groups = list(admin_groups)
         self.providers = {name: dict(settings) for name, settings in (providers or {}).items()}
         self.extra_config = extra_config or {}
+        self.restart_delay = restart_delay
+        #: the hub's supervisor (python -m continuum_federation.supervisor), the hub below it
         self.process: ManagedProcess | None = None
+        #: configurable-http-proxy, beside the hub: it outlives restarts of the hub
+        self.proxy: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -189,12 +242,11 @@ class LocalHub(Service):
                 "db_url": f"sqlite:///{self.state_dir / 'jupyterhub.sqlite'}",
                 "cookie_secret_file": str(self.state_dir / "cookie_secret"),
             },
+            # the proxy is started beside the hub (start_proxy); its token comes from the
+            # environment (CONFIGPROXY_AUTH_TOKEN), as for the deployed units
             "ConfigurableHTTPProxy": {
                 "api_url": f"http://127.0.0.1:{self.proxy_api_port}",
-                "command": [
-                    str(self.repo_root / "node_modules" / ".bin" / "configurable-http-proxy")
-                ],
-                "pid_file": str(self.state_dir / "proxy.pid"),
+                "should_start": False,
             },
             "FederatedAuthenticator": {
                 "issuer": self.issuer,
@@ -243,22 +295,83 @@ class LocalHub(Service):
             env[f"CONTINUUM_SLURM_CONF_{name.upper()}"] = str(conf)
         return env
 
+    def start_proxy(self, timeout: float = 30.0) -> bool:
+        """Start configurable-http-proxy unless it runs; whether it was started now.
+
+        Unlike the deployed unit (``deploy/``), no ``--default-target``: a new proxy answers
+        nothing until the hub has put its routes back (the hub's and the servers' at once, at
+        the end of its start), so ``/hub/health`` through it means the servers are reachable.
+        While the hub restarts, its route stays: ``/hub/`` fails, users' servers go on.
+        """
+        if self.proxy is not None and self.proxy.running:
+            return False
+        argv = [
+            str(self.repo_root / "node_modules" / ".bin" / "configurable-http-proxy"),
+            *("--ip", "127.0.0.1", "--port", str(self.port)),
+            *("--api-ip", "127.0.0.1", "--api-port", str(self.proxy_api_port)),
+            *("--error-target", f"http://127.0.0.1:{self.api_port}/hub/error"),
+        ]
+        env = {  # PATH (for node) and the API token, nothing else
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "CONFIGPROXY_AUTH_TOKEN": read_or_create_secret(self.state_dir / "proxy_token"),
+        }
+        self.proxy = ManagedProcess(
+            "proxy", argv, self.state_dir, env=env, cwd=self.state_dir
+        ).start_ready(lambda: port_open(self.proxy_api_port) and port_open(self.port), timeout)
+        return True
+
+    def supervisor_argv(self) -> list[str]:
+        """The hub's command under :mod:`.supervisor`."""
+        bin_dir = Path(sys.executable).parent
+        config = self.repo_root / "hub-config" / "jupyterhub_config.py"
+        return [
+            sys.executable,
+            *("-m", "continuum_federation.supervisor", "--delay", str(self.restart_delay)),
+            *("--stop-timeout", str(HUB_STOP_TIMEOUT)),
+            *("--pid-file", str(self.state_dir / HUB_PID_FILE)),
+            # a warm spare with JupyterHub and our heaviest packages imported: a restart
+            # starts from there (importing is most of a hub's start)
+            *("--entry", "jupyterhub.app:main"),
+            *(arg for module in HUB_PRELOAD for arg in ("--preload", module)),
+            *("--", str(bin_dir / "jupyterhub"), "-f", str(config)),
+        ]
+
     def start(self, timeout: float = 90.0) -> LocalHub:
-        """Write the deployment layer, start the hub and wait until it answers."""
+        """Write the deployment layer, start the proxy (unless it runs) and the supervised hub,
+        and wait until the hub answers through the proxy."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o700)
         write_private_json(self.state_dir / "continuum_hub_config.json", self.config())
-        argv = [
-            str(Path(sys.executable).parent / "jupyterhub"),
-            "-f",
-            str(self.repo_root / "hub-config" / "jupyterhub_config.py"),
-        ]
-        self.process = ManagedProcess(
-            "jupyterhub", argv, self.state_dir, env=self.environment(), cwd=self.state_dir
-        ).start_ready(self._healthy, timeout)
+        started_proxy = self.start_proxy()
+        try:
+            self.process = ManagedProcess(
+                "jupyterhub",
+                self.supervisor_argv(),
+                self.state_dir,
+                env=self.environment(),
+                cwd=self.state_dir,
+            ).start_ready(self.healthy, timeout)
+        except BaseException:
+            if started_proxy:
+                self.stop()
+            raise
         return self
 
-    def _healthy(self) -> bool:
+    @property
+    def hub_pid(self) -> int | None:
+        """The running ``jupyterhub`` process (the supervisor's child), or ``None``."""
+        if self.process is None or self.process.proc is None:
+            return None
+        try:
+            pid = int((self.state_dir / HUB_PID_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if parent_pid(pid) == self.process.proc.pid else None
+
+    def healthy(self) -> bool:
+        """Whether the hub answers ``/hub/health`` through the proxy now."""
+        if not port_open(self.api_port):  # not up yet: spare the proxy's log an error
+            return False
         try:
             with urllib.request.urlopen(f"{self.url}/hub/health", timeout=2) as response:  # noqa: S310
                 return response.status == 200
@@ -269,12 +382,16 @@ class LocalHub(Service):
         """The end of the hub's log, for error messages."""
         return log_tail(self.state_dir / "jupyterhub.log", lines)
 
-    def stop(self) -> None:
-        """Stop the hub, its proxy and services (servers' jobs are left to the caller).
+    def stop(self, *, proxy: bool = True) -> None:
+        """Stop the hub and its services, and the proxy unless ``proxy`` is false (servers'
+        jobs are left to the caller).
 
-        The proxy and the services run in sessions of their own; ``ManagedProcess.stop`` ends
-        those that outlive a hub killed before its cleanup.
+        The supervisor stops the hub (``SIGTERM``; the hub ends its services), then kills what
+        is left below it; a hub restarted later with the proxy kept puts routes back as needed.
         """
         if self.process is not None:
-            self.process.stop(timeout=20)
+            self.process.stop(timeout=HUB_STOP_TIMEOUT + 5)
             self.process = None
+        if proxy and self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None

@@ -3,7 +3,8 @@
 ``initdb`` runs as the ``postgres`` account in a folder of its own; the server listens on
 127.0.0.1 and a private socket folder (never the machine's own cluster or /var/run/postgresql),
 with ``trust`` authentication: it is reachable from this machine only and lives as long as its
-caller.  Users: the workflow store's database test, the TAP server (:mod:`.dachs`).
+caller.  Users: the stores' tests (``tests/fixtures/databases.py``: every store on PostgreSQL,
+backup and restore), the TAP server (:mod:`.dachs`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ class PostgresCluster(Service):
         ``None``, removed again by :meth:`stop`.
     port
         TCP port on 127.0.0.1; a free one when ``None``.
+    durable
+        ``False``: no ``fsync`` and no synchronous commits (a test cluster that many tests
+        create databases in; its data need not survive a crash of the machine), and room for
+        300 connections.
     """
 
     folder: Path | None = None
     port: int | None = None
+    durable: bool = True
     _own_folder: bool = False
 
     def _run(self, *argv: str) -> None:
@@ -88,6 +94,10 @@ class PostgresCluster(Service):
                     str(BIN / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER, "-A", "trust"
                 )  # fmt: skip
             options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+            if not self.durable:
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                # every store instance of a test session holds a connection until collected
+                options += " -c max_connections=300"
             self._run(
                 str(BIN / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
                 "-l", str(self.log_path), "-w", "start",

@@ -58,6 +58,12 @@ def _stat(pid: int) -> tuple[int, int] | None:
     return int(fields[1]), int(fields[19])
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid``, ``None`` once it is gone."""
+    stat = _stat(pid)
+    return None if stat is None else stat[0]
+
+
 def descendants(pid: int) -> dict[int, int]:
     """All processes below ``pid`` (children, grandchildren, …) with their start times."""
     parents: dict[int, list[tuple[int, int]]] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -69,6 +70,9 @@ class LocalSlurmCluster(Service):
     accounting
         :attr:`.SlurmDBD.address` of the slurmdbd recording the jobs (the cluster registered
         there), or ``None``: no accounting.
+    jwt
+        Also accept JSON Web Tokens (``AuthAltTypes=auth/jwt``, key :attr:`jwt_key`), as
+        ``slurmrestd`` and ``scontrol token`` need; munge stays the main authentication.
 
     Attributes
     ----------
@@ -102,12 +106,14 @@ class LocalSlurmCluster(Service):
         state_dir: Path,
         munge_socket: Path,
         accounting: tuple[str, int] | None = None,
+        jwt: bool = False,
     ) -> None:
         self.spec = spec if isinstance(spec, ClusterSpec) else parse_cluster_spec(name, spec)
         if self.spec.name != name:
             raise ClusterSpecError(f"spec of {self.spec.name!r} given for cluster {name!r}")
         self.name = name
         self.accounting = accounting
+        self.jwt = jwt
         self.root = Path(state_dir).absolute() / name
         self.munge_socket = Path(munge_socket).absolute()
         for path in (self.root, self.munge_socket):
@@ -116,6 +122,8 @@ class LocalSlurmCluster(Service):
         self.conf_dir = self.root / "etc"
         self.conf_path = self.conf_dir / "slurm.conf"
         self.log_dir = self.root / "log"
+        # slurmctld's signing key for tokens: with its state (0700), the file 0600
+        self.jwt_key = self.root / "spool" / "ctld" / "jwt_hs256.key"
         self.ctld_port = 0
         self.slurmd_ports: dict[str, int] = {}
         self._ctld: ManagedProcess | None = None
@@ -187,6 +195,10 @@ class LocalSlurmCluster(Service):
             for dev in gpu_files(self.root, node):
                 dev.unlink(missing_ok=True)
                 dev.symlink_to("/dev/null")
+        if self.jwt and not self.jwt_key.exists():
+            fd = os.open(self.jwt_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as key:
+                key.write(secrets.token_bytes(32))
         files = {
             self.conf_path: render_slurm_conf(self),
             self.conf_dir / "gres.conf": render_gres_conf(self),

@@ -74,6 +74,7 @@ def render_slurm_conf(cluster: LocalSlurmCluster) -> str:
         "AuthType=auth/munge",
         "CredType=cred/munge",
         f"AuthInfo=socket={cluster.munge_socket}",
+        *_jwt_lines(cluster),
         f"StateSaveLocation={r / 'spool' / 'ctld'}",
         f"SlurmdSpoolDir={r / 'spool' / 'd-%n'}",
         f"SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}",
@@ -132,6 +133,13 @@ def render_slurm_conf(cluster: LocalSlurmCluster) -> str:
             f"Default={'YES' if part.default else 'NO'} MaxTime={part.max_time} State=UP"
         )
     return "\n".join(lines) + "\n"
+
+
+def _jwt_lines(cluster: LocalSlurmCluster) -> list[str]:
+    """Tokens (slurmrestd, ``scontrol token``) accepted besides munge, when asked for."""
+    if not cluster.jwt:
+        return []
+    return ["AuthAltTypes=auth/jwt", f"AuthAltParameters=jwt_key={cluster.jwt_key}"]
 
 
 def _accounting_lines(cluster: LocalSlurmCluster) -> list[str]:

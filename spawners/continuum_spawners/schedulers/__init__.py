@@ -10,16 +10,18 @@ builds an adapter, a transport or a monitor itself:
     ``scheduler`` kind (:data:`ADAPTERS`);
 :func:`transport_for`
     how its commands run, by its ``connection.transport`` (:data:`TRANSPORTS`):
-    :class:`~.transport.LocalTransport` (``sudo -n -u ACCOUNT`` on this machine) or
-    :class:`~.ssh.SSHTransport` (on the site's login node);
+    :class:`~.transport.LocalTransport` (``sudo -n -u ACCOUNT`` on this machine),
+    :class:`~.ssh.SSHTransport` (on the site's login node) or
+    :class:`~.slurmrest.SlurmRestTransport` (the site's slurmrestd, ``auth/jwt``);
 :func:`monitor_for`
     the site's :class:`~.monitor.SiteMonitor`, one per process: a single batched status query
     per interval for all the jobs of the site, whoever asks.
 
 Modules: :mod:`.base` (the adapter interface, job specs and states), :mod:`.slurm` (Slurm;
 its accounting, ``sacct``, in :mod:`.sacct`), :mod:`.transport` (the transport interface, local
-runs), :mod:`.ssh` (runs over SSH, built on :mod:`.transport`), :mod:`.monitor` (batched
-status).  Adding a scheduler kind is one adapter
+runs), :mod:`.ssh` (runs over SSH, built on :mod:`.transport`), :mod:`.slurmrest` (the same
+commands as slurmrestd requests; the translation in :mod:`.rest_commands`), :mod:`.monitor`
+(batched status).  Adding a scheduler kind is one adapter
 module plus one entry in :data:`ADAPTERS`: the registry's schema accepts exactly those kinds.
 """
 
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 from .base import SchedulerAdapter
 from .monitor import SiteMonitor
 from .slurm import SlurmAdapter
+from .slurmrest import SlurmRestTransport
 from .ssh import SSHTransport
 from .transport import LocalTransport, Transport
 
@@ -64,8 +67,18 @@ def _ssh(site: Site, timeout: float) -> Transport:
     return SSHTransport(site.ssh, site.env, timeout=timeout)
 
 
+def _slurmrestd(site: Site, timeout: float) -> Transport:
+    if site.rest is None:
+        raise ValueError(f"site {site.name}: transport slurmrestd without a URL to reach")
+    return SlurmRestTransport(site.rest, timeout=timeout)
+
+
 #: transport kind (a site's ``connection.transport``) → what makes its transport
-TRANSPORTS: dict[str, Callable[[Site, float], Transport]] = {"local": _local, "ssh": _ssh}
+TRANSPORTS: dict[str, Callable[[Site, float], Transport]] = {
+    "local": _local,
+    "ssh": _ssh,
+    "slurmrestd": _slurmrestd,
+}
 
 # one monitor per site and connection, for the whole process (see monitor_for)
 _monitors: dict[tuple[object, ...], SiteMonitor] = {}
@@ -89,7 +102,8 @@ def adapter_for(site: Site) -> SchedulerAdapter:
 
 
 def transport_for(site: Site, timeout: float = DEFAULT_TIMEOUT) -> Transport:
-    """How ``site``'s commands run: locally through ``sudo``, or over SSH on its login node.
+    """How ``site``'s commands run: locally through ``sudo``, over SSH on its login node, or
+    through its slurmrestd.
 
     Parameters
     ----------
@@ -119,7 +133,14 @@ def monitor_for(site: Site, timeout: float = DEFAULT_TIMEOUT) -> SiteMonitor:
     registry gets a new one.  ``timeout`` applies to the status commands of a monitor made by
     this call (the first caller's; in the hub, ``SiteSpawner.command_timeout``).
     """
-    key = (site.name, site.scheduler, site.transport, site.ssh, tuple(sorted(site.env.items())))
+    key = (
+        site.name,
+        site.scheduler,
+        site.transport,
+        site.ssh,
+        site.rest,
+        tuple(sorted(site.env.items())),
+    )
     monitor = _monitors.get(key)
     if monitor is None:
         monitor = SiteMonitor(site.name, adapter_for(site), transport_for(site, timeout))

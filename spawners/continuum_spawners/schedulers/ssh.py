@@ -39,6 +39,14 @@ SSH's own environment passing (``SendEnv`` + the server's ``AcceptEnv``) was rej
 ``sbatch --export-file`` was rejected too: it serves ``sbatch`` only, while the site's
 environment must reach ``squeue`` and ``scancel`` as well.
 
+Whose account runs the command
+------------------------------
+By default ssh logs in as the user (the hub's key in each user's ``authorized_keys`` there).
+A site that gives the hub one login account instead (``login_user``) has ssh log in as that
+account, which runs the user's commands through ``sudo -n -u USER --preserve-env=NAMES``,
+as :class:`~.transport.LocalTransport` does on the hub's machine (the same sudoers rule, on the
+login node); commands that need no user (status, the probe) run as the login account.
+
 Exit status 255 is ssh's own (unreachable host, host key, authentication): it raises a
 :class:`~.transport.TransportError` saying which.  So that a remote command's own failures
 always come back as a :class:`~.transport.CommandResult`, the prologue turns a remote exit
@@ -50,7 +58,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .transport import SAFE_PATH, CommandResult, TransportError, current_user, run_process
@@ -161,14 +169,32 @@ class SSHTransport:
         self.connect_timeout = connect_timeout
 
     def login(self, user: str | None) -> str:
-        """The account to log in as: ``user``, else the service account, else the hub's own."""
-        name = user or self.connection.service_user or current_user()
+        """The account to log in as: the login account where the site names one, else ``user``,
+        else the service account, else the hub's own."""
+        name = self.connection.login_user or user or self.connection.service_user
+        name = name or current_user()
         if not POSIX_USER.match(name):
             raise TransportError(f"{name!r} is not an account name ssh may log in as")
         return name
 
-    def command(self, argv: Sequence[str], user: str | None) -> list[str]:
-        """The ``ssh`` argument list that runs ``argv`` as ``user`` on the login node."""
+    def as_user(self, user: str | None, env_names: Iterable[str]) -> list[str]:
+        """What runs the command as ``user`` on the login node: nothing where ssh logs in as
+        the user, else ``sudo -n -u USER`` keeping the header's variables (the local
+        transport's rule, on the login node: ``login_user ALL=(users) NOPASSWD:SETENV: …``)."""
+        login = self.connection.login_user
+        if login is None or user is None or user == login:
+            return []
+        if not POSIX_USER.match(user):
+            raise TransportError(f"{user[:40]!r} is not a POSIX account name")
+        names = sorted(env_names)
+        keep = ["--preserve-env=" + ",".join(names)] if names else []
+        return ["sudo", "-n", "-u", user, *keep, "--"]
+
+    def command(
+        self, argv: Sequence[str], user: str | None, env_names: Iterable[str] = ()
+    ) -> list[str]:
+        """The ``ssh`` argument list that runs ``argv`` as ``user`` on the login node
+        (``env_names``: the variables the environment header sets, kept through ``sudo``)."""
         if not argv:
             raise TransportError("no command to run")
         c = self.connection
@@ -176,7 +202,8 @@ class SSHTransport:
         # killing the local ssh does not stop a command without a terminal on the login node:
         # coreutils' timeout ends it there too
         limit = ["timeout", "--kill-after=5", str(max(1, math.ceil(self.timeout)))]
-        remote = shlex.join(["/bin/sh", "-c", PROLOGUE, PROLOGUE_NAME, *limit, *argv])
+        sudo = self.as_user(user, env_names)
+        remote = shlex.join(["/bin/sh", "-c", PROLOGUE, PROLOGUE_NAME, *limit, *sudo, *argv])
         return [
             "ssh",
             "-F",
@@ -228,7 +255,7 @@ class SSHTransport:
             If ssh cannot run, the login node cannot be reached or authenticated (with the
             reason), or the command does not finish within :attr:`timeout`.
         """
-        ssh_argv = self.command(argv, user)
+        ssh_argv = self.command(argv, user, {**self.site_env, **(env or {})})
         data = self.stdin_bytes(env or {}, stdin)
         # ssh gets no secrets in its own environment (they are on stdin) and no agent
         result = await run_process(

@@ -1,0 +1,163 @@
+"""workshop_chromium: N real Chromium sessions join one workshop event at once (issue 13's
+"smaller burst of 20 real Chromium sessions reaching JupyterLab").
+
+Through ``bench/crowd_setup.py``'s :func:`federation` (shared with ``workshop_burst`` and
+``storm``): a
+private munge, the demo's Slurm site ``alpha`` (its node declared with N CPUs, so the event's
+reservation holds every seat), the OpenID provider with an instructor ``ws00`` (entitlement
+``…:group:vo.hep.example:role=instructor``) and N participants ``ws01`` … (HEP members; Unix
+accounts of the same name, created if missing and kept), and the hub with ``continuum-site``.
+The instructor creates an event through the REST API (N seats on alpha/interactive, one profile
+of 1 core and 1 GB, open to the HEP VO).
+
+The burst: one Debian Chromium (as ``tests/fixtures/browser.py`` starts it) with N browser
+contexts, all started at once (Playwright's async API): each opens the event's join link, is
+sent to the hub's login page, signs in at the provider's page, lands on the event's start page,
+clicks *Start my server* and waits until JupyterLab's main area is shown.  Per participant the
+clock stops three times from opening the link: back on the start page (signed in), the server
+ready (the spawn-pending page hands over to ``/user/<name>/lab``) and JupyterLab shown.
+
+Prints failures (grouped by reason), p50/p95 of each stage, the time until all N show
+JupyterLab, and the share of the JupyterLab stage in the total (the browser's own part: loading
+and starting JupyterLab's front end in N tabs on this machine).  Servers and the event are
+removed afterwards.  About 4 minutes at N = 20 on the (shared) 2-core test machine.  Run as
+root: ``/opt/continuum-hub/venv/bin/python bench/workshop_chromium.py [--users 20]`` (importing
+``crowd_setup`` puts ``tests/`` on ``sys.path``, for ``fixtures``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crowd import percentile, quiet_stop, sign_in
+from crowd_setup import federation, generated_people, hub_errors
+from playwright.async_api import Browser, async_playwright
+
+from continuum_federation.idp import VO_HEP, entitlement
+from fixtures.browser import CHROMIUM, CHROMIUM_ARGS
+
+STAGES = ("signed_in", "server_ready", "lab_shown")
+#: one participant's limit from the link to JupyterLab (ms)
+TIMEOUT_MS = 480_000
+
+
+def event_body(seats: int) -> dict[str, Any]:
+    """N seats on alpha/interactive for two hours from now, open to the HEP VO."""
+    now = datetime.now(UTC)
+    return {
+        "title": "Chromium burst",
+        "start": now.isoformat(),
+        "end": (now + timedelta(hours=2)).isoformat(),
+        "seats": seats,
+        "site": "alpha",
+        "partition": "interactive",
+        "profiles": [{"name": "lab", "cores": 1, "memory_gb": 1, "walltime": "0:30"}],
+        "access": {"vos": [VO_HEP]},
+    }
+
+
+async def join(browser: Browser, link: str, user: str, password: str) -> dict[str, Any]:
+    """One participant in a fresh context: link → provider → start page → JupyterLab."""
+    result: dict[str, Any] = {"user": user}
+    context = await browser.new_context(viewport={"width": 1200, "height": 800})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    t0 = time.perf_counter()
+    try:
+        await page.goto(link)
+        await page.get_by_text(re.compile(r"^Sign in with")).first.click()
+        await page.get_by_label("Username").fill(user)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(re.compile(r"/start$"))
+        result["signed_in"] = time.perf_counter() - t0
+        await page.get_by_role("button", name="Start my server").click()
+        await page.wait_for_url(re.compile(rf"/user/{user}/lab"))
+        result["server_ready"] = time.perf_counter() - t0
+        await page.locator("#jp-main-dock-panel").wait_for(state="visible")
+        result["lab_shown"] = time.perf_counter() - t0
+    except Exception as error:  # a failed participant is a figure, not the end of the run
+        result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
+        result["at"] = page.url.split("?")[0]
+    finally:
+        await context.close()
+    return result
+
+
+async def burst(link: str, people: list[tuple[str, str]]) -> tuple[list[dict[str, Any]], float]:
+    """Every participant at once in one Chromium; their results and the burst's wall time."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            t0 = time.perf_counter()
+            results = await asyncio.gather(
+                *(join(browser, link, user, password) for user, password in people)
+            )
+            return list(results), time.perf_counter() - t0
+        finally:
+            await browser.close()
+
+
+def report(count: int, results: list[dict[str, Any]], wall: float) -> None:
+    print(f"workshop_chromium: {count} Chromium sessions join one event at once (from the link)")
+    errors = Counter(f"{r['error']} (at {r['at']})" for r in results if "error" in r)
+    for error, times in errors.most_common():
+        print(f"  {times} × {error}")
+    shown = [r for r in results if "lab_shown" in r]
+    print(f"  failures {count - len(shown)}/{count}; all {len(shown)} shown after {wall:.1f} s")
+    for stage in STAGES:
+        values = [r[stage] for r in results if stage in r]
+        print(
+            f"  link → {stage.replace('_', ' '):12}: p50 {percentile(values, 50):5.1f} s, "
+            f"p95 {percentile(values, 95):5.1f} s"
+        )
+    lab = [r["lab_shown"] - r["server_ready"] for r in shown]
+    if shown:
+        share = sum(lab) / sum(r["lab_shown"] for r in shown)
+        print(
+            f"  JupyterLab's front end (server ready → shown): p50 {percentile(lab, 50):.1f} s, "
+            f"{share:.0%} of link → JupyterLab shown"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="N Chromium sessions join a workshop event")
+    parser.add_argument("--users", type=int, default=20, help="participants (default 20)")
+    args = parser.parse_args()
+    teacher = generated_people(
+        "ws", 0, [entitlement(VO_HEP), entitlement(VO_HEP, "instructor")], first=0
+    )
+    people = teacher + generated_people("ws", args.users, [entitlement(VO_HEP)])
+    with federation(["alpha"], people, args.users) as fed, fed.hub("site") as hub:
+        passwords = fed.idp.passwords
+        instructor = sign_in(hub, fed.idp, teacher[0]["username"])
+        events = f"{hub.url}/hub/api/continuum/events"
+        xsrf = {"X-XSRFToken": instructor.cookies.get("_xsrf", path="/hub/")}
+        made = instructor.post(events, json=event_body(args.users), headers=xsrf, timeout=60)
+        if made.status_code != 201:
+            sys.exit(f"event refused: {made.status_code} {made.text[:300]}")
+        ev = made.json()
+        link = f"{hub.url}/hub/continuum/join/{ev['join_code']}"
+        print(f"event {ev['id']}: reservation {ev['reservation']['state']}")
+        joining = [(p["username"], passwords[p["username"]]) for p in people[1:]]
+        results, wall = asyncio.run(burst(link, joining))
+        report(args.users, results, wall)  # before the (long) clean-up
+        if any("error" in r for r in results):
+            print(hub_errors(fed.root / "site" / "jupyterhub.log"))
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda user: quiet_stop(hub, user[0]), joining))
+        instructor.delete(f"{events}/{ev['id']}", headers=xsrf, timeout=60)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+module.exports = require('@continuum-hub/common/jest.config.base')(__dirname);

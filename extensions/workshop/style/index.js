@@ -1,0 +1,2 @@
+import '@continuum-hub/common/style/list-panel.css';
+import './base.css';
