@@ -30,11 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import shutil
 import sys
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from crowd import percentile, quiet_stop, sign_in
@@ -133,6 +135,7 @@ def report(count: int, results: list[dict[str, Any]], wall: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="N Chromium sessions join a workshop event")
     parser.add_argument("--users", type=int, default=20, help="participants (default 20)")
+    parser.add_argument("--logs", help="folder to keep the hub's log in when a participant fails")
     args = parser.parse_args()
     teacher = generated_people(
         "ws", 0, [entitlement(VO_HEP), entitlement(VO_HEP, "instructor")], first=0
@@ -154,6 +157,10 @@ def main() -> None:
         report(args.users, results, wall)  # before the (long) clean-up
         if any("error" in r for r in results):
             print(hub_errors(fed.root / "site" / "jupyterhub.log"))
+            if args.logs:  # the federation's folder goes at the end: keep the hub's log
+                Path(args.logs).mkdir(parents=True, exist_ok=True)
+                shutil.copy(fed.root / "site" / "jupyterhub.log", args.logs)
+                print(f"  the hub's log: {Path(args.logs) / 'jupyterhub.log'}")
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda user: quiet_stop(hub, user[0]), joining))
         instructor.delete(f"{events}/{ev['id']}", headers=xsrf, timeout=60)
