@@ -45,6 +45,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the tests' hub helpers
 
+from poll_cost import wait_running  # noqa: E402 - beside this script
+
 from continuum_federation.accounts import ensure_unix_user  # noqa: E402
 from continuum_federation.hub import read_or_create_secret  # noqa: E402
 from continuum_federation.idp import (  # noqa: E402
@@ -98,20 +100,7 @@ def submit_jobs(cluster, count: int) -> list[str]:
             check=True,
         ).stdout
         ids.append(out.strip().split(";")[0])
-    deadline = time.monotonic() + 180
-    states: list[str] = []
-    while time.monotonic() < deadline:
-        states = subprocess.run(
-            ["squeue", "--noheader", "--format=%T", f"--jobs={','.join(ids)}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        if states.count("RUNNING") == count:
-            return ids
-        time.sleep(0.5)
-    raise SystemExit(f"only {states.count('RUNNING')} of {count} jobs running after 180 s")
+    return wait_running(env, ids, 180)
 
 
 def build_db(path: Path, crypt_key: str, users: int, running: dict[str, tuple[int, dict]]) -> None:

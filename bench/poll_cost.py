@@ -70,7 +70,13 @@ def submit_jobs(cluster: LocalSlurmCluster, count: int) -> list[str]:
             check=True,
         ).stdout
         ids.append(out.strip().split(";")[0])
-    deadline = time.monotonic() + 120
+    return wait_running(env, ids, 120)
+
+
+def wait_running(env: dict[str, str], ids: list[str], timeout: float) -> list[str]:
+    """``ids`` once Slurm runs them all (the bench stops after ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    states: list[str] = []
     while time.monotonic() < deadline:
         states = subprocess.run(
             ["squeue", "--noheader", "--format=%T", f"--jobs={','.join(ids)}"],
@@ -79,10 +85,10 @@ def submit_jobs(cluster: LocalSlurmCluster, count: int) -> list[str]:
             text=True,
             check=True,
         ).stdout.split()
-        if states.count("RUNNING") == count:
+        if states.count("RUNNING") == len(ids):
             return ids
         time.sleep(0.5)
-    raise SystemExit(f"only {states.count('RUNNING')} of {count} jobs running after 120 s")
+    raise SystemExit(f"only {states.count('RUNNING')} of {len(ids)} jobs running after {timeout} s")
 
 
 async def ours(cluster: LocalSlurmCluster, ids: list[str]) -> tuple[int, float]:
