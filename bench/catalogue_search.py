@@ -216,7 +216,7 @@ async def http_service(folder: Path) -> tuple[Any, BuiltinSource, str]:
     source_spec = {
         "name": "bench",
         "kind": "continuum_hub.catalogue.sources.builtin:BuiltinSource",
-        "db_path": str(folder / "bench.sqlite"),
+        "db_url": f"sqlite:///{folder / 'bench.sqlite'}",
         "index_dir": str(folder / "bench.index"),
         "auto_rebuild": False,
         "timeout": 30.0,
@@ -279,7 +279,6 @@ def share(source: BuiltinSource, word: str) -> float:
 
 def like_scan(store: CatalogueStore, qs: list[tuple[str, dict]]) -> tuple[list[float], list[float]]:
     """A page of 20 and its total through ``LIKE '%word%'`` on title and description."""
-    db = store.connection()
     out: list[float] = []
     cpu: list[float] = []
     for _, args in qs:
@@ -295,8 +294,8 @@ def like_scan(store: CatalogueStore, qs: list[tuple[str, dict]]) -> tuple[list[f
             params.append(f"|{args['sites'][0]}|")
         sql = " AND ".join(where)
         started, used = time.perf_counter(), time.process_time()
-        db.execute(f"SELECT rowid, title FROM entries WHERE {sql} LIMIT 20", params).fetchall()  # noqa: S608
-        db.execute(f"SELECT count(*) FROM entries WHERE {sql}", params).fetchone()  # noqa: S608
+        store.query(f"SELECT rowid, title FROM {{entries}} WHERE {sql} LIMIT 20", params)  # noqa: S608
+        store.query(f"SELECT count(*) FROM {{entries}} WHERE {sql}", params)  # noqa: S608
         out.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - used) * 1000)
     return out, cpu
@@ -328,7 +327,7 @@ async def main(args: argparse.Namespace) -> None:
         if url is None:
             source = BuiltinSource(
                 name="bench",
-                db_path=str(folder / "bench.sqlite"),
+                db_url=f"sqlite:///{folder / 'bench.sqlite'}",
                 index_dir=str(folder / "bench.index"),
                 auto_rebuild=False,
             )

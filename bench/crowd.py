@@ -21,12 +21,14 @@ are stopped afterwards.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import multiprocessing
 import os
 import re
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
@@ -255,10 +257,12 @@ class Priorities:
         return cls(args.server_nice, args.hub_nice)
 
     def server_command(self, hub_name: str) -> list[str]:
-        """``Spawner.cmd`` that starts a server at :attr:`servers` on hub ``hub_name``
-        (``LocalProcessSpawner``'s servers are the hub's children: they start at its nice)."""
+        """``Spawner.cmd`` that starts a server at :attr:`servers` on hub ``hub_name``, its
+        session's CPU group included (:mod:`crowd_nice`; ``LocalProcessSpawner``'s servers
+        are the hub's children: they start at its nice)."""
         step = self.servers - (self.hub if hub_name == "local" else 0)
-        return ["/usr/bin/nice", "-n", str(step), "jupyterhub-singleuser"]
+        helper = str(Path(__file__).with_name("crowd_nice.py"))
+        return [sys.executable, helper, str(self.servers), str(step), "jupyterhub-singleuser"]
 
     def apply(self, hub: Any, idp: OpenIDProvider) -> None:
         """Set :attr:`hub` as the nice of ``hub``'s process, its proxy's and the provider's (all
@@ -267,6 +271,10 @@ class Priorities:
         managed = (getattr(hub, "proxy", None), getattr(idp, "_process", None))
         pids = [hub_pid(hub)] + [m.proc.pid for m in managed if m is not None and m.proc]
         for pid in pids:
+            # and its session's CPU group: each is a session of its own, and with autogroup
+            # scheduling a process's nice counts only inside its session (see crowd_nice)
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/autogroup").write_text(str(self.hub))
             # every thread: one left at 0 holding the GIL while the kernel runs others kept
             # the hub's event loop waiting for seconds (sign-ins queued to 40 s)
             for task in Path(f"/proc/{pid}/task").iterdir():

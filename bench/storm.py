@@ -18,7 +18,8 @@ server answers a page through the proxy.  Each server is a real but lean single-
 behind the server's login; ``--jupyterlab``: JupyterLab, checked on ``/lab``.  Servers run at
 nice 10 and the hub, its proxy and the provider at -10 (``--server-nice``, ``--hub-nice``; both
 hubs alike): on this one shared machine the servers stand in for compute nodes, the provider and
-the crowd for other machines (see :class:`crowd.Priorities`).  Browsers wait up to 120 s for an
+the crowd for other machines (see :class:`crowd.Priorities`; the sessions' CPU groups are
+set too, see :mod:`crowd_nice`).  Browsers wait up to 120 s for an
 answer.  A sampler process sends ``GET /hub/api/users/<name>`` 0.2 s apart meanwhile, for the
 hub's API latency.  Servers are stopped after each storm.
 

@@ -13,7 +13,8 @@ Fixture index (the local federation's pieces live in ``tests/fixtures/``, built 
     ``accounting`` or uses ``accounted_sites``.
 ``fixtures.idp``
     ``idp``: the real OpenID provider (npm ``oidc-provider``) with test users; ``idp2``: a
-    second one with another issuer (the partner proxy: another alice, bbrown linked to bob).
+    second one with another issuer (the partner proxy: another alice, bbrown linked to bob);
+    ``deploy_hub_port``: the deploy test's hub, for which ``idp`` has a client too.
 ``fixtures.browser``
     ``chromium`` and ``page`` - Debian's Chromium through Playwright, screenshots on failure.
 ``fixtures.hub``
@@ -68,6 +69,10 @@ end, and the minutes in between pass while the rest of the suite runs.
     ``start_unit(path)``: a systemd unit's ``ExecStart`` started as the unit says (user,
     environment files, working directory, log file) where no systemd runs; ``stop()`` ends it
     and every process it started, like ``KillMode=mixed``.  Used by the deploy test.
+``fixtures.deployed_hub`` (not a plugin: imported)
+    the deploy test's playbook runs (``run_playbook``), its units started and waited for
+    (``DeployedHub``, ``start_units``: sign-in through TLS, the REST API as the user), the
+    playbook's sudo rule in ``/etc/sudoers.d`` for a while (``installed_sudoers``).
 ``fixtures.ledger_jobs`` (not a plugin: imported)
     ``usage_job()``: a job of the usage ledger with the tests' defaults (alice on alpha).
 ``fixtures.fake_idp`` (not a plugin: imported)

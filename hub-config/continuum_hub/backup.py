@@ -4,9 +4,11 @@ hub and its state folder, copied while the hub runs and put back while it is sto
 The databases come from the deployment's configuration (:func:`database_urls`: the JSON layer
 named by ``--config`` or ``$CONTINUUM_HUB_CONFIG``, with each option's default): JupyterHub's
 own, the identities, the pool leases, the usage ledger, the events, the workflow runs, the
-catalogue's requests and the Dask Gateway's clusters; ``--database NAME=URL`` adds or replaces
-one.  Each is copied by :mod:`continuum_hub.dumps` (SQLite: the online backup API; PostgreSQL:
-``pg_dump --format=custom``, a database that several stores share once).  The state folder
+catalogue's requests, its built-in sources' records when their ``BuiltinSource.db_url`` is set
+(else they are SQLite files in the catalogue's state folder) and the Dask Gateway's clusters;
+``--database NAME=URL`` adds or replaces one.  Each is copied by :mod:`continuum_hub.dumps`
+(SQLite: the online backup API; PostgreSQL: ``pg_dump --format=custom``, a database that
+several stores share once).  The state folder
 (``--state-dir``, the hub's working directory) goes into ``state.tar.gz`` with modes and owners
 kept (secrets stay 0600), its SQLite files copied through the backup API too, the databases
 above and their logs left out (they have their own copy).
@@ -102,7 +104,20 @@ def database_urls(c: Config, state: Path) -> dict[str, str]:
         own = _option(c, section, "state_dir")
         default = f"sqlite:///{Path(own) if own else state / folder}/{file}"
         urls[name] = _option(c, section, "db_url") or default
+    builtin = _builtin_url(c)
+    if builtin:
+        urls["catalogue-builtin"] = builtin
     return {name: _absolute(url, state) for name, url in urls.items()}
+
+
+def _builtin_url(c: Config) -> str:
+    """The built-in catalogue sources' ``db_url`` as the hub passes it to the service (its
+    ``extra_service_config``) or in a ``BuiltinSource`` section; empty when unset."""
+    service = c.CatalogueService if "CatalogueService" in c else {}
+    extra = service.get("extra_service_config") or {}
+    return str((extra.get("BuiltinSource") or {}).get("db_url") or "") or _option(
+        c, "BuiltinSource", "db_url"
+    )
 
 
 def _kind(url: str) -> str:

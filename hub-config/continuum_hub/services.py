@@ -28,6 +28,8 @@ from typing import Any
 from traitlets import Bool, Dict, Int, Integer, Unicode
 from traitlets.config import Config, Configurable
 
+from .workshops.usable import events_environment
+
 #: a ``${VAR}`` reference in the site registry
 ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 CULLER = "idle-culler"
@@ -133,10 +135,13 @@ def resolver_sections(c: Config) -> dict[str, Any]:
 
 def registry_environment(c: Config) -> dict[str, str]:
     """The values of the site registry's ``${VAR}`` references (e.g. each local site's
-    ``SLURM_CONF``), which a service's process needs to read the same registry."""
+    ``SLURM_CONF``), which a service's process needs to read the same registry, and where the
+    workshop events are (a running event's site is its participants' too:
+    :mod:`continuum_hub.workshops.usable`)."""
     text = Path(c.SiteSpawner.registry_path).read_text()
     names = sorted(set(ENV_REFERENCE.findall(text)))
-    return {name: os.environ[name] for name in names if name in os.environ}
+    found = {name: os.environ[name] for name in names if name in os.environ}
+    return {**found, **events_environment(c)}
 
 
 def hub_public_url(hub: Config) -> str:
@@ -201,7 +206,8 @@ def kept_ports(path: Path | None, names: Sequence[str], host: str = "127.0.0.1")
     again, so what learned the service's address before a restart (servers'
     ``CONTINUUM_WORKFLOWS_URL``, running clusters' schedulers) reaches it after; a port taken,
     missing or invalid is replaced by a free one and the choice saved (atomic rename; the
-    folder made 0700 when missing).  Without ``path``: free ports, saved nowhere.
+    folder made 0700 when missing; the file 0600, as every file of a service's state).
+    Without ``path``: free ports, saved nowhere.
     """
     saved: Any = {}
     if path is not None and path.is_file():
@@ -217,8 +223,14 @@ def kept_ports(path: Path | None, names: Sequence[str], host: str = "127.0.0.1")
     if path is not None and ports != saved:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(ports))
+        # created 0600, never widened by the umask; fchmod for a leftover temporary file
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            os.fchmod(fd, 0o600)
+            out.write(json.dumps(ports))
         temporary.replace(path)
+    elif path is not None and path.is_file():
+        path.chmod(0o600)  # a file kept from before this rule (it was 0644)
     return ports
 
 

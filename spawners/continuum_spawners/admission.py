@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from datetime import UTC, datetime
 from typing import Any
@@ -61,21 +62,23 @@ class AdmissionMixin:
         return name or None
 
     def _record_usage(self, site: Site, spec: JobSpec) -> None:
-        """Note the submitted job in the usage ledger (a failure is only logged)."""
-        ledger.record_submission(
-            ledger.UsageJob(
-                site=site.name,
-                job_id=self.job_id,
-                kind="server",
-                label=self.name,
-                user=self.user.name,
-                vo=ledger.vo_for(site, self.user_groups),
-                partition=spec.partition,
-                submitted_at=datetime.now(UTC),
-                req_cores=spec.cores,
-                req_gpus=spec.gpus,
-                req_memory_gb=float(spec.memory_gb),
-                req_walltime_minutes=spec.walltime_minutes,
-            ),
-            self.log,
+        """Note the submitted job in the usage ledger (a failure is only logged).
+
+        The write (a synced SQLite commit, or a PostgreSQL round trip) runs in a thread: in the
+        hub's event loop it took 6 % of the loop's time in the 200-user storm.
+        """
+        job = ledger.UsageJob(
+            site=site.name,
+            job_id=self.job_id,
+            kind="server",
+            label=self.name,
+            user=self.user.name,
+            vo=ledger.vo_for(site, self.user_groups),
+            partition=spec.partition,
+            submitted_at=datetime.now(UTC),
+            req_cores=spec.cores,
+            req_gpus=spec.gpus,
+            req_memory_gb=float(spec.memory_gb),
+            req_walltime_minutes=spec.walltime_minutes,
         )
+        asyncio.get_running_loop().run_in_executor(None, ledger.record_submission, job, self.log)

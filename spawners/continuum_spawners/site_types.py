@@ -1,21 +1,25 @@
-"""The value types of the site registry: partitions, environments, power data, Lmod, and how
-a site is reached (SSH, slurmrestd).
+"""The site model: :class:`Site` and the value types it is made of (partitions, environments,
+power data, Lmod, and how a site is reached: SSH, slurmrestd).
 
-Built by :mod:`continuum_spawners.sites` from the validated YAML (and re-exported there); plain
-frozen dataclasses with no I/O, so every module may import them.  :func:`build_connection`
-reads a site's ``connection`` (its schema already checked) into its transport's settings and
-refuses a field of another transport than the one named (most likely a forgotten
-``transport:`` line: running locally instead would be a surprise).
+Built by :mod:`continuum_spawners.sites` (the registry: loading and validation) from the
+validated YAML, and re-exported there; plain frozen dataclasses with no I/O, so every module may
+import them.  :func:`build_connection` reads a site's ``connection`` (its schema already
+checked) into its transport's settings and refuses a field of another transport than the one
+named (most likely a forgotten ``transport:`` line: running locally instead would be a
+surprise).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .registry_schema import REST_FIELDS, SSH_FIELDS, WALLTIME
+
+if TYPE_CHECKING:
+    from .accounts import AccountPolicy
 
 __all__ = [
     "DEFAULT_ENVIRONMENT",
@@ -25,6 +29,7 @@ __all__ = [
     "Power",
     "RestConnection",
     "SSHConnection",
+    "Site",
     "StrayField",
     "build_connection",
     "format_walltime",
@@ -147,6 +152,65 @@ class RestConnection:
     url: str
     token_file: str
     service_user: str | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """One batch site of the continuum."""
+
+    name: str
+    scheduler: str
+    partitions: tuple[Partition, ...]
+    display_name: str = ""
+    description: str = ""
+    transport: str = "local"
+    env: Mapping[str, str] = field(default_factory=dict)
+    ssh: SSHConnection | None = None
+    rest: RestConnection | None = None
+    node_address: str | None = None
+    bind_address: str | None = None
+    groups: frozenset[str] | None = None
+    account: str | None = None
+    environments: tuple[Environment, ...] = (DEFAULT_ENVIRONMENT,)
+    power: Power | None = None
+    #: how hub users map to the site's POSIX accounts (``None``: the hub's default policy)
+    user_accounts: AccountPolicy | None = None
+    #: Lmod's module trees at the site (``None``: no Lmod), for the software catalogue
+    lmod: Lmod | None = None
+    #: Rucio storage elements at this site (registry field ``rse``)
+    rses: tuple[str, ...] = ()
+    #: whether the hub may create Slurm reservations here (workshop events; registry field
+    #: ``reservations``, default true)
+    reservations: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    def environment(self, name: str) -> Environment | None:
+        """The environment called ``name``, or ``None``."""
+        return next((e for e in self.environments if e.name == name), None)
+
+    @property
+    def default_environment(self) -> Environment:
+        return next((e for e in self.environments if e.default), self.environments[0])
+
+    def partitions_for(self, user_groups: Iterable[str]) -> list[Partition]:
+        """The partitions a member of ``user_groups`` may use."""
+        groups = set(user_groups)
+        return [p for p in self.partitions if p.allows(groups)]
+
+    def partition(self, name: str) -> Partition | None:
+        """The partition called ``name``, or ``None``."""
+        return next((p for p in self.partitions if p.name == name), None)
+
+    @property
+    def default_partition(self) -> Partition:
+        return next((p for p in self.partitions if p.default), self.partitions[0])
+
+    def allows(self, user_groups: Iterable[str]) -> bool:
+        """Whether a member of ``user_groups`` may use this site (no rule: everyone)."""
+        return self.groups is None or not self.groups.isdisjoint(user_groups)
 
 
 class StrayField(ValueError):

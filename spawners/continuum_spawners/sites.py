@@ -52,8 +52,9 @@ Beside ``sites``, a top-level ``budgets`` list sets monthly limits of users and 
 Errors of :meth:`SiteRegistry.from_file` name the file, line and column
 (``sites.yaml:14:9: at sites/0/partitions/1/max_cores: 0 is less than the minimum of 1``).
 
-The value types a site is made of (partitions, environments, power data, Lmod, SSH, REST) are in
-:mod:`.site_types`, re-exported here.
+The site model — :class:`~.site_types.Site` and the value types it is made of (partitions,
+environments, power data, Lmod, SSH, REST) — is in :mod:`.site_types`, re-exported here; this
+module loads and validates the registry.
 """
 
 from __future__ import annotations
@@ -62,14 +63,14 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from . import impact
-from .accounts import AccountPolicy, PolicyError, build_policy
+from .accounts import PolicyError, build_policy
 from .budgets import BudgetConfigError, BudgetRule, build_rules
 from .registry_schema import (
     NAME,
@@ -86,6 +87,7 @@ from .site_types import (
     Partition,
     Power,
     RestConnection,
+    Site,
     SSHConnection,
     StrayField,
     build_connection,
@@ -131,65 +133,6 @@ class RegistryError(ValueError):
         super().__init__(message)
         self.where = where
         self.at_key = at_key
-
-
-@dataclass(frozen=True)
-class Site:
-    """One batch site of the continuum."""
-
-    name: str
-    scheduler: str
-    partitions: tuple[Partition, ...]
-    display_name: str = ""
-    description: str = ""
-    transport: str = "local"
-    env: Mapping[str, str] = field(default_factory=dict)
-    ssh: SSHConnection | None = None
-    rest: RestConnection | None = None
-    node_address: str | None = None
-    bind_address: str | None = None
-    groups: frozenset[str] | None = None
-    account: str | None = None
-    environments: tuple[Environment, ...] = (DEFAULT_ENVIRONMENT,)
-    power: Power | None = None
-    #: how hub users map to the site's POSIX accounts (``None``: the hub's default policy)
-    user_accounts: AccountPolicy | None = None
-    #: Lmod's module trees at the site (``None``: no Lmod), for the software catalogue
-    lmod: Lmod | None = None
-    #: Rucio storage elements at this site (registry field ``rse``)
-    rses: tuple[str, ...] = ()
-    #: whether the hub may create Slurm reservations here (workshop events; registry field
-    #: ``reservations``, default true)
-    reservations: bool = True
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.name
-
-    def environment(self, name: str) -> Environment | None:
-        """The environment called ``name``, or ``None``."""
-        return next((e for e in self.environments if e.name == name), None)
-
-    @property
-    def default_environment(self) -> Environment:
-        return next((e for e in self.environments if e.default), self.environments[0])
-
-    def partitions_for(self, user_groups: Iterable[str]) -> list[Partition]:
-        """The partitions a member of ``user_groups`` may use."""
-        groups = set(user_groups)
-        return [p for p in self.partitions if p.allows(groups)]
-
-    def partition(self, name: str) -> Partition | None:
-        """The partition called ``name``, or ``None``."""
-        return next((p for p in self.partitions if p.name == name), None)
-
-    @property
-    def default_partition(self) -> Partition:
-        return next((p for p in self.partitions if p.default), self.partitions[0])
-
-    def allows(self, user_groups: Iterable[str]) -> bool:
-        """Whether a member of ``user_groups`` may use this site (no rule: everyone)."""
-        return self.groups is None or not self.groups.isdisjoint(user_groups)
 
 
 class SiteRegistry:

@@ -11,6 +11,9 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
   :mod:`continuum_spawners.schedulers` (``adapter_for``, ``transport_for``, ``monitor_for``);
   accounts come from :mod:`~continuum_spawners.account_map` (sites where the user has none are
   shown as unavailable and refused with 403);
+* the job's environment, script, resources, submission and cancellation are in
+  :mod:`~continuum_spawners.submission`; its status, polls and saved state in
+  :mod:`~continuum_spawners.tracking`;
 * budgets, workshop reservations and the usage ledger around the submission are in
   :mod:`~continuum_spawners.admission`;
 * the start follows the job until its port report and saves the job id at once
@@ -24,8 +27,6 @@ wait for the port report, poll, cancel) while replacing its shell-string mechani
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -33,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from batchspawner import BatchSpawnerBase
-from batchspawner import JobStatus as BatchJobStatus
 from tornado import web
 from traitlets import Callable, Float, List, Type, Unicode, default
 
@@ -44,32 +44,29 @@ from .admission import AdmissionMixin
 from .choices import ChoicesMixin
 from .estimates import EstimatesMixin
 from .job_end_handler import forget_end
-from .jobs import (
-    build_job_spec,
-    chosen_environment,
-    iso_utc,
-    job_environment,
-    job_info,
-    progress_message,
-    render_job_script,
-)
+from .jobs import iso_utc, job_info, progress_message
 from .locality import reason
-from .metrics import QUEUE_WAIT, SPAWN_DURATION
+from .metrics import SPAWN_DURATION
 from .options import SOONEST, JobRequest, OptionsError
 from .phases import SpawnPhases, SpawnPhasesMixin
-from .schedulers import adapter_for, monitor_for, transport_for
-from .schedulers.base import JobSpec, JobState, JobStatus
+from .schedulers import monitor_for
+from .schedulers.base import JobStatus
 from .schedulers.monitor import SiteMonitor
-from .schedulers.transport import Transport
-from .sites import Environment, Site
+from .sites import Site
 from .startup import StartupMixin
-
-# environment of the job beyond what JupyterHub provides
-JOB_ENV_KEEP = ("LANG", "LC_ALL")
+from .submission import SubmissionMixin
+from .tracking import TrackingMixin
 
 
 class SiteSpawner(
-    StartupMixin, SpawnPhasesMixin, ChoicesMixin, EstimatesMixin, AdmissionMixin, BatchSpawnerBase
+    StartupMixin,
+    SpawnPhasesMixin,
+    ChoicesMixin,
+    EstimatesMixin,
+    AdmissionMixin,
+    SubmissionMixin,
+    TrackingMixin,
+    BatchSpawnerBase,
 ):
     """Spawn single-user servers as batch jobs on the sites of the registry."""
 
@@ -120,9 +117,11 @@ class SiteSpawner(
     # batchspawner's shell-string traits are unused; ``run_command`` refuses to run them.
     exec_prefix = Unicode("")
     startup_poll_interval = Float(
-        0.2,
+        1.0,
         config=True,
-        help="Seconds between status queries while a server's job is starting.",
+        help="""Seconds between a site's status queries while jobs start: one query for all
+        the site's starting jobs (``continuum_spawners.startup``); the port report ends a
+        wait at once.""",
     )
 
     status_interval = Float(
@@ -196,51 +195,11 @@ class SiteSpawner(
     def _apply_user_options_default(self):  # type: ignore[no-untyped-def]
         return type(self)._apply_options
 
-    # -- pieces of a submission ----------------------------------------------------------------
+    # -- the site's shared monitor ---------------------------------------------------------------
 
     def monitor(self, site: Site) -> SiteMonitor:
         """The shared status monitor of ``site`` (:func:`~.schedulers.monitor_for`)."""
         return monitor_for(site, timeout=self.command_timeout)
-
-    def transport(self, site: Site) -> Transport:
-        """How ``site``'s commands run (:func:`~.schedulers.transport_for`)."""
-        return transport_for(site, timeout=self.command_timeout)
-
-    def get_env(self) -> dict[str, str]:
-        env = super().get_env()
-        account = self.unix_account()
-        site = self.site
-        env.update(
-            HOME=account.pw_dir,
-            USER=account.pw_name,
-            LOGNAME=account.pw_name,
-            SHELL=account.pw_shell or "/bin/bash",
-            PATH=f"{Path(self.launcher[0]).parent}:/usr/local/bin:/usr/bin:/bin",
-            CONTINUUM_BIND_IP=site.bind_address or "0.0.0.0",  # noqa: S104 - compute node
-            **job_environment(site, self.request),
-        )
-        for key in JOB_ENV_KEEP:
-            if key in os.environ:
-                env[key] = os.environ[key]
-        return env
-
-    @property
-    def software_environment(self) -> Environment:
-        """The chosen software environment of the request's site.
-
-        (Not ``environment``: that is JupyterHub's trait for extra environment variables.)
-        """
-        return chosen_environment(self.site, self.request)
-
-    def job_script(self) -> str:
-        environment = self.software_environment
-        launcher = [environment.launcher] if environment.launcher else self.launcher
-        return render_job_script([*launcher, *self.cmd, *self.get_args()], environment.modules)
-
-    def job_spec(self, env_names: list[str], reservation: str | None = None) -> JobSpec:
-        assert self.request is not None
-        home = self.unix_account().pw_dir
-        return build_job_spec(self.site, self.request, home, self.job_name, env_names, reservation)
 
     # -- batchspawner hooks ----------------------------------------------------------------------
 
@@ -301,166 +260,6 @@ class SiteSpawner(
             SPAWN_DURATION.labels(
                 site=self.request.site, partition=self.request.partition, outcome=outcome
             ).observe(time.monotonic() - started)
-
-    async def submit_batch_script(self) -> str:
-        site = self.site
-        env = self.get_env()
-        spec = self.job_spec(sorted(env), await self.event_reservation(site))
-        adapter = adapter_for(site)
-        argv = adapter.submit_argv(spec)
-        account = self.unix_account().pw_name
-        self.log.info(
-            "Submitting %s on site %s as %s: %s",
-            self._log_name,
-            site.name,
-            account,
-            shlex.join(argv),
-        )
-        result = await self.transport(site).run(
-            argv, user=account, env=env, stdin=self.job_script()
-        )
-        if result.returncode != 0:
-            message = result.stderr.strip() or result.stdout.strip()
-            self.log.error("Submission on %s refused: %s", site.name, message)
-            raise web.HTTPError(500, f"site {site.name} refused the job: {message[:300]}")
-        self.job_id = adapter.parse_submit(result.stdout)
-        self._submitted_at = time.monotonic()
-        if self.phases is not None:
-            self.phases.mark("sbatch")
-        self.log.info("Submitted job %s on %s for %s", self.job_id, site.name, self._log_name)
-        # saved now, not when start() returns: a hub restarted meanwhile must find the job
-        self.starting = True
-        self.save_state_now()
-        self._record_usage(site, spec)
-        return self.job_id
-
-    async def query_job_status(self, max_age: float | None = None) -> BatchJobStatus:
-        """Status from the site's monitor: fresh while starting, batched for polls."""
-        if not self.job_id or self.request is None:
-            self.status = None
-            return BatchJobStatus.NOTFOUND
-        age = self.startup_poll_interval if max_age is None else max_age
-        status = await self.monitor(self.site).status(self.job_id, age)
-        previous = self.status
-        self.status = self.last_status = status
-        submitted = self._submitted_at
-        if self.phases is not None and status.state is JobState.RUNNING:
-            self.phases.mark("running")
-        if submitted is not None and status.state is JobState.RUNNING:
-            self._submitted_at = None  # once per job: its wait in the queue ended
-            QUEUE_WAIT.labels(site=self.site.name, partition=self.request.partition).observe(
-                time.monotonic() - submitted
-            )
-        self.job_status = f"{status.raw_state or status.state.value} {status.reason}".strip()
-        if (
-            previous is not None
-            and previous.state is JobState.RUNNING
-            and status.state is JobState.PENDING
-            and not self.pending
-        ):
-            self.requeued = True
-            self.log.warning(
-                "Job %s of %s on %s was requeued by the scheduler (%s); following it",
-                self.job_id,
-                self._log_name,
-                self.site.name,
-                status.reason or status.raw_state,
-            )
-        return {
-            JobState.PENDING: BatchJobStatus.PENDING,
-            JobState.RUNNING: BatchJobStatus.RUNNING,
-            JobState.UNKNOWN: BatchJobStatus.UNKNOWN,
-            JobState.GONE: BatchJobStatus.NOTFOUND,
-        }[status.state]
-
-    async def poll(self) -> int | None:
-        """``None`` while the job is queued, running or unknown (scheduler down), else 1
-        (also for a start the hub never finished: :mod:`.startup`)."""
-        if await self.cancel_unfinished_start(self.request.site if self.request else "?"):
-            return 1
-        if not self.job_id:
-            return 1
-        state = await self.query_job_status(max_age=self.status_interval)
-        if state in (BatchJobStatus.PENDING, BatchJobStatus.RUNNING, BatchJobStatus.UNKNOWN):
-            return None
-        last = self.last_status
-        self.log.warning(
-            "Job %s of %s on site %s is gone (%s): the server is stopped",
-            self.job_id,
-            self._log_name,
-            self.request.site if self.request else "?",
-            f"{last.raw_state} {last.reason}".strip() if last else "no status",
-        )
-        self.clear_state()
-        return 1
-
-    async def cancel_batch_job(self) -> None:
-        if not self.job_id or self.request is None:
-            return
-        site = self.site
-        argv = adapter_for(site).cancel_argv([self.job_id])
-        self.log.info("Cancelling job %s on %s for %s", self.job_id, site.name, self._log_name)
-        # jobs saved before accounts were mapped ran as the hub username
-        result = await self.transport(site).run(argv, user=self.site_account or self.user.name)
-        if result.returncode != 0:
-            self.log.warning("scancel %s on %s: %s", self.job_id, site.name, result.stderr.strip())
-
-    def state_ispending(self) -> bool:
-        return self.status is not None and self.status.state is JobState.PENDING
-
-    def state_isrunning(self) -> bool:
-        return self.status is not None and self.status.state is JobState.RUNNING
-
-    def state_isunknown(self) -> bool:
-        return self.status is not None and self.status.state is JobState.UNKNOWN
-
-    def state_gethost(self) -> str:
-        site = self.site
-        if site.node_address:
-            return site.node_address
-        if self.status is None or not self.status.node:
-            raise RuntimeError(f"job {self.job_id} on {site.name} reports no node")
-        return self.status.node
-
-    # -- state -----------------------------------------------------------------------------------
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)
-        self.site_account = state.get("account", "")
-        self.note_saved_start(state)
-        request = state.get("request")
-        if request:
-            try:
-                self.request = JobRequest(**request)
-            except TypeError:
-                self.log.warning("Ignoring unreadable saved request of %s", self._log_name)
-        if self.job_id and self.request is not None:
-            # a hub starting with many running servers checks them all at once: watched now,
-            # the site's first status query covers every one of them (one call per site)
-            try:
-                site = self.registry.get(self.request.site)
-                if site is not None:  # a site gone from the registry: its poll says so later
-                    self.monitor(site).watch(self.job_id)
-            except Exception as exc:  # an unreadable registry: the poll reports it
-                self.log.debug("Not watching %s's job yet: %s", self._log_name, exc)
-
-    def get_state(self) -> dict[str, Any]:
-        state = super().get_state()
-        if self.job_id and self.request is not None:
-            state["request"] = self.request.values()
-            state["account"] = self.site_account
-            if self.starting:
-                state["starting"] = True
-        return state
-
-    def clear_state(self) -> None:
-        site = self.known_site()
-        if self.job_id and site is not None:
-            self.monitor(site).forget(self.job_id)
-        super().clear_state()
-        self.status = None
-        self.site_account = ""
-        self.starting = self.restored_starting = False
 
     # -- job facts for the Lab ---------------------------------------------------------------------
 

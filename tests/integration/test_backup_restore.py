@@ -1,12 +1,13 @@
 """``continuum-hub backup`` / ``restore`` on real stores: SQLite files and a real PostgreSQL.
 
 The hub's database (JupyterHub's own ORM) holds a user, the identity table an identity with
-its link, the pool a lease, the workflow store a run and the events store an event; the state
-folder a secret (0600).  Backup runs with every store still open (SQLite's last writes still in
-the write-ahead logs, as while the hub runs); a restore over the live data is refused; then
-everything is wiped (the state folder removed, the PostgreSQL databases dropped and made again
-empty) and the restore must bring every record back, and ``jupyterhub upgrade-db`` accepts
-the restored hub database.
+its link, the pool a lease, the workflow store a run, the events store an event and the
+built-in catalogue source an entry (in the hub's PostgreSQL database as the playbook puts it,
+or its SQLite file in the state folder); the state folder a secret (0600).  Backup runs with
+every store still open (SQLite's last writes still in the write-ahead logs, as while the hub
+runs); a restore over the live data is refused; then everything is wiped (the state folder
+removed, the PostgreSQL databases dropped and made again empty) and the restore must bring
+every record back, and ``jupyterhub upgrade-db`` accepts the restored hub database.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from traitlets.config import Config
 
 from continuum_federation.postgres import PostgresCluster
 from continuum_hub.backup import database_urls, main
+from continuum_hub.catalogue.index.store import CatalogueStore
+from continuum_hub.catalogue.model import Entry
 from continuum_hub.dumps import libpq_command
 from continuum_hub.identity.identities import IdentityStore
 from continuum_hub.workflows.store import Store
@@ -52,7 +55,13 @@ def hub_session(url: str) -> Any:
     return orm.new_session_factory(url)()
 
 
-def populate(urls: dict[str, str]) -> list[Any]:
+def catalogue_records(urls: dict[str, str], state: Path) -> CatalogueStore:
+    """The built-in source ``demo``'s records: its ``db_url``, else its default file."""
+    default = f"sqlite:///{state / 'catalogue' / 'builtin-demo.sqlite'}"
+    return CatalogueStore(urls.get("catalogue-builtin", default), "demo")
+
+
+def populate(urls: dict[str, str], state: Path) -> list[Any]:
     """One of each record; the open stores (kept open: the hub is running)."""
     session = hub_session(urls["hub"])
     session.add(orm.User(name="alice"))
@@ -67,7 +76,10 @@ def populate(urls: dict[str, str]) -> list[Any]:
     events = EventStore(urls["events"])
     events.add(an_event())
     assert events.add_participant("ev0000000001", "alice")
-    return [session, identities, leases, runs, events]
+    records = catalogue_records(urls, state)
+    entry = Entry(id="", source="demo", identifier="beta/radio/obs.fits", kind="file", title="Obs")
+    assert records.upsert([entry]) == 1
+    return [session, identities, leases, runs, events, records]
 
 
 def assert_everything_back(urls: dict[str, str], state: Path) -> None:
@@ -89,6 +101,8 @@ def assert_everything_back(urls: dict[str, str], state: Path) -> None:
     event = EventStore(urls["events"]).get("ev0000000001")
     assert event is not None and event.participants == ("alice",)
     assert event.join_code == "join-code-of-the-event" and event.start == EVENT_START
+    found = catalogue_records(urls, state).get("beta/radio/obs.fits")
+    assert found is not None and found.title == "Obs"
     secret = state / "dask-gateway" / "encrypt_key"
     assert secret.read_text() == SECRET and mode(secret) == 0o600
 
@@ -118,6 +132,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, di
         "FederatedAuthenticator": {"identity_db_url": made["ids"]},
         "AccountMapper": {"lease_db_url": made["pool"]},
         "WorkflowService": {"db_url": made["wf"]},
+        # as the playbook: the built-in source's records in the hub's database
+        "CatalogueService": {"extra_service_config": {"BuiltinSource": {"db_url": made["hub"]}}},
     }
 
     def wipe() -> None:
@@ -143,7 +159,7 @@ def test_backup_wipe_restore_brings_every_record_back(
     config_file = tmp_path / "continuum_hub_config.json"
     config_file.write_text(json.dumps(layer))
     urls = database_urls(Config(layer), state)
-    opened = populate(urls)
+    opened = populate(urls, state)
     folder = tmp_path / "backups" / "today"
     common = ["--config", str(config_file), "--state-dir", str(state)]
 

@@ -3,72 +3,85 @@
 The playbook runs twice with a local connection; every system path it writes lies under a
 temporary folder (``continuum_root``), packages, the venv, the proxy's npm install and the
 service manager are switched off by variables (this machine's test environment stays as it is;
-no systemd runs here).  The second run must change nothing.  Then the proxy's and the hub's
-units are started as the units say (user, environment file, working directory, log file) and the
-hub answers ``/hub/health`` through the proxy's TLS, with the certificate the "site" provided.
+no systemd runs here).  The second run must change nothing.
+
+The deployment is a real hub of this machine: every database on the session's PostgreSQL (the
+playbook makes the hub's role and database there), the registry naming the session's Slurm
+sites, the session's OpenID provider as the primary provider (its client ``continuum-deploy``
+redirects to the deployed hub's TLS port).  The proxy's and the hub's units are started as the
+units say (user, environment file, working directory, log file) with the playbook's sudo rule
+installed into ``/etc/sudoers.d`` meanwhile; through the proxy's TLS a user signs in at the
+provider's login form, spawns a server on ``alpha`` through the REST API, reaches it, stops it;
+the hub's records are checked in PostgreSQL, and ``jupyterhub upgrade-db`` runs as the upgrade
+path says.
 
 The hub's account (``continuum-deploytest``) is a real system user the playbook creates; the
-test removes it again.
+test removes it again, its sudo rule, and its database and role.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pwd
-import re
 import shutil
-import ssl
 import stat
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from continuum_federation.hub import (
+    DEMO_NAMESPACE,
+    DEMO_VOS,
+    LINK_CLAIM,
+    PRIMARY_PROVIDER,
+    SCOPE,
+    lean_server_config,
+)
+from continuum_federation.idp import ADMIN_GROUP, ENTITLEMENT_AUTHORITY, OpenIDProvider
+from continuum_federation.postgres import PostgresCluster
 from continuum_federation.process import free_port
-from fixtures.unit_exec import parse_unit, start_unit, stop
+from continuum_federation.slurm import LocalSlurmCluster
+from fixtures.deployed_hub import (
+    DeployedHub,
+    installed_sudoers,
+    living_processes,
+    recap,
+    run_playbook,
+    start_units,
+    wait_until,
+)
+from fixtures.idp import DEPLOY_CLIENT_ID
+from fixtures.slurm import job_state
+from fixtures.unit_exec import parse_unit, unit_environment
 
 # slow: two playbook runs take about 40 s on a quiet 2-core machine, over 2 min on a busy one
-pytestmark = [pytest.mark.integration, pytest.mark.deploy, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.deploy, pytest.mark.slow, pytest.mark.postgres]
 
 REPO = Path(__file__).resolve().parents[2]
 HUB_USER = "continuum-deploytest"
-PRIMARY_SECRET = "primary-client-secret-7f3a"
 PARTNER_SECRET = "partner-client-secret-91c2"
 UNITS = ("continuum-proxy.service", "continuum-hub.service")
-RECAP = re.compile(r"^localhost\s*:.*\bchanged=(\d+).*\bfailed=(\d+)", re.MULTILINE)
-
-
-def run_playbook(vars_file: Path, home: Path) -> tuple[int, str]:
-    """Run ``deploy/run`` with the test's variables; its exit status and output."""
-    env = {
-        **os.environ,
-        "LC_ALL": "C.UTF-8",
-        "ANSIBLE_HOME": str(home),
-        "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
-    result = subprocess.run(
-        [str(REPO / "deploy" / "run"), "-e", f"@{vars_file}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    return result.returncode, result.stdout + result.stderr
-
-
-def recap(output: str) -> tuple[int, int]:
-    """``changed`` and ``failed`` of the play recap."""
-    match = RECAP.search(output)
-    assert match, output[-3000:]
-    return int(match.group(1)), int(match.group(2))
+#: the deployed hub's database in the session's PostgreSQL
+DATABASE = "continuum_deploytest"
+USER = "alice"
+OPTIONS = {"site": "alpha", "partition": "interactive", "cores": 1, "memory_gb": 1}
+#: tables of every store, all in the hub's PostgreSQL database: JupyterHub's, the identities,
+#: the Dask Gateway's, the workflow runs, the catalogue's requests and its built-in source's
+#: records (the default source ``demo``), the events, the job ledger
+STORE_TABLES = {
+    "hub": {"users", "spawners", "servers"},
+    "identities": {"accounts", "identities"},
+    "gateway": {"clusters", "workers"},
+    "workflows": {"runs"},
+    "catalogue": {"requests", "catalogue_demo_entries", "catalogue_demo_fts"},
+    "events": {"continuum_events"},
+    "ledger": {"continuum_usage_jobs"},
+}
 
 
 def remove_hub_user() -> None:
@@ -77,14 +90,23 @@ def remove_hub_user() -> None:
     subprocess.run(["groupdel", HUB_USER], capture_output=True, check=False)
 
 
-@pytest.fixture(scope="module")
-def deployment(federation_root: Path) -> Iterator[dict[str, Any]]:
-    """The playbook run twice into a throwaway root: the variables and both runs' outputs."""
-    # under the session's world-traversable scratch folder: the hub's user walks into it
-    base = federation_root / "deploy"
-    base.mkdir(mode=0o755)
+def drop_database(cluster: PostgresCluster) -> None:
+    """Drop the deployed hub's database and role (the playbook made them) if they exist."""
+    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE IF EXISTS "{HUB_USER}"')
+
+
+def deployment_variables(
+    base: Path,
+    idp: OpenIDProvider,
+    sites: Mapping[str, LocalSlurmCluster],
+    cluster: PostgresCluster,
+    public_port: int,
+    accounts: list[str],
+) -> dict[str, Any]:
+    """The playbook's variables: a hub of this machine in the throwaway root ``base/root``."""
     site = base / "site"
-    site.mkdir()
     # the certificate files a site provides (a self-signed one for 127.0.0.1)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
@@ -92,13 +114,8 @@ def deployment(federation_root: Path) -> Iterator[dict[str, Any]]:
          "-keyout", str(site / "hub.key"), "-out", str(site / "hub.crt")],
         capture_output=True, check=True,
     )  # fmt: skip
-    confs = {}
-    for name in ("alpha", "beta"):
-        # the demo registry names two sites; their schedulers need not answer for /hub/health
-        confs[name] = str(site / f"{name}.conf")
-        Path(confs[name]).write_text("ClusterName=unreachable\n")
-    proxy_port = free_port()
-    variables = {
+    client = next(c for c in idp.clients if c["client_id"] == DEPLOY_CLIENT_ID)
+    return {
         "continuum_root": str(base / "root"),
         "continuum_install_packages": False,
         "continuum_install_venv": False,
@@ -108,9 +125,9 @@ def deployment(federation_root: Path) -> Iterator[dict[str, Any]]:
         "continuum_venv": sys.prefix,
         "continuum_source_dir": str(REPO),
         "continuum_proxy_command": str(REPO / "node_modules" / ".bin" / "configurable-http-proxy"),
-        "continuum_public_url": f"https://127.0.0.1:{proxy_port}",
+        "continuum_public_url": f"https://127.0.0.1:{public_port}",
         "continuum_proxy_ip": "127.0.0.1",
-        "continuum_proxy_port": proxy_port,
+        "continuum_proxy_port": public_port,
         "continuum_proxy_api_port": free_port(),
         "continuum_hub_port": free_port(),
         "continuum_gateway_ports": {
@@ -120,24 +137,65 @@ def deployment(federation_root: Path) -> Iterator[dict[str, Any]]:
         },
         "continuum_tls_cert": str(site / "hub.crt"),
         "continuum_tls_key": str(site / "hub.key"),
-        "continuum_oidc_issuer": "https://idp.invalid",
-        "continuum_oidc_client_id": "hub",
-        "continuum_oidc_client_secret": PRIMARY_SECRET,
+        # the session's provider; a second one that is never asked (its secret's file)
+        "continuum_oidc_issuer": idp.issuer,
+        "continuum_oidc_client_id": DEPLOY_CLIENT_ID,
+        "continuum_oidc_client_secret": client["client_secret"],
+        "continuum_oidc_provider_name": PRIMARY_PROVIDER,
         "continuum_providers": {"partner": {"issuer": "https://partner.invalid", "client_id": "h"}},
         "continuum_provider_secrets": {"partner": PARTNER_SECRET},
-        "continuum_allowed_groups": ["vo.hep.example"],
+        "continuum_allowed_groups": [*DEMO_VOS, ADMIN_GROUP],
+        "continuum_admin_groups": [ADMIN_GROUP],
         "continuum_site_registry": (REPO / "hub-config" / "sites.demo.yaml").read_text(),
-        "continuum_slurm_confs": confs,
+        "continuum_slurm_confs": {name: str(s.conf_path) for name, s in sites.items()},
+        # the session's PostgreSQL (trust on 127.0.0.1) instead of the local socket's peer
+        "continuum_postgresql": True,
+        "continuum_postgresql_host": "127.0.0.1",
+        "continuum_postgresql_port": cluster.port,
+        "continuum_postgresql_db": DATABASE,
+        "continuum_sudo_runas": ", ".join(accounts),
+        "continuum_extra_config": {
+            # what the demo provider's entitlements mean (as the session hub reads them)
+            "FederatedAuthenticator": {
+                "scope": SCOPE,
+                "trusted_namespaces": [DEMO_NAMESPACE],
+                "trusted_authorities": [ENTITLEMENT_AUTHORITY],
+                "link_claim": LINK_CLAIM,
+            },
+            # a lean server (no JupyterLab to load) polled every 2 s: the test's time
+            "Spawner": {**lean_server_config()["Spawner"], "poll_interval": 2},
+        },
     }
-    vars_file = site / "vars.json"
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    federation_root: Path,
+    idp: OpenIDProvider,
+    slurm_sites: Mapping[str, LocalSlurmCluster],
+    unix_users: list[str],
+    postgres_cluster: PostgresCluster,
+    deploy_hub_port: int,
+) -> Iterator[dict[str, Any]]:
+    """The playbook run twice into a throwaway root: the variables and both runs' outputs."""
+    # under the session's world-traversable scratch folder: the hub's user walks into it
+    base = federation_root / "deploy"
+    base.mkdir(mode=0o755)
+    (base / "site").mkdir()
+    variables = deployment_variables(
+        base, idp, slurm_sites, postgres_cluster, deploy_hub_port, unix_users
+    )
+    vars_file = base / "site" / "vars.json"
     vars_file.write_text(json.dumps(variables))
     vars_file.chmod(0o600)
     remove_hub_user()
+    drop_database(postgres_cluster)
     try:
-        first = run_playbook(vars_file, base / "ansible")
-        second = run_playbook(vars_file, base / "ansible")
+        first = run_playbook(REPO, vars_file, base / "ansible")
+        second = run_playbook(REPO, vars_file, base / "ansible")
         yield {"vars": variables, "root": base / "root", "runs": (first, second)}
     finally:
+        drop_database(postgres_cluster)
         remove_hub_user()
 
 
@@ -162,7 +220,8 @@ def test_secrets_are_private_and_never_printed(deployment: dict[str, Any]) -> No
     assert {p.name for p in (etc / "secrets").iterdir()} == {
         "cookie_secret", "crypt_key", "proxy_token", "oidc-partner",
     }  # fmt: skip
-    values = {PRIMARY_SECRET, PARTNER_SECRET}
+    primary_secret = deployment["vars"]["continuum_oidc_client_secret"]
+    values = {primary_secret, PARTNER_SECRET}
     hub_user = pwd.getpwnam(HUB_USER)
     for path in secret_files:
         info = path.stat()
@@ -178,7 +237,7 @@ def test_secrets_are_private_and_never_printed(deployment: dict[str, Any]) -> No
     assert layer["ConfigurableHTTPProxy"]["should_start"] is False
     partner = layer["FederatedAuthenticator"]["providers"]["partner"]
     assert partner["client_secret_file"] == str(etc / "secrets" / "oidc-partner")
-    assert PRIMARY_SECRET not in json.dumps(layer)
+    assert primary_secret not in json.dumps(layer)
 
 
 def test_units_verify(deployment: dict[str, Any]) -> None:
@@ -202,61 +261,125 @@ def test_units_verify(deployment: dict[str, Any]) -> None:
     assert proxy.get("Service", "NoNewPrivileges") == "yes"
 
 
-def hub_health(url: str, cafile: str) -> int | None:
-    """The status of ``/hub/health`` through the proxy's TLS, ``None`` while it cannot answer."""
-    context = ssl.create_default_context(cafile=cafile)
-    try:
-        with urllib.request.urlopen(f"{url}/hub/health", context=context, timeout=3) as response:
-            return response.status
-    except OSError:
-        return None
-
-
-def living_processes(uid: int) -> list[str]:
-    """Command lines of the processes of ``uid`` that are not zombies."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit() or entry.stat().st_uid != uid:
-                continue
-            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
-            if state != "Z":
-                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
-
-
-def test_units_start_and_hub_answers(deployment: dict[str, Any]) -> None:
-    variables = deployment["vars"]
+@pytest.fixture(scope="module")
+def deployed(deployment: dict[str, Any]) -> Iterator[DeployedHub]:
+    """The deployed units started as they say, with the playbook's sudo rule in force; both
+    stopped (and the rule removed) after the module."""
     root = deployment["root"]
-    unit_dir = root / "etc" / "systemd" / "system"
-    processes = []
+    with installed_sudoers(root / "etc" / "sudoers.d" / "continuum-hub", HUB_USER):
+        hub = DeployedHub(deployment["vars"], root, root / "etc" / "systemd" / "system", UNITS)
+        try:
+            start_units(hub)
+            yield hub
+        finally:
+            hub.stop()
+
+
+def test_units_run_as_they_say(deployed: DeployedHub) -> None:
+    """The units' processes run as the hub's user, the hub in its working directory, and the
+    hub answers ``/hub/health`` through the proxy's TLS with the site's certificate."""
+    assert deployed.health() == 200
+    uid = pwd.getpwnam(HUB_USER).pw_uid
+    for process in deployed.processes:
+        assert Path(f"/proc/{process.pid}").stat().st_uid == uid
+    hub = deployed.processes[-1]
+    assert Path(f"/proc/{hub.pid}/cwd").readlink() == deployed.state_dir
+
+
+def test_sign_in_and_spawn_on_the_deployed_hub(
+    deployed: DeployedHub,
+    idp: OpenIDProvider,
+    slurm_sites: Mapping[str, LocalSlurmCluster],
+    postgres_cluster: PostgresCluster,
+) -> None:
+    """Sign in at the provider's form, spawn on alpha with the REST API, reach the server
+    through the proxy, find the hub's records in PostgreSQL, stop: no job is left."""
+    browser = deployed.sign_in(idp, USER)
+    response = deployed.api(
+        browser, "POST", f"/users/{USER}/server", json={"user_options": OPTIONS}
+    )
+    assert response.status_code in (201, 202), response.text
+    model = deployed.wait_ready(browser, USER, timeout=120)
+    assert model["user_options"] == OPTIONS
+    # the single-user server answers through the proxy's TLS (its API's JSON, not a hub page)
+    answer = browser.get(f"{deployed.url}/user/{USER}/api", timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert "version" in answer.json(), answer.text[:300]
+    with psycopg.connect(postgres_cluster.dsn(DATABASE)) as db:
+        # the hub ran on PostgreSQL: the user, its running server, its identity link, its job
+        servers = db.execute(
+            "SELECT v.port FROM users u JOIN spawners s ON s.user_id = u.id"
+            " JOIN servers v ON v.id = s.server_id WHERE u.name = %s",
+            (USER,),
+        ).fetchall()
+        links = db.execute(
+            "SELECT provider FROM identities WHERE username = %s AND issuer = %s",
+            (USER, idp.issuer),
+        ).fetchall()
+        jobs = db.execute(
+            'SELECT job_id FROM continuum_usage_jobs WHERE "user" = %s AND site = %s',
+            (USER, OPTIONS["site"]),
+        ).fetchall()
+    assert len(servers) == 1 and servers[0][0], servers
+    assert links == [(PRIMARY_PROVIDER,)]
+    assert len(jobs) == 1, jobs
+    job_id = jobs[0][0]
+    site = slurm_sites[OPTIONS["site"]]
+    assert job_state(site, job_id) == "RUNNING"
+    response = deployed.api(browser, "DELETE", f"/users/{USER}/server")
+    assert response.status_code in (202, 204), response.text
+    wait_until(lambda: not deployed.server_model(browser, USER), 60, 0.5, "server stopped")
+    wait_until(lambda: job_state(site, job_id) == "", 60, 0.5, f"job {job_id} gone")
+
+
+def store_tables(cluster: PostgresCluster) -> set[str]:
+    """The tables of the deployed hub's PostgreSQL database."""
+    with psycopg.connect(cluster.dsn(DATABASE)) as db:
+        rows = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_every_store_is_on_postgresql(
+    deployed: DeployedHub, postgres_cluster: PostgresCluster
+) -> None:
+    """Each store's tables are in the hub's PostgreSQL database; no store made a SQLite file.
+
+    The managed services make theirs when they start, which the hub does after it answers."""
+    wanted = set().union(*STORE_TABLES.values())
     try:
-        for unit in UNITS:
-            processes.append(start_unit(unit_dir / unit))
-        proxy, hub = processes
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and hub.poll() is None and proxy.poll() is None:
-            status = hub_health(variables["continuum_public_url"], variables["continuum_tls_cert"])
-            if status == 200:
-                break
-            time.sleep(0.3)
-        log = root / "var" / "log" / "continuum-hub" / "jupyterhub.log"
-        assert status == 200, log.read_text()[-4000:] if log.exists() else "no hub log"
-        # the processes run as the unit's user, in its working directory
-        uid = pwd.getpwnam(HUB_USER).pw_uid
-        for process in processes:
-            assert os.stat(f"/proc/{process.pid}").st_uid == uid
-        assert os.readlink(f"/proc/{hub.pid}/cwd") == str(root / "var" / "lib" / "continuum-hub")
-        assert (root / "var" / "lib" / "continuum-hub" / "jupyterhub.sqlite").exists()
-    finally:
-        for process in reversed(processes):
-            stop(process)
-    # stopped as systemd stops the unit, the hub leaves none of its services behind (killed
-    # ones may show as zombies until init reaps them: not counted)
-    deadline = time.monotonic() + 10
-    while (left := living_processes(pwd.getpwnam(HUB_USER).pw_uid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, left
+        wait_until(lambda: wanted <= store_tables(postgres_cluster), 60, 0.5, "stores' tables")
+    except AssertionError:
+        tables = store_tables(postgres_cluster)
+        missing = {store: want - tables for store, want in STORE_TABLES.items() if want - tables}
+        raise AssertionError(f"{missing} not in {sorted(tables)}:\n{deployed.log()}") from None
+    # no SQLite file at all: the built-in catalogue source's records are in PostgreSQL too
+    state = deployed.state_dir
+    files = sorted(str(path.relative_to(state)) for path in state.rglob("*.sqlite"))
+    assert files == [], files
+
+
+def test_stop_and_upgrade_db(deployed: DeployedHub) -> None:
+    """Stopped as systemd stops the units, nothing of the hub's user is left; then
+    ``jupyterhub upgrade-db`` as the upgrade path says (README): as the hub's user, in its
+    working directory, with the deployment's database URL."""
+    deployed.stop()
+    uid = pwd.getpwnam(HUB_USER).pw_uid
+    # killed ones may show as zombies until init reaps them: not counted
+    wait_until(lambda: not living_processes(uid), 10, 0.2, "no process of the hub's user")
+    layer = json.loads((deployed.etc_dir / "continuum_hub_config.json").read_text())
+    db_url = layer["JupyterHub"]["db_url"]
+    assert db_url.startswith("postgresql+psycopg://")
+    hub_unit = parse_unit(deployed.unit_dir / "continuum-hub.service")
+    result = subprocess.run(
+        [str(deployed.venv / "bin" / "jupyterhub"), "upgrade-db", f"--JupyterHub.db_url={db_url}"],
+        env=unit_environment(hub_unit),
+        cwd=deployed.state_dir,
+        user=HUB_USER,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

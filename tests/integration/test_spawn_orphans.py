@@ -26,8 +26,9 @@ from fixtures.slurm import occupied_node, user_jobs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spawner]
 
-#: seconds a spawn may take on the restarted hub (a queued job waits longer)
-SHORT_START_TIMEOUT = 10
+#: seconds a spawn may take on the restarted hub (a queued job waits longer); long enough that
+#: the restart test's hub stops before the pending spawn would time out, even on a busy machine
+SHORT_START_TIMEOUT = 20
 #: what the restarted hub changes in the session hub's configuration
 TEST_CONFIG = {
     "Spawner": {"start_timeout": SHORT_START_TIMEOUT},

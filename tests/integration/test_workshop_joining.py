@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pwd
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ import requests
 from continuum_federation.accounts import ensure_unix_user
 from fixtures.hub import api, begin_login, finish_login, hub_login, stop_server, wait_for_server
 from fixtures.slurm import squeue, wait_until
-from fixtures.workshops import event_json, events_call
+from fixtures.workshops import event_json, events_call, remove_event, start_profile
 
 pytestmark = [pytest.mark.integration, pytest.mark.workshops]
 
@@ -57,13 +56,7 @@ def alice(hub, idp, slurm_sites) -> Iterator[requests.Session]:
         yield browser
     finally:
         for ev in events_call(hub, browser, "GET", "").json().get("events", []):
-            events_call(hub, browser, "DELETE", f"/{ev['id']}")
-            subprocess.run(
-                ["scontrol", "delete", f"ReservationName={ev['reservation']['name']}"],
-                env=slurm_sites["alpha"].client_env(),
-                capture_output=True,
-                check=False,
-            )
+            remove_event(hub, browser, ev, slurm_sites["alpha"])
         api(hub, "DELETE", f"/groups/{INSTRUCTORS}/users", json={"users": ["alice"]})
 
 
@@ -134,12 +127,7 @@ def test_link_guest_seat_full_event_and_the_end(hub, idp, alice, slurm_sites):
     assert guest_get(hub, ev["join_code"], codes[0]).status_code == 403  # reused
 
     # the guest starts the event's profile: a job of the guest pool's account
-    spawn = guest.post(
-        f"{hub.url}{join}/start",
-        data={"profile": "lab", "_xsrf": guest.cookies.get("_xsrf", path="/hub/")},
-        allow_redirects=False,
-        timeout=60,
-    )
+    spawn = start_profile(hub, guest, ev["join_code"])
     assert spawn.status_code == 302, spawn.text
     wait_for_server(hub, name, timeout=90)
     account = leases(hub)[name]

@@ -4,10 +4,13 @@ A real source on a temporary state folder: a small archive of real files (Parque
 FITS) harvested by the real harvester, then searched.  The index folder is removed under the
 running source: searches keep answering through SQLite, the health says degraded, and a
 rebuild brings the index back.  The *Insert code* cells are executed against the real files.
+The records' database may be PostgreSQL: the harvest command and the source on either database
+(``database`` fixture), and the deprecated ``db_path``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import stat
 from pathlib import Path
@@ -19,6 +22,7 @@ import pytest
 import xarray as xr
 from astropy.io import fits
 
+from continuum_hub.catalogue.cli import main as harvest_main
 from continuum_hub.catalogue.model import Entry, Replica, make_query
 from continuum_hub.catalogue.sources.builtin import BuiltinSource, access_code
 
@@ -182,3 +186,37 @@ async def test_entries_are_the_sources_whatever_a_harvest_named_them(source: Bui
     assert (await source.search(make_query("runs", sources=["other"]))).total == 0
     got = await source.get("alpha/cli/runs.csv", make_query())
     assert got is not None and got.id == "demo:alpha/cli/runs.csv" and got.source == "demo"
+
+
+async def test_records_on_either_database(database, tmp_path: Path):
+    """The harvest command writes into ``db_url`` and the source serves it: through its index,
+    and through the database's own search once the index folder is gone."""
+    make_archive(tmp_path / "alpha" / "archive")
+    url = database("builtin")
+    archive = str(tmp_path / "alpha" / "archive")
+    # the command's own function (its process is tested in test_catalogue_harvest_sources.py)
+    argv = ["harvest", archive, "--site", "alpha", "--db-url", url, "--source", "demo"]
+    assert await asyncio.to_thread(harvest_main, argv) == 0
+    source = BuiltinSource(name="demo", db_url=url, state_dir=str(tmp_path / "state"))
+    db, index_dir = source.paths()
+    assert index_dir.parent == tmp_path / "state" and (db is None) == ("postgresql" in url)
+    await source.start()
+    try:
+        assert await source.rebuild() == 3
+        page = await source.search(make_query("muons"))
+        assert [e.id for e in page.entries] == ["demo:alpha/archive/hep/muons.parquet"]
+        shutil.rmtree(index_dir)
+        fallback = await source.search(make_query("puls", with_facets=True))
+        assert [e.format for e in fallback.entries] == ["netcdf"]
+        assert fallback.facets["site"] == {"alpha": 1}
+        assert (await source.health()).message.startswith("degraded: 3 entries")
+    finally:
+        await source.stop()
+
+
+def test_db_path_is_a_deprecated_alias_of_a_sqlite_db_url(tmp_path: Path):
+    old = BuiltinSource(name="demo", db_path=str(tmp_path / "old.sqlite"))
+    assert old.database_url() == f"sqlite:///{tmp_path / 'old.sqlite'}"
+    assert old.paths() == (tmp_path / "old.sqlite", tmp_path / "old.index")
+    both = BuiltinSource(name="demo", db_path="ignored.sqlite", db_url="sqlite:////x/y.sqlite")
+    assert both.paths()[0] == Path("/x/y.sqlite")

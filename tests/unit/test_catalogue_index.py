@@ -1,10 +1,12 @@
-"""The built-in catalogue's store, full-text index and fallback, on real SQLite and tantivy.
+"""The built-in catalogue's store, full-text index and fallback, on real SQLite, PostgreSQL
+and tantivy.
 
 A few dozen entries in a temporary folder: store round trips (upsert, delete, fingerprints,
-the R*Tree), then the same searches through the tantivy index and through the SQLite fallback
-— ranking, prefixes, facets, every filter, visibility in hits, totals and facets, and hostile
-search text.  The source-level behaviour (fallback when the index folder goes, rebuild, access
-code) is in ``test_catalogue_builtin.py``.
+the boxes), each on SQLite and on PostgreSQL (the ``database`` fixture; ``-m "not postgres"``
+keeps SQLite only), then the same searches through the tantivy index and through the fallback
+on each database (FTS5, tsvector) — ranking, prefixes, facets, every filter, visibility in
+hits, totals and facets, and hostile search text.  The source-level behaviour (fallback when
+the index folder goes, rebuild, access code) is in ``test_catalogue_builtin.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from continuum_hub.catalogue.index.fulltext import FullTextIndex, IndexUnavailab
 from continuum_hub.catalogue.index.store import CatalogueStore
 from continuum_hub.catalogue.index.terms import epoch, words
 from continuum_hub.catalogue.model import Entry, Query, Replica, make_query
+from fixtures.databases import new_postgres_schema
 
 pytestmark = pytest.mark.catalogue
 
@@ -125,8 +128,8 @@ def sample() -> list[Entry]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CatalogueStore:
-    store = CatalogueStore(tmp_path / "cat.sqlite")
+def store(database) -> CatalogueStore:
+    store = CatalogueStore(database("cat"))
     store.upsert(sample())
     return store
 
@@ -153,12 +156,24 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[CatalogueStore, Fu
     return store, built_index(store, folder / "cat.index")
 
 
-@pytest.fixture(params=["index", "fallback"])
+@pytest.fixture(scope="module")
+def shared_postgres(request: pytest.FixtureRequest) -> CatalogueStore:
+    """The same entries in PostgreSQL, for its fallback (tsvector) search."""
+    store = CatalogueStore(new_postgres_schema(request.getfixturevalue("postgres_cluster"), "cat"))
+    store.upsert(sample())
+    return store
+
+
+@pytest.fixture(
+    params=["index", "fallback", pytest.param("fallback-postgresql", marks=pytest.mark.postgres)]
+)
 def searcher(request, shared: tuple[CatalogueStore, FullTextIndex]):
-    """Both search paths answer the same questions the same way."""
+    """Every search path answers the same questions the same way."""
     store, index = shared
     if request.param == "index":
         return index.page
+    if request.param == "fallback-postgresql":
+        return FallbackSearch(request.getfixturevalue("shared_postgres")).page
     return FallbackSearch(store).page
 
 
@@ -169,8 +184,9 @@ def ids(page) -> list[str]:
 # -- the store -------------------------------------------------------------------------------
 
 
-def test_store_file_is_private_and_round_trips(store: CatalogueStore, tmp_path: Path):
-    assert stat.S_IMODE((tmp_path / "cat.sqlite").stat().st_mode) == 0o600
+def test_store_file_is_private_and_round_trips(store: CatalogueStore):
+    if store.path is not None:
+        assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     got = store.get("radio/lofar-survey.fits")
     assert got is not None
     assert got.id == "demo:radio/lofar-survey.fits"
@@ -180,7 +196,7 @@ def test_store_file_is_private_and_round_trips(store: CatalogueStore, tmp_path: 
     assert store.get("nope") is None
     assert store.count() == 27
     # a second store on the same file (a restarted service) sees the same
-    assert CatalogueStore(tmp_path / "cat.sqlite").count() == 27
+    assert CatalogueStore(store.url).count() == 27
 
 
 def test_upsert_replaces_by_identifier_and_delete_removes(store: CatalogueStore):
@@ -384,7 +400,7 @@ def test_writes_of_another_process_are_picked_up(
     index: FullTextIndex, store: CatalogueStore, tmp_path: Path
 ):
     # the harvest CLI: its own store on the same file, nobody listening to it
-    other = CatalogueStore(tmp_path / "cat.sqlite")
+    other = CatalogueStore(store.url)
     other.upsert([entry("cli/quasar.fits", "Quasar spectra", format="fits")])
     assert ids(index.page(make_query("quasar"))) == ["cli/quasar.fits"]
     other.upsert([entry("cli/quasar.fits", "Renamed spectra", format="fits")])
@@ -411,7 +427,7 @@ def test_a_bulk_write_elsewhere_is_rebuilt_not_synced(
     index: FullTextIndex, store: CatalogueStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(fulltext, "SYNC_LIMIT", 2)
-    other = CatalogueStore(tmp_path / "cat.sqlite")
+    other = CatalogueStore(store.url)
     other.upsert([entry(f"bulk/{i}.nc", f"Bulk {i}") for i in range(3)])
     with pytest.raises(IndexUnavailable, match="3 entries changed"):
         index.search(make_query("bulk"))

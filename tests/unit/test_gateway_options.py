@@ -126,8 +126,8 @@ def test_options_offer_only_the_sites_of_the_users_groups() -> None:
     assert next(f for f in radio if f["field"] == "site")["spec"]["options"] == ["alpha", "beta"]
 
 
-def test_sites_reached_over_ssh_are_not_offered() -> None:
-    ssh = SiteRegistry.from_dict(
+def test_remote_sites_are_offered_and_a_down_site_is_marked_and_refused() -> None:
+    remote = SiteRegistry.from_dict(
         {
             "sites": [
                 {
@@ -143,13 +143,37 @@ def test_sites_reached_over_ssh_are_not_offered() -> None:
                         {"name": "short", "max_cores": 2, "max_memory_gb": 4,
                          "max_walltime": "01:00:00"}
                     ],
-                }
+                },
+                {
+                    "name": "delta",
+                    "scheduler": "slurm",
+                    "connection": {
+                        "transport": "slurmrestd",
+                        "url": "https://rest.delta.example.org",
+                        "token_file": "/etc/t",
+                    },
+                    "partitions": [
+                        {"name": "short", "max_cores": 2, "max_memory_gb": 4,
+                         "max_walltime": "01:00:00"}
+                    ],
+                },
             ]
         }
     )  # fmt: skip
-    options = cluster_options(ssh, ["vo.hep"], limits())
-    with pytest.raises(ValueError, match="none of your groups gives access"):
-        options.get_configuration(options.parse_options({}), User("u"))
+    up = cluster_options(remote, ["vo.hep"], limits())
+    config = up.get_configuration(up.parse_options({"site": "delta"}), User("u"))
+    assert config["site"] == "delta"
+    why = "Site gamma is unavailable: its scheduler has not answered since 10:00 UTC."
+    options = cluster_options(remote, ["vo.hep"], limits(), down={"gamma": why})
+    field = next(f for f in options.get_specification() if f["field"] == "site")
+    # still listed, after the sites that answer, never the default; the label says why
+    assert field["spec"]["options"] == ["delta", "gamma"]
+    assert field["default"] == "delta"
+    assert field["label"] == "Site (unavailable now: gamma)"
+    with pytest.raises(ValueError, match="Site gamma is unavailable"):
+        options.get_configuration(options.parse_options({"site": "gamma"}), User("u"))
+    config = options.get_configuration(options.parse_options({}), User("u"))
+    assert config["site"] == "delta"
 
 
 def test_a_user_without_sites_gets_a_clear_refusal() -> None:

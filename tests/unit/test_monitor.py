@@ -1,6 +1,7 @@
 """SiteMonitor: batched, coalesced status queries (a fake transport counts the calls)."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -117,4 +118,19 @@ async def test_statuses_for_reports_array_tasks_in_one_query(clock):
     assert len(squeue.calls) == 1
     clock.now += 31
     await monitor.statuses_for(["7"], max_age=30)
+    assert len(squeue.calls) == 2
+
+
+async def test_a_refresh_since_a_moment_runs_after_the_query_in_flight(clock):
+    """The port report's query: one begun after the report, shared by reports made together."""
+    squeue = FakeSqueue(running=["1"], delay=0.1)
+    monitor = SiteMonitor("alpha", SlurmAdapter(), squeue, clock=clock)
+    monitor.watch("1")
+    early = asyncio.create_task(monitor.refresh())  # began before the reports
+    await asyncio.sleep(0.02)
+    reported = time.monotonic()
+    await asyncio.gather(*(monitor.refresh(since=reported) for _ in range(10)))
+    await early
+    assert len(squeue.calls) == 2 and monitor.fetched_began >= reported
+    await monitor.refresh(since=reported)  # already answered by a later query
     assert len(squeue.calls) == 2

@@ -1,10 +1,15 @@
 """Supervision of the local federation's processes."""
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from continuum_federation.process import ManagedProcess, ProcessError, free_port, port_open
 
@@ -62,3 +67,62 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"  # a zombie waits for init to reap it; it runs no more
+
+
+# an owner that starts LocalHub's proxy as LocalHub does, says its pid and port, and waits
+PROXY_OWNER = """
+import sys, threading, time
+from pathlib import Path
+from continuum_federation.hub import LocalHub
+
+state, repo = Path(sys.argv[1]), Path(sys.argv[2])
+hub = LocalHub(
+    state, repo, issuer="http://127.0.0.1:9", client_id="c", client_secret="s", site_confs={}
+)
+# from a thread that ends at once: the death signal must follow the owner, not this thread
+starter = threading.Thread(target=hub.start_proxy)
+starter.start()
+starter.join()
+said = f"{hub.proxy.proc.pid} {hub.port} {hub.proxy_api_port} {starter.native_id}"
+(state / "proxy.txt").write_text(said)
+time.sleep(300)
+"""
+
+
+def test_localhub_proxy_dies_with_its_owner_killed_by_sigkill(tmp_path, repo_root):
+    owner = subprocess.Popen(
+        [sys.executable, "-c", PROXY_OWNER, str(tmp_path), str(repo_root)],
+        start_new_session=True,
+    )
+    try:
+        said = tmp_path / "proxy.txt"
+        _wait(lambda: said.exists() or owner.poll() is not None, 60, "the owner's proxy start")
+        assert owner.poll() is None, "the owner died while starting its proxy"
+        pid, port, api_port, thread = (int(word) for word in said.read_text().split())
+        # the thread that started the proxy has ended (the kernel has released it) ...
+        _wait(lambda: not Path(f"/proc/{owner.pid}/task/{thread}").exists(), 10, "thread end")
+        # ... and the proxy, in its own session, lives on and serves
+        token = (tmp_path / "proxy_token").read_text().strip()
+        api = f"http://127.0.0.1:{api_port}/api/routes"
+        answer = requests.get(api, headers={"Authorization": f"token {token}"}, timeout=10)
+        assert answer.status_code == 200 and _alive(pid)
+        assert os.getsid(pid) == pid != os.getsid(owner.pid)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        # (its leader shows as a zombie while its other threads still close its sockets)
+        _wait(lambda: not (_alive(pid) or port_open(port)), 10, "the proxy's end")
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait(10)
+        with contextlib.suppress(OSError, ValueError):  # a proxy a failure left, no reused pid
+            left = int((tmp_path / "proxy.txt").read_text().split()[0])
+            if b"configurable-http-proxy" in Path(f"/proc/{left}/cmdline").read_bytes():
+                os.kill(left, signal.SIGKILL)
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

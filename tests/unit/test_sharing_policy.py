@@ -7,7 +7,9 @@ revocation are tested in ``tests/integration/test_workshop_sharing.py``.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +17,13 @@ from jupyterhub import orm
 from traitlets.config import Config
 
 from continuum_hub.sharing import USER_SHARING_SCOPES, add_sharing, grant_sharing_scopes
-from continuum_hub.sharing.page import PAGE_ROUTE, TEMPLATES, SharingPageHandler, sharing_model
+from continuum_hub.sharing.page import (
+    PAGE_ROUTE,
+    TEMPLATES,
+    SharingPageHandler,
+    server_visits,
+    sharing_model,
+)
 
 pytestmark = pytest.mark.workshops
 
@@ -151,3 +159,53 @@ def test_revoked_share_and_accepted_link_show_up(db: Any) -> None:
     assert server["codes"][0]["accepted"] == 1
     orm.Share.revoke(db, spawner, bob)
     assert sharing_model(db, alice, "/hub/api")["servers"][0]["shares"] == []
+
+
+def _visit(db: Any, client: orm.OAuthClient, user: orm.User, first: datetime, last: datetime):
+    """``user`` signed in to ``client``'s server at ``first`` and was last seen at ``last``: the
+    OAuth token JupyterHub issues for the server (as ``OAuthProvider`` stores it)."""
+    token = orm.APIToken(generated=True, client_id=client.identifier, scopes=[], created=first)
+    db.add(token)
+    token.token = secrets.token_hex(16)
+    token.user = user
+    token.last_activity = last
+    db.commit()
+
+
+def test_the_owner_sees_who_of_those_with_access_opened_the_server(db: Any) -> None:
+    alice = _user(db, "alice", "")
+    bob, carol, dave, erin = (_user(db, name) for name in ("bob", "carol", "dave", "erin"))
+    course = orm.Group(name="course")
+    course.users.extend([carol, dave])
+    db.add(course)
+    spawner = alice.orm_spawners[""]
+    client = orm.OAuthClient(identifier="jupyterhub-user-alice", redirect_uri="/user/alice/")
+    other = orm.OAuthClient(identifier="jupyterhub-user-erin", redirect_uri="/user/erin/")
+    db.add_all([client, other])
+    spawner.oauth_client_id = client.identifier
+    db.commit()
+    orm.Share.grant(db, spawner, bob)
+    orm.Share.grant(db, spawner, erin)
+    orm.Share.grant(db, spawner, course)
+    at = datetime(2026, 12, 5, 9, 0)
+    _visit(db, client, bob, at, at + timedelta(minutes=20))
+    _visit(db, client, bob, at + timedelta(minutes=5), at + timedelta(minutes=12))  # a 2nd tab
+    _visit(db, client, carol, at, at + timedelta(minutes=3))
+    _visit(db, client, alice, at, at + timedelta(hours=1))  # her own visits are not listed
+    _visit(db, other, erin, at, at + timedelta(hours=1))  # erin's own server, not alice's
+
+    assert server_visits(db, spawner) == {
+        "bob": (at, at + timedelta(minutes=20)),
+        "carol": (at, at + timedelta(minutes=3)),
+    }
+    (server,) = sharing_model(db, alice, "/hub/api")["servers"]
+    assert {r["name"]: r["opened"] for r in server["shares"]} == {
+        "bob": "last seen 2026-12-05 09:20 UTC",
+        "erin": "not yet",
+        "course": "carol (last seen 2026-12-05 09:03 UTC)",
+    }
+    # a stopped server has no OAuth client (JupyterHub deletes it, and its tokens, at the stop)
+    spawner.oauth_client_id = None
+    db.commit()
+    (server,) = sharing_model(db, alice, "/hub/api")["servers"]
+    assert {r["opened"] for r in server["shares"]} == {"not yet"}

@@ -2,9 +2,10 @@
 
 The phase times, the log line and the histogram; the spawner's hooks (port trait, the port
 report's launcher age, JupyterHub's ``_proxy_pending`` flag); the job id written to the hub's
-database as soon as ``sbatch`` returns, a start the hub never finished cancelled at the first
-poll after a restart, a job that ends while starting failing the start at once, and the port
-report ending the wait.
+database as soon as ``sbatch`` returns (through the ORM row's own session: no deprecated
+``Spawner.db``), a start the hub never finished cancelled at the first poll after a restart, a
+job that ends while starting failing the start at once, the port report ending the wait, and
+the site's starting poll: one status query per interval for any number of pending spawns.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pwd
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,13 +22,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from batchspawner import JobStatus as BatchJobStatus
+from jupyterhub import orm
 from prometheus_client import REGISTRY
 from traitlets.config import Config
 
-from continuum_spawners import accounts
+from continuum_spawners import accounts, ledger, startup
 from continuum_spawners.phases import PHASES, SpawnPhases, parse_launcher_age
 from continuum_spawners.schedulers import clear_monitors
+from continuum_spawners.schedulers.monitor import SiteMonitor
+from continuum_spawners.schedulers.slurm import SlurmAdapter
 from continuum_spawners.schedulers.transport import CommandResult
 from continuum_spawners.spawner import SiteSpawner
 
@@ -99,14 +103,6 @@ def test_launcher_age_header_is_a_bounded_number_or_nothing(header, age):
 # -- the spawner's hooks ---------------------------------------------------------------------------
 
 
-class FakeDb:
-    def __init__(self) -> None:
-        self.commits = 0
-
-    def commit(self) -> None:
-        self.commits += 1
-
-
 class FakeTransport:
     """Records the commands a spawner runs at its site."""
 
@@ -125,8 +121,25 @@ def fresh_monitors() -> Iterator[None]:
     clear_monitors()
 
 
+class ScriptedSqueue:
+    """``squeue`` of a site whose jobs are in ``states`` (job id → Slurm state; a job not
+    there has left the queue), counting its calls."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.calls = 0
+
+    async def run(self, argv: list[str], **kwargs: Any) -> CommandResult:
+        self.calls += 1
+        ids = next(a for a in argv if a.startswith("--jobs=")).split("=", 1)[1].split(",")
+        lines = (f"{i}|{self.states[i]}|None|node1|N/A\n" for i in ids if i in self.states)
+        return CommandResult(0, "".join(lines), "")
+
+
 @pytest.fixture
-def spawner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SiteSpawner:
+def make_spawner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Makes spawners of user ``alice`` on site ``alpha`` (a registry in ``tmp_path``)."""
+
     def entry(name: str) -> pwd.struct_passwd | None:
         if name != "alice":
             return None
@@ -139,9 +152,38 @@ def spawner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SiteSpawner:
         name="alice", groups=[SimpleNamespace(name="vo.hep.example")], url="/user/alice/"
     )
     config = Config({"SiteSpawner": {"registry_path": str(registry)}})
-    spawner = SiteSpawner(user=user, config=config, db=FakeDb())
-    spawner.request = spawner.check_options({"site": "alpha"})
-    return spawner
+
+    def make() -> SiteSpawner:
+        spawner = SiteSpawner(user=user, config=config)  # no ``db``: its use would warn
+        spawner.request = spawner.check_options({"site": "alpha"})
+        return spawner
+
+    return make
+
+
+@pytest.fixture
+def spawner(make_spawner: Any) -> SiteSpawner:
+    return make_spawner()
+
+
+@pytest.fixture
+def orm_spawner(tmp_path: Path) -> Iterator[orm.Spawner]:
+    """alice's spawner row in a hub database of its own."""
+    session = orm.new_session_factory(f"sqlite:///{tmp_path / 'hub.sqlite'}")()
+    row = orm.Spawner(user=orm.User(name="alice"), name="")
+    session.add(row)
+    session.commit()
+    yield row
+    session.close()
+
+
+def saved_state(tmp_path: Path) -> Any:
+    """alice's spawner state as another connection reads it (committed only)."""
+    session = orm.new_session_factory(f"sqlite:///{tmp_path / 'hub.sqlite'}")()
+    try:
+        return session.query(orm.Spawner).one().state
+    finally:
+        session.close()
 
 
 def histogram_count(site: str, phase: str) -> float:
@@ -190,14 +232,15 @@ def test_a_failed_proxy_route_logs_no_phases(spawner, caplog):
     assert not [r for r in caplog.records if "spawn phases" in r.getMessage()]
 
 
-def test_the_job_id_is_saved_as_soon_as_it_is_known(spawner):
-    orm_spawner = SimpleNamespace(state=None, server=None, started=None)
+def test_the_job_id_is_saved_as_soon_as_it_is_known(spawner, orm_spawner, tmp_path, caplog):
     spawner.orm_spawner = orm_spawner
     spawner.job_id, spawner.site_account, spawner.starting = "91", "alice", True
-    spawner.save_state_now()
-    assert orm_spawner.state["job_id"] == "91" and orm_spawner.state["starting"] is True
-    assert orm_spawner.state["request"]["site"] == "alpha"
-    assert spawner.db.commits == 1
+    with caplog.at_level(logging.WARNING):
+        spawner.save_state_now()
+    state = saved_state(tmp_path)  # committed through the row's own session
+    assert state["job_id"] == "91" and state["starting"] is True
+    assert state["request"]["site"] == "alpha"
+    assert "Spawner.db is deprecated" not in caplog.text
     spawner.starting = False  # start() returned: JupyterHub saves the state without the flag
     assert "starting" not in spawner.get_state()
 
@@ -229,39 +272,128 @@ async def test_a_start_the_hub_never_finished_is_cancelled_at_the_first_poll(spa
 # -- from the submission to the port report (continuum_spawners.startup) -------------------------
 
 
-def follow(spawner: SiteSpawner, statuses: list[BatchJobStatus]) -> list[str]:
-    """Give ``spawner`` a submission that records itself and the job statuses ``statuses``
-    (the last one repeated)."""
-    calls: list[str] = []
+def on_site(spawner: SiteSpawner, monitor: SiteMonitor, squeue: ScriptedSqueue, job: str) -> None:
+    """``spawner`` submits job ``job`` (queued at first) and reads the site's status from
+    ``monitor``; its node is ``node1``."""
 
     async def submit() -> str:
-        spawner.job_id = "5"
-        calls.append("sbatch")
-        return "5"
-
-    async def status(max_age: float | None = None) -> BatchJobStatus:
-        calls.append("status")
-        return statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        spawner.job_id = job
+        squeue.states[job] = "PENDING"
+        return job
 
     spawner.submit_batch_script = submit  # type: ignore[method-assign]
-    spawner.query_job_status = status  # type: ignore[method-assign]
-    spawner.state_gethost = lambda: "node1"  # type: ignore[method-assign]
-    return calls
+    spawner.monitor = lambda site: monitor  # type: ignore[method-assign]
 
 
-async def test_a_job_ending_after_it_ran_fails_the_start_at_once(spawner):
-    follow(spawner, [BatchJobStatus.PENDING, BatchJobStatus.RUNNING, BatchJobStatus.NOTFOUND])
+@pytest.fixture
+def squeue() -> ScriptedSqueue:
+    return ScriptedSqueue()
+
+
+@pytest.fixture
+def monitor(squeue: ScriptedSqueue) -> SiteMonitor:
+    return SiteMonitor("alpha", SlurmAdapter(), squeue)
+
+
+async def rounds(monitor: SiteMonitor, count: int) -> None:
+    """Until the starting poll answered ``count`` more rounds."""
+    for _ in range(count):
+        await asyncio.wait_for(monitor.next_poll().wait(), 5)
+
+
+async def test_a_job_ending_after_it_ran_fails_the_start_at_once(spawner, monitor, squeue):
+    on_site(spawner, monitor, squeue, "5")
     spawner.startup_poll_interval = 0.01
+    start = asyncio.create_task(spawner.start_job())
+    await rounds(monitor, 2)
+    squeue.states["5"] = "RUNNING"
+    await rounds(monitor, 2)
+    del squeue.states["5"]  # the launcher failed: the job left the queue
     with pytest.raises(RuntimeError, match="ended before the server started"):
-        await asyncio.wait_for(spawner.start_job(), 5)  # not at start_timeout
-    assert spawner.job_id == ""  # cleared: nothing left to cancel
+        await asyncio.wait_for(start, 5)  # not at start_timeout
+    assert spawner.job_id == "" and not monitor.starting  # cleared: nothing left to cancel
 
 
-async def test_the_port_report_ends_the_wait_at_once(spawner):
-    calls = follow(spawner, [BatchJobStatus.RUNNING])
+async def test_the_port_report_ends_the_wait_at_once(
+    spawner, monitor, squeue, orm_spawner, tmp_path, caplog
+):
+    on_site(spawner, monitor, squeue, "5")
+    spawner.orm_spawner = orm_spawner
     spawner.startup_poll_interval = 30.0  # only the report can end the wait in time
-    asyncio.get_running_loop().call_later(0.05, setattr, spawner, "port", 8123)
+    start = asyncio.create_task(spawner.start_job())
+    await rounds(monitor, 1)  # queued in the first round; the next one is 30 s away
+    squeue.states["5"] = "RUNNING"
     started = time.monotonic()
-    assert await asyncio.wait_for(spawner.start_job(), 5) == ("node1", 8123)
+    with caplog.at_level(logging.WARNING):
+        spawner.port = 8123
+        assert await asyncio.wait_for(start, 5) == ("node1", 8123)
     assert time.monotonic() - started < 2
-    assert calls[0] == "sbatch" and spawner.db.commits == 1
+    assert squeue.calls == 2  # the round, then one query begun after the report
+    assert "Spawner.db is deprecated" not in caplog.text
+
+
+async def test_pending_spawns_share_one_status_query_per_interval(make_spawner, monitor, squeue):
+    spawners = [make_spawner() for _ in range(20)]
+    for number, spawner in enumerate(spawners):
+        on_site(spawner, monitor, squeue, str(100 + number))
+        spawner.startup_poll_interval = 0.05
+    starts = [asyncio.create_task(s.start_job()) for s in spawners]
+    await rounds(monitor, 1)
+    calls = squeue.calls
+    await rounds(monitor, 5)
+    assert squeue.calls == calls + 5  # 20 pending spawns, one query a round
+    assert all(s.status is not None and s.status.raw_state == "PENDING" for s in spawners)
+    # their jobs run and the servers report their ports at once: one more query for all
+    for job in squeue.states:
+        squeue.states[job] = "RUNNING"
+    before = squeue.calls
+    for number, spawner in enumerate(spawners):
+        spawner.port = 9000 + number
+    addresses = await asyncio.wait_for(asyncio.gather(*starts), 5)
+    assert addresses == [("node1", 9000 + n) for n in range(20)]
+    assert squeue.calls - before <= 2  # a round may have been under way
+    assert not monitor.starting
+    assert monitor._starting_task is not None
+    await asyncio.wait_for(monitor._starting_task, 5)  # the poll ends after its last round
+
+
+async def test_the_usage_ledger_is_written_off_the_event_loop(spawner, tmp_path, monkeypatch):
+    """The submission's ledger row (a synced SQLite commit) is written by a thread: the hub's
+    loop goes on meanwhile."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    monkeypatch.setenv(ledger.ENV_URL, url)
+    writers: list[str] = []
+    write = ledger.JobLedger.record_submission
+
+    def record(self: ledger.JobLedger, job: ledger.UsageJob) -> None:
+        writers.append(threading.current_thread().name)
+        write(self, job)
+
+    monkeypatch.setattr(ledger.JobLedger, "record_submission", record)
+    spawner.job_id = "31"
+    spawner._record_usage(spawner.site, spawner.job_spec(["HOME"]))
+    deadline = time.monotonic() + 10
+    while not ledger.ledger_for(url).unfinished("alpha"):
+        assert time.monotonic() < deadline, "the submission never reached the ledger"
+        await asyncio.sleep(0.02)
+    (job,) = ledger.ledger_for(url).unfinished("alpha")
+    assert (job.job_id, job.user, job.kind) == ("31", "alice", "server")
+    assert writers and writers[0] != threading.main_thread().name
+
+
+async def test_a_dead_starting_poll_is_restarted_by_a_waiting_spawn(
+    spawner, monitor, squeue, monkeypatch, caplog
+):
+    monkeypatch.setattr(startup, "STALLED_SECONDS", 0.2)
+    on_site(spawner, monitor, squeue, "8")
+    spawner.startup_poll_interval = 0.01
+    start = asyncio.create_task(spawner.start_job())
+    await rounds(monitor, 1)
+    assert monitor._starting_task is not None
+    monitor._starting_task.cancel()  # the poll dies (it never should)
+    with caplog.at_level(logging.WARNING):
+        await rounds(monitor, 1)  # restarted by the waiting spawn
+    assert "Starting poll of site alpha had stopped: restarting it" in caplog.text
+    squeue.states["8"] = "RUNNING"
+    spawner.port = 8124
+    assert await asyncio.wait_for(start, 5) == ("node1", 8124)

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import jinja2
 import pytest
 from jupyterhub import handlers as hub_handlers
-from test_workshop_events import make_event_of
+from test_workshop_events import NOW, make_event_of
 from traitlets.config import Config
 
 from continuum_hub.sharing.page import TEMPLATES as SHARING_TEMPLATES
@@ -77,7 +77,7 @@ def test_model_lists_own_events_with_links(manager):
     mine, other = make_event_of("alice"), make_event_of("carol")
     manager.store.add(mine)
     manager.store.add(other)
-    model = page_model(manager, ALICE, "/hub/")
+    model = page_model(manager, ALICE, "/hub/", NOW)
     assert [row["id"] for row in model["events"]] == [mine.id]
     row = model["events"][0]
     assert row["join_url"] == f"/hub/continuum/join/{mine.join_code}"
@@ -85,7 +85,7 @@ def test_model_lists_own_events_with_links(manager):
     assert (row["seats"], row["taken"], row["guest_seats"], row["has_material"]) == (10, 0, 2, True)
     assert model["vos"] == ["vo.hep.example"]
     assert model["material_roots"] == ["/srv/material"]
-    admin = page_model(manager, person("dave", "admins", admin=True), "/hub/")
+    admin = page_model(manager, person("dave", "admins", admin=True), "/hub/", NOW)
     assert {row["id"] for row in admin["events"]} == {mine.id, other.id}
     assert admin["vos"] is None  # admins type the VOs
 
@@ -110,7 +110,7 @@ def render(**model) -> str:
 def test_form_renders_the_partitions_and_events(manager):
     ev = make_event_of("alice")
     manager.store.add(replace(ev, title="<Intro & Dask>"))
-    html = render(**page_model(manager, ALICE, "/hub/"))
+    html = render(**page_model(manager, ALICE, "/hub/", NOW))
     options = re.findall(r'<option value="([^"]+)">', html)
     assert options[:2] == ["alpha/interactive", "alpha/batch"] and "beta/gpu" not in options
     assert 'value="vo.hep.example" checked' in html
@@ -120,7 +120,7 @@ def test_form_renders_the_partitions_and_events(manager):
     assert "window.continuumCall" in html  # the shared XSRF-aware call
     assert 'id="ev-add-profile"' in html and "const maxProfiles = 5;" in html
     assert "Folders under: /srv/material" in html
-    empty = render(**page_model(manager, person("bea", "vo.hep.example#instructor"), "/hub/"))
+    empty = render(**page_model(manager, person("bea", "vo.hep.example#instructor"), "/hub/", NOW))
     assert "No events yet." in empty
 
 

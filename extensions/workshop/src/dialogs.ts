@@ -4,48 +4,6 @@ import { Widget } from '@lumino/widgets';
 import { messagesList } from './messages-list';
 import { IWorkshopEvent, IWorkshopMessage } from './tokens';
 
-/** The longest message (the hub's limit). */
-export const MAX_MESSAGE = 2000;
-
-/**
- * The body of the message dialog: a text area whose text is the dialog's value.
- */
-export class MessageBody extends Widget implements Dialog.IBodyWidget<string> {
-  constructor() {
-    super();
-    this.addClass('jp-ContinuumWorkshop-compose');
-    this.textarea = document.createElement('textarea');
-    this.textarea.name = 'message';
-    this.textarea.rows = 5;
-    this.textarea.maxLength = MAX_MESSAGE;
-    this.textarea.setAttribute('aria-label', 'Message to all participants');
-    this.node.append(this.textarea);
-  }
-
-  getValue(): string {
-    return this.textarea.value;
-  }
-
-  readonly textarea: HTMLTextAreaElement;
-}
-
-/**
- * Ask for a message to all participants of `ev`.
- *
- * @returns the text, or null when cancelled or empty
- */
-export async function askMessage(ev: IWorkshopEvent): Promise<string | null> {
-  const body = new MessageBody();
-  const result = await showDialog({
-    title: `Message to the participants of ${ev.title}`,
-    body,
-    focusNodeSelector: 'textarea',
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Send' })]
-  });
-  const text = result.button.accept ? (result.value ?? '').trim() : '';
-  return text ? text : null;
-}
-
 /**
  * Ask before stopping every server of `ev` or ending it.
  *

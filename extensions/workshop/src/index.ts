@@ -5,9 +5,10 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { askMessage, confirmAction, showMessages } from './dialogs';
+import { confirmAction, showMessages } from './dialogs';
 import { InstructorModel } from './instructor-model';
 import { IInstructorActions, InstructorPanel } from './instructor-panel';
+import { InstructorWatch } from './instructor-watch';
 import { popupText } from './messages-list';
 import { MessagesModel, storedSeen } from './messages-model';
 import { fetchEvents, fetchMessages } from './request';
@@ -69,19 +70,13 @@ const messagesPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 /**
- * What the instructor's buttons do: confirmation for *Stop all* and *End event*, the text of a
- * message, the participant's server in a new tab, the outcome as a notification.
+ * What the instructor's buttons do: confirmation for *Stop all* and *End event*, the
+ * participant's server in a new tab, the outcome as a notification.
  */
 function instructorActions(model: InstructorModel): IInstructorActions {
   return {
-    event: async (ev: IWorkshopEvent, action) => {
-      let text: string | undefined;
-      if (action === 'message') {
-        text = (await askMessage(ev)) ?? undefined;
-        if (text === undefined) {
-          return;
-        }
-      } else if ((action === 'stop' || action === 'end') && !(await confirmAction(ev, action))) {
+    event: async (ev: IWorkshopEvent, action, text) => {
+      if ((action === 'stop' || action === 'end') && !(await confirmAction(ev, action))) {
         return;
       }
       const answer = await model.run({ event: ev.id, action, text });
@@ -118,8 +113,9 @@ function instructorActions(model: InstructorModel): IInstructorActions {
 }
 
 /**
- * The instructor's *Workshops* panel: added only for users who instruct an event (one request
- * at start; the server's answer is empty for anyone else).
+ * The instructor's *Workshops* panel: added for users who instruct an event, asked at start and
+ * again until they do ({@link InstructorWatch}: when the lab regains focus and every few
+ * minutes), so that an event made while the lab is open brings the panel without a reload.
  */
 const instructorPlugin: JupyterFrontEndPlugin<void> = {
   id: '@continuum-hub/workshop:instructor',
@@ -132,14 +128,7 @@ const instructorPlugin: JupyterFrontEndPlugin<void> = {
     launcher: ILauncher | null,
     mainMenu: IMainMenu | null
   ): void => {
-    void app.restored.then(async () => {
-      try {
-        if ((await fetchEvents()).events.length === 0) {
-          return;
-        }
-      } catch {
-        return; // no hub, or it refused: no panel
-      }
+    const addPanel = (): void => {
       const model = new InstructorModel();
       const panel = new InstructorPanel(model, instructorActions(model));
       addSidePanel(
@@ -157,7 +146,11 @@ const instructorPlugin: JupyterFrontEndPlugin<void> = {
         { palette, launcher, mainMenu, frontDoorRank: 70 }
       );
       model.start();
-    });
+    };
+    // the hub answers an empty list to anyone who instructs nothing (and refuses without a hub)
+    void app.restored.then(
+      () => new InstructorWatch(async () => (await fetchEvents()).events.length > 0, addPanel)
+    );
   }
 };
 

@@ -1,8 +1,9 @@
 """``continuum-hub catalogue``: the catalogue's command line.
 
 ``continuum-hub catalogue harvest PATH --site S`` harvests a folder tree of data files (or,
-with ``--kind``, a static STAC catalogue or a YAML/CSV list) into a built-in catalogue's
-SQLite store, incrementally (:func:`continuum_hub.catalogue.harvest.harvest`), and prints the
+with ``--kind``, a static STAC catalogue or a YAML/CSV list) into a built-in catalogue's store
+(``--db-url``, the source's ``db_url``: PostgreSQL or SQLite; or ``--db``, a SQLite file),
+incrementally (:func:`continuum_hub.catalogue.harvest.harvest`), and prints the
 report.  Exit status: 0 when everything found was harvested, 1 when some files could not be
 read (the rest was harvested; the report lists them), 2 when nothing could be harvested (a bad
 argument, a missing path, a store that cannot be opened).
@@ -15,6 +16,9 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 DEFAULT_DB = "catalogue.sqlite"
 
@@ -39,11 +43,18 @@ def harvest_command(args: argparse.Namespace) -> int:
     except HarvestError as exc:
         print(f"{args.prog}: {exc}", file=sys.stderr)
         return 2
+    target = args.db_url or args.db
     try:
-        store = CatalogueStore(args.db)
+        # the URL as shown: never its password
+        shown = make_url(target).render_as_string() if args.db_url else str(target)
+    except SQLAlchemyError:
+        print(f"{args.prog}: --db-url is not a database URL", file=sys.stderr)
+        return 2
+    try:
+        store = CatalogueStore(target, args.source)
         report = harvest(store, spec)
-    except (HarvestError, OSError, sqlite3.Error) as exc:
-        print(f"{args.prog}: cannot harvest {args.path} into {args.db}: {exc}", file=sys.stderr)
+    except (HarvestError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
+        print(f"{args.prog}: cannot harvest {args.path} into {shown}: {exc}", file=sys.stderr)
         return 2
     store.close()
     if args.json:
@@ -65,7 +76,7 @@ def build_parser(prog: str = "continuum-hub catalogue") -> argparse.ArgumentPars
         "harvest",
         help="harvest data files, a STAC catalogue or a list into a built-in catalogue",
         description=(
-            "Harvest PATH into a built-in catalogue's SQLite store, incrementally (unchanged "
+            "Harvest PATH into a built-in catalogue's store, incrementally (unchanged "
             "files are not read again; vanished ones are removed), and print the report. Exit "
             "status: 0 all harvested, 1 some files could not be read (the rest was harvested), "
             "2 nothing harvested (bad argument, missing path, unusable store)."
@@ -76,14 +87,22 @@ def build_parser(prog: str = "continuum-hub catalogue") -> argparse.ArgumentPars
     )
     p.add_argument("--site", required=True, help="the site holding the data (registry name)")
     p.add_argument("--kind", choices=("files", "stac", "list"), default="files", help="(files)")
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--db",
         type=Path,
         default=Path(DEFAULT_DB),
-        help=f"the built-in catalogue's SQLite store (./{DEFAULT_DB}; created when missing)",
+        help=f"the built-in catalogue's SQLite file (./{DEFAULT_DB}; created when missing)",
+    )
+    where.add_argument(
+        "--db-url",
+        default="",
+        help="the built-in source's db_url (SQLAlchemy URL, e.g. postgresql+psycopg://…)",
     )
     p.add_argument(
-        "--source", default="builtin", help="source name, the entries' id prefix (builtin)"
+        "--source",
+        default="builtin",
+        help="source name, the entries' id prefix and (not SQLite) the tables' (builtin)",
     )
     p.add_argument("--vo", default="", help="VO of entries that do not name one")
     p.add_argument(

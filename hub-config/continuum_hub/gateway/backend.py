@@ -19,7 +19,9 @@ standard input — never on a command line.  What this class adds:
 * stopping a cluster is one ``scancel --name=dg-<cluster>`` as the user, which also catches a
   job whose id was never recorded;
 * every scheduler command comes from the site's adapter
-  (:func:`~continuum_spawners.schedulers.adapter_for`);
+  (:func:`~continuum_spawners.schedulers.adapter_for`) and runs through the site's transport,
+  local, SSH or slurmrestd (:mod:`.remote`); sites that do not answer the gateway's own probe
+  (:mod:`.availability`) are shown unavailable in the options and refused;
 * dashboards are not routed by the proxy but served through :mod:`.dashboard` (owner only);
 * adaptive bounds from the options are set on the scheduler as soon as it runs;
 * the workers asked for at creation (option ``workers``) start with the scheduler, not once it
@@ -30,6 +32,7 @@ standard input — never on a command line.  What this class adds:
 from __future__ import annotations
 
 import shlex
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,7 @@ from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
 from .accounting import check_budget, record_job
+from .availability import SiteAvailability
 from .dashboard import DashboardProxy
 from .jobs import HUB_TOKEN_FILE, WITH_SCHEDULER, SiteJobs
 from .metrics import GatewayMetrics
@@ -86,6 +90,12 @@ class SiteSlurmBackend(SiteJobs):
     def _limits_default(self) -> GatewayLimits:
         return GatewayLimits(parent=self)
 
+    availability = Instance(SiteAvailability)
+
+    @default("availability")
+    def _availability_default(self) -> SiteAvailability:
+        return SiteAvailability(parent=self, log=self.log)
+
     @default("cluster_options")
     def _cluster_options_default(self):  # type: ignore[no-untyped-def]
         return self.options_for
@@ -105,7 +115,10 @@ class SiteSlurmBackend(SiteJobs):
         """The cluster options offered to ``user`` (dask-gateway calls this per request)."""
         limits = self.limits.for_groups(user.groups)
         idle_timeout = self.cluster_config_class(parent=self).idle_timeout  # as configured
-        return cluster_options(self.registry, user.groups, limits, idle_timeout)
+        registry = self.registry
+        down = self.availability.down(registry.sites.values())
+        account = partial(self.accounts.account_for, user.name, allocate=False)
+        return cluster_options(registry, user.groups, limits, idle_timeout, down, account)
 
     async def process_cluster_options(self, user: Any, request: Any) -> Any:
         """Validate the options (:mod:`.options`), and refuse a site where the user has no
@@ -218,6 +231,12 @@ class SiteSlurmBackend(SiteJobs):
         secret = self._cookie_secret()
         DashboardProxy(self, self.proxy.prefix, secret, self.dashboard_session_seconds).install(app)
         GatewayMetrics(self).install(app)  # dask-gateway-server exports no metrics itself
+        self.availability.start(lambda: self.registry.sites.values())
+
+    async def cleanup(self) -> None:
+        """Stop the sites' probe, then the backend."""
+        await self.availability.stop()
+        await super().cleanup()
 
     def _cookie_secret(self) -> bytes:
         secret = Path(self.dashboard_cookie_secret_file).read_bytes().strip()
@@ -237,11 +256,16 @@ class SiteSlurmBackend(SiteJobs):
     # -- jobs ----------------------------------------------------------------------------------
 
     async def _submit(
-        self, cluster: Cluster, worker: Any = None, with_scheduler: bool = False, **files: Any
+        self,
+        cluster: Cluster,
+        worker: Any = None,
+        with_scheduler: bool = False,
+        files: dict[str, str] | None = None,
     ) -> str:
-        cmd, env, script = self.get_submit_cmd_env_stdin(cluster, worker, with_scheduler)
-        code, stdout, stderr = await self.do_as_user(
-            self.account_of(cluster), "start", cmd=cmd, env=env, stdin=script, **files
+        cmd, env, script = self.get_submit_cmd_env_stdin(cluster, worker, with_scheduler, files)
+        staging = {} if files is None else {"staging_dir": self.get_staging_directory(cluster)}
+        code, stdout, stderr = await self.as_user(
+            cluster, "start", cmd=cmd, env=env, stdin=script, files=files, **staging
         )
         site = self.site_of(cluster)
         if code != 0:
@@ -254,16 +278,15 @@ class SiteSlurmBackend(SiteJobs):
 
     async def _cancel(self, cluster: Cluster, argv: list[str], staging_dir: str | None) -> None:
         env = {"PATH": SAFE_PATH, **self.site_of(cluster).env}
-        account = self.account_of(cluster)
         try:
-            code, _, stderr = await self.do_as_user(
-                account, "stop", cmd=argv, env=env, staging_dir=staging_dir
+            code, _, stderr = await self.as_user(
+                cluster, "stop", cmd=argv, env=env, staging_dir=staging_dir
             )
         except Exception:
             if staging_dir is None:
                 raise
             # the launcher prints nothing when the staging folder is already gone: cancel anyway
-            code, _, stderr = await self.do_as_user(account, "stop", cmd=argv, env=env)
+            code, _, stderr = await self.as_user(cluster, "stop", cmd=argv, env=env)
         if code != 0 and "Invalid job id" not in stderr:
             raise RuntimeError(f"{shlex.join(argv)} failed: {stderr.strip()[:300]}")
 
@@ -272,11 +295,7 @@ class SiteSlurmBackend(SiteJobs):
         state = {"site": site.name, "account": self.unix_account(cluster.username, site)}
         cluster.state = state  # account_of() reads it from here on
         staging = self.get_staging_directory(cluster)
-        files = {
-            "dask.pem": cluster.tls_key.decode(),
-            "dask.crt": cluster.tls_cert.decode(),
-            SETUP_FILE: setup_source(),
-        }
+        files = {**self.tls_files(cluster), SETUP_FILE: setup_source()}
         token = self._hub_tokens.pop(cluster.name, None)
         if token:
             files[HUB_TOKEN_FILE] = token
@@ -286,9 +305,7 @@ class SiteSlurmBackend(SiteJobs):
             self.db.update_cluster(cluster, count=start)
         # the first worker in the scheduler's job: its record first, its name is in the script
         inner = self.db.create_worker(cluster) if self.worker_with_scheduler(cluster) else None
-        job_id = await self._submit(
-            cluster, inner, inner is not None, staging_dir=staging, files=files
-        )
+        job_id = await self._submit(cluster, inner, inner is not None, files=files)
         self.phases.mark(cluster.name, "scheduler submitted")
         self.log.info("Job %s on %s: scheduler of cluster %s", job_id, site.name, cluster.name)
         if inner is not None:

@@ -12,7 +12,9 @@ way), the job's whole environment (exported by name; secrets travel there only) 
   advertises them as the dask resource ``GPU``;
 * every job of a cluster is named ``dg-<cluster>``; the first worker started with the cluster
   may run in the scheduler's job (:mod:`.quickstart`): one job, both commands;
-* ``sudo -nHu ACCOUNT`` runs :mod:`.launcher` (standard library only) to submit and cancel;
+* commands reach the site through its transport (:mod:`.remote`): ``sudo -nHu ACCOUNT`` runs
+  :mod:`.launcher` (standard library only) to submit and cancel, here or on an SSH site's login
+  node; on a slurmrestd site the job stages its folder itself from its environment;
 * :meth:`SiteJobs.token_setup` is the one place where jobs get ``BEARER_TOKEN_FILE``: the token
   agent, fed with the hub token the cluster was created with, keeps it fresh;
 * :meth:`SiteJobs.unix_account` is the one place that decides which POSIX account runs a user's
@@ -21,8 +23,6 @@ way), the job's whole environment (exported by name; secrets travel there only) 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import os
 import pwd
@@ -34,7 +34,7 @@ from typing import Any
 
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.db_base import Cluster
-from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend, SlurmClusterConfig
+from dask_gateway_server.backends.jobqueue.slurm import SlurmClusterConfig
 from dask_gateway_server.traitlets import Type
 from traitlets import Bool, Integer, List, Unicode, default
 
@@ -44,8 +44,8 @@ from continuum_spawners.schedulers.base import JobSpec
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site, SiteRegistry, load_registry
 
-from . import launcher
 from .quickstart import BOTH_SCRIPT, START_WORKERS_ENV, scheduler_args, worker_target
+from .remote import SCHEDULER_TAIL, SiteCommands, stage_environment, stage_step, stages_itself
 
 CLUSTER_NAME = re.compile(r"^[0-9a-f]{32}$")
 GIB = 2**30
@@ -101,9 +101,17 @@ class SiteClusterConfig(SlurmClusterConfig):
         help="""JupyterHub groups of the cluster's creator when it was created: their per-user
         totals (GatewayLimits) bound its scaling.  Set by the backend, not by users.""",
     )
+    reservation = Unicode(
+        "",
+        config=True,
+        help="""Slurm reservation of every job of the cluster (``--reservation``): a running
+        workshop event's, when the creator takes part in it and their account may use it
+        (:func:`~continuum_hub.workshops.usable.event_reservation`).  Set by the gateway from
+        the event, not by users; "" (default): none.""",
+    )
 
 
-class SiteJobs(SlurmBackend):
+class SiteJobs(SiteCommands):
     """The jobs of gateway clusters on the registry's sites (see the module's docstring)."""
 
     registry_path = Unicode(
@@ -144,40 +152,6 @@ class SiteJobs(SlurmBackend):
         if not agent.exists():
             return []
         return [str(agent), "--output", "{token_file}", "--token-file", "{hub_token_file}"]
-
-    launcher_command = List(
-        Unicode(),
-        config=True,
-        help="""What ``sudo -nHu ACCOUNT`` runs to create a cluster's staging folder and submit
-        or cancel its jobs as the user (dask-gateway's launcher protocol on standard input).
-        Default: this package's ``launcher.py`` with the gateway's Python, ``-I -S`` (standard
-        library only, no site-packages to load).  The gateway's sudo rule must allow it.""",
-    )
-
-    @default("launcher_command")
-    def _launcher_command_default(self) -> list[str]:
-        return [sys.executable, "-I", "-S", launcher.__file__]
-
-    async def do_as_user(self, user: str, action: str, **kwargs: Any) -> tuple[int, str, str]:
-        """Run the launcher as ``user`` (as upstream's, with :attr:`launcher_command`)."""
-        proc = await asyncio.create_subprocess_exec(
-            "sudo", "-nHu", user, *self.launcher_command,
-            env={},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        request = json.dumps({**kwargs, "action": action}).encode()
-        out, err = await proc.communicate(request)
-        stdout, stderr = out.decode("utf8", "replace"), err.decode("utf8", "replace")
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"launcher failed (exit {proc.returncode}): {stderr.strip()[:300]} {stdout[:300]}"
-            )
-        result = json.loads(stdout)
-        if not result["ok"]:
-            raise RuntimeError(result["error"])
-        return result["returncode"], result["stdout"], result["stderr"]
 
     @property
     def registry(self) -> SiteRegistry:
@@ -295,13 +269,19 @@ class SiteJobs(SlurmBackend):
         return full
 
     def job_script(
-        self, role: str, command: list[str], cluster: Cluster, worker: list[str] | None = None
+        self,
+        role: str,
+        command: list[str],
+        cluster: Cluster,
+        worker: list[str] | None = None,
+        stage: str = "",
     ) -> str:
-        """The job script: fixed text with the environment's modules, the token setup step and
-        the Dask command (with ``worker``: the scheduler's, then that worker's), all quoted."""
+        """The job script: fixed text with the staging step of a self-staging job
+        (:mod:`.remote`), the environment's modules, the token setup step and the Dask command
+        (with ``worker``: the scheduler's, then that worker's), all quoted."""
         site = self.site_of(cluster)
         env = site.environment(cluster.config.software_environment) or site.default_environment
-        setup = ""
+        setup = stage
         if env.modules:
             setup += ". /etc/profile\nmodule load " + shlex.join(env.modules) + "\n"
         setup += self.token_setup(cluster)
@@ -309,7 +289,11 @@ class SiteJobs(SlurmBackend):
             return BOTH_SCRIPT.format(
                 setup=setup, scheduler=shlex.join(command), worker=shlex.join(worker)
             )
-        return JOB_SCRIPT.format(role=role, setup=setup, command=shlex.join(command))
+        script = JOB_SCRIPT.format(role=role, setup=setup, command=shlex.join(command))
+        if stage and role == "scheduler":  # its shell stays, to remove the folder at the end
+            tail = SCHEDULER_TAIL.format(command=shlex.join(command))
+            script = script.replace(f"exec {shlex.join(command)}\n", tail)
+        return script
 
     def token_setup(self, cluster: Cluster) -> str:
         """The token setup step: the one place where jobs get ``BEARER_TOKEN_FILE`` kept fresh.
@@ -348,11 +332,19 @@ class SiteJobs(SlurmBackend):
         return cores, gpus, memory
 
     def get_submit_cmd_env_stdin(
-        self, cluster: Cluster, worker: Any = None, with_scheduler: bool = False
+        self,
+        cluster: Cluster,
+        worker: Any = None,
+        with_scheduler: bool = False,
+        files: dict[str, str] | None = None,
     ) -> tuple[list[str], dict[str, str], str]:
         """The ``sbatch`` argv, environment and script of a scheduler's or a worker's job, or
-        (``with_scheduler``) of the scheduler's job that also runs ``worker``."""
-        config = cluster.config
+        (``with_scheduler``) of the scheduler's job that also runs ``worker``.
+
+        ``files``: the staging folder's files (the scheduler's job); on a site whose jobs
+        stage themselves they travel in the job's environment (a worker's job: the TLS pair).
+        """
+        config, site = cluster.config, self.site_of(cluster)
         staging = self.get_staging_directory(cluster)
         cores, gpus, memory = self.job_resources(cluster, worker, with_scheduler)
         inner = None
@@ -372,18 +364,32 @@ class SiteJobs(SlurmBackend):
                 env = {**self.get_worker_env(cluster), **env}
                 inner = self.get_worker_command(cluster, worker.name)
         env = self.job_environment(cluster, env)
+        stage, workdir = "", staging
+        if stages_itself(site):
+            staged = files if files is not None else self.tls_files(cluster)
+            env.update(stage_environment(staging, staged))
+            stage = stage_step(staged, cleanup=role == "scheduler")
+            # the folder does not exist before the job starts: the output goes to the home
+            workdir = env["HOME"]
+            log = f".continuum-{self.job_name(cluster)}-%j.log"
         spec = JobSpec(
             name=self.job_name(cluster),
             partition=config.partition,
             cores=cores,
             memory_gb=max(1, math.ceil(memory / GIB)),
             walltime_minutes=config.walltime_minutes,
-            workdir=staging,
-            output=os.path.join(staging, log),
+            workdir=workdir,
+            output=os.path.join(workdir, log),
             gpus=gpus,
             gpu_type=config.gpu_type or None,
             account=config.account or None,
             env_names=sorted(env),
+            # configs stored before the field have none
+            reservation=config.get("reservation") or None,
         )
-        argv = adapter_for(self.site_of(cluster)).submit_argv(spec)
-        return argv, env, self.job_script(role, command, cluster, inner)
+        argv = adapter_for(site).submit_argv(spec)
+        return argv, env, self.job_script(role, command, cluster, inner, stage)
+
+    def tls_files(self, cluster: Cluster) -> dict[str, str]:
+        """The cluster's TLS pair, as files of its staging folder."""
+        return {"dask.pem": cluster.tls_key.decode(), "dask.crt": cluster.tls_cert.decode()}

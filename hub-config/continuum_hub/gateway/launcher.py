@@ -1,4 +1,5 @@
-"""The gateway's launcher: run as the cluster's user (``sudo -nHu USER``), submit or cancel.
+"""The gateway's launcher: run as the cluster's user (``sudo -nHu USER``, or on a site's login
+node through the SSH transport), submit or cancel.
 
 A drop-in for dask-gateway's ``dask-gateway-jobqueue-launcher`` (same request on standard
 input, same answer on standard output), run as ``python -I -S <this file>``: it imports only
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -33,7 +35,8 @@ def run_command(cmd: list[str], env: dict[str, str], stdin: str | None = None) -
     proc = subprocess.run(
         cmd,
         env=env,
-        cwd=os.path.expanduser("~"),
+        # the account's own home, not $HOME: over SSH, sudo may keep the login account's
+        cwd=pwd.getpwuid(os.getuid()).pw_dir,
         input=None if stdin is None else stdin.encode("utf8"),
         capture_output=True,
         check=False,

@@ -9,12 +9,15 @@ own maxima, GPUs only on GPU partitions) and on the user's :class:`Limits`, and 
 into ``SiteClusterConfig`` overrides.  Every refusal is a ``ValueError`` whose message the user
 sees (HTTP 422 from the gateway).  The option ``name`` is the cluster's readable name
 (:func:`check_label`); the backend makes one up when it is empty (:func:`cluster_label`).
+A cluster on a running workshop event's partition goes into the event's reservation where the
+creator's account may use it (:func:`~continuum_hub.workshops.usable.event_reservation`): the
+override ``reservation``, never a user option.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,8 @@ from traitlets import Dict, validate
 from traitlets.config import Configurable
 
 from continuum_spawners.sites import Site, SiteRegistry
+
+from ..workshops.usable import EventPartition, event_reservation, usable_sites
 
 #: a Select value meaning "the site's default partition / environment"
 DEFAULT = "default"
@@ -36,6 +41,8 @@ MIN_IDLE_MINUTES = 0.25
 #: a cluster's readable name (the option ``name``; the gateway's id stays its 32-hex name):
 #: the lab panel's regular expression mirrors this one
 CLUSTER_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+#: the creator's POSIX account at a site (``None``: none yet)
+AccountOf = Callable[[Site], str | None]
 
 
 @dataclass(frozen=True)
@@ -138,32 +145,45 @@ class GatewayLimits(Configurable):
 
 
 def cluster_options(
-    registry: SiteRegistry, groups: Iterable[str], limits: Limits, idle_timeout: float = 0
+    registry: SiteRegistry,
+    groups: Iterable[str],
+    limits: Limits,
+    idle_timeout: float = 0,
+    down: Mapping[str, str] | None = None,
+    account: AccountOf | None = None,
 ) -> Options:
     """The ``Options`` offered to a member of ``groups`` (sites from the registry).
 
     ``idle_timeout`` (seconds, the gateway's ``SiteClusterConfig.idle_timeout``; 0: never)
     bounds the field ``idle_timeout_minutes``: users may shut an idle cluster down sooner, not
-    later.  No such field when it is 0.
+    later.  No such field when it is 0.  ``down`` (site name → why, from the gateway's probe)
+    names the sites that do not answer now: still listed, marked unavailable in the field's
+    label (as the spawn form marks them), never the default, and refused by :func:`resolve`.
+    ``account`` gives the user's account at the chosen site (for an event's reservation).
     """
-    groups = set(groups)
+    groups, down = set(groups), dict(down or {})
     sites = gateway_sites(registry, groups)
     if not sites:
         return Options(handler=_no_site)
+    names = [s.name for s in sites]
+    names.sort(key=lambda name: name in down)  # an available site first: the default
+    unavailable = [name for name in names if name in down]
+    site_label = "Site" + (f" (unavailable now: {', '.join(unavailable)})" if unavailable else "")
     partitions = [p for site in sites for p in site.partitions]
     environments = sorted({e.name for site in sites for e in site.environments})
     max_gpus = max(p.max_gpus for p in partitions)
     fields = [
-        Select("site", [s.name for s in sites], label="Site"),
+        Select("site", names, label=site_label),
         Select("partition", [DEFAULT, *sorted({p.name for p in partitions})], label="Partition"),
         Integer("worker_cores", 1, min=1, max=max(p.max_cores for p in partitions),
                 label="Cores per worker"),
-        Integer("worker_memory_gb", 2, min=1, max=max(p.max_memory_gb for p in partitions),
-                label="Memory per worker (GB)"),
+        # defaults within the largest partition (a workshop event's may be smaller: 1 GB, 30 min)
+        Integer("worker_memory_gb", min(2, max(p.max_memory_gb for p in partitions)), min=1,
+                max=max(p.max_memory_gb for p in partitions), label="Memory per worker (GB)"),
         Integer("worker_gpus", 0, min=0, max=max_gpus, label="GPUs per worker"),
         Select("environment", [DEFAULT, *environments], label="Software environment"),
-        Integer("walltime_minutes", 60, min=1,
-                max=max(p.max_walltime_minutes for p in partitions),
+        Integer("walltime_minutes", min(60, max(p.max_walltime_minutes for p in partitions)),
+                min=1, max=max(p.max_walltime_minutes for p in partitions),
                 label="Walltime of each job (minutes)"),
         Integer("adaptive_minimum", 0, min=0, max=limits.max_workers,
                 label="Adaptive: minimum workers"),
@@ -179,16 +199,17 @@ def cluster_options(
                             label="Shut down after idle for (minutes)"))  # fmt: skip
 
     def handler(options: Mapping[str, Any]) -> dict[str, Any]:
-        return resolve(options, registry, groups, limits)
+        if options["site"] in down:
+            raise ValueError(down[options["site"]])
+        return resolve(options, registry, groups, limits, account)
 
     return Options(*fields, handler=handler)
 
 
 def gateway_sites(registry: SiteRegistry, groups: Iterable[str]) -> list[Site]:
-    """The sites a member of ``groups`` may run Dask clusters on: those whose commands run on
-    the gateway's machine (the jobqueue launcher submits locally; sites reached over SSH or
-    slurmrestd are not offered)."""
-    return [site for site in registry.for_groups(groups) if site.transport == "local"]
+    """The sites a member of ``groups`` may run Dask clusters on, whatever their transport
+    (local, ssh, slurmrestd: :mod:`.remote`)."""
+    return list(usable_sites(registry, groups))
 
 
 def _no_site(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,9 +224,16 @@ def _site(options: Mapping[str, Any], registry: SiteRegistry, groups: set[str]) 
 
 
 def resolve(
-    options: Mapping[str, Any], registry: SiteRegistry, groups: Iterable[str], limits: Limits
+    options: Mapping[str, Any],
+    registry: SiteRegistry,
+    groups: Iterable[str],
+    limits: Limits,
+    account: AccountOf | None = None,
 ) -> dict[str, Any]:
     """Check field-validated ``options`` against the chosen partition and the user's limits.
+
+    On a running event's partition, ``reservation`` is the event's where ``account`` (the
+    user's account at the site) may run in it; without ``account``: never.
 
     Returns
     -------
@@ -271,6 +299,11 @@ def resolve(
         "adaptive_maximum": high,
         "cluster_max_workers": max_workers,
     }
+    if account is not None and isinstance(part, EventPartition):
+        # the gateway's decision from the event, never a user option
+        reservation = event_reservation(part, account(site) or "")
+        if reservation:
+            config["reservation"] = reservation
     if start:  # only then: the configs of clusters made without workers stay as they were
         config["start_workers"] = start
     if "idle_timeout_minutes" in options:  # offered when the gateway has an idle timeout

@@ -4,6 +4,8 @@ living tokens.
 * :mod:`.auth` — :class:`~.auth.FederatedAuthenticator` (entry point ``continuum-oidc``):
   oauthenticator's ``GenericOAuthenticator`` plus several providers, ID token checks, stable
   usernames and entitlement groups; its ``get_handlers`` serves every identity route;
+* :mod:`.admission` — its admission part: who is allowed, under which username (the identity
+  table) and with which groups (trusted entitlements, workshop events), also after a refresh;
 * :mod:`.provider_options` — every provider option, declared once (shared by the
   authenticator's primary provider and each further ``OIDCProvider``);
 * :mod:`.providers` — :class:`~.providers.OIDCProvider`, the only code that talks to a provider:

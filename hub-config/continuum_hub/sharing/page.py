@@ -3,8 +3,9 @@
 A JupyterHub page (template ``continuum-sharing.html``, extending ``page.html``) for any signed-in
 user.  It lists the user's servers and, for each, who has access (shares with users and groups,
 and the revocable links with when they expire and how often they were accepted: whoever accepted
-a link appears among the users, so a participant sees who joined their server), and the servers
-others shared with the user.  Its buttons call JupyterHub's own REST API with the page's XSRF
+a link appears among the users) with who of them opened the running server and when they were
+last seen there, so a participant sees who joined their server, and the servers others shared
+with the user.  Its buttons call JupyterHub's own REST API with the page's XSRF
 token: ``POST /hub/api/shares/{user}/{server}`` (share with a user or group), ``PATCH`` there
 (revoke), ``POST|DELETE /hub/api/share-codes/{user}/{server}`` (make or revoke a link).
 Nothing here grants anything itself: the scopes come from
@@ -38,11 +39,56 @@ def _when(value: datetime | None) -> str:
     return value.replace(tzinfo=value.tzinfo or UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def share_row(share: orm.Share) -> dict[str, Any]:
-    """One share as the page shows it: with whom (``kind``, ``name``) and since when."""
+Visits = dict[str, tuple[datetime, datetime]]
+
+
+def server_visits(db: Any, spawner: orm.Spawner) -> Visits:
+    """Who other than its owner opened ``spawner``'s running server: per user name, when they
+    first signed in to it and when they were last seen there.
+
+    Read from the OAuth tokens the hub issued to them for the server's OAuth client (the
+    server checks a visitor's token with the hub, which records its last activity); JupyterHub
+    deletes the client and its tokens when the server stops, so this is the running server's.
+    """
+    if not spawner.oauth_client_id:
+        return {}
+    tokens = db.query(orm.APIToken).filter(
+        orm.APIToken.client_id == spawner.oauth_client_id,
+        orm.APIToken.user_id.isnot(None),
+        orm.APIToken.user_id != spawner.user_id,
+    )
+    visits: Visits = {}
+    for token in tokens:
+        first = token.created
+        last = token.last_activity or token.created
+        if token.user.name in visits:
+            was_first, was_last = visits[token.user.name]
+            first, last = min(first, was_first), max(last, was_last)
+        visits[token.user.name] = (first, last)
+    return visits
+
+
+def _opened(names: Iterable[str], visits: Visits) -> str:
+    """``names`` who opened the server, with when they were last seen there; ``not yet``."""
+    seen = [f"{name} (last seen {_when(visits[name][1])})" for name in names if name in visits]
+    return ", ".join(seen) if seen else "not yet"
+
+
+def share_row(share: orm.Share, visits: Visits | None = None) -> dict[str, Any]:
+    """One share as the page shows it: with whom (``kind``, ``name``), since when, and who of
+    them opened the running server (``opened``, from :func:`server_visits`)."""
+    visits = visits or {}
     if share.group is not None:
-        return {"kind": "group", "name": share.group.name, "since": _when(share.created_at)}
-    return {"kind": "user", "name": share.user.name, "since": _when(share.created_at)}
+        members = sorted(u.name for u in share.group.users)
+        return {
+            "kind": "group",
+            "name": share.group.name,
+            "since": _when(share.created_at),
+            "opened": _opened(members, visits),
+        }
+    name = share.user.name
+    opened = f"last seen {_when(visits[name][1])}" if name in visits else "not yet"
+    return {"kind": "user", "name": name, "since": _when(share.created_at), "opened": opened}
 
 
 def code_row(code: orm.ShareCode) -> dict[str, Any]:
@@ -57,19 +103,21 @@ def code_row(code: orm.ShareCode) -> dict[str, Any]:
 
 
 def sharing_model(db: Any, user: orm.User, api_url: str) -> dict[str, Any]:
-    """What the page shows to ``user``: ``servers`` (their own, each with ``shares`` and
-    ``codes``) and ``shared_with_me`` (others' servers they or their groups may open)."""
+    """What the page shows to ``user``: ``servers`` (their own, each with ``shares``, who of
+    them opened it, and ``codes``) and ``shared_with_me`` (others' servers they or their groups
+    may open)."""
     servers = []
     owner = quote(user.name)
     for name, spawner in sorted(user.orm_spawners.items()):
         shares = db.query(orm.Share).filter_by(spawner_id=spawner.id).order_by(orm.Share.id)
         codes = db.query(orm.ShareCode).filter_by(spawner_id=spawner.id).order_by(orm.ShareCode.id)
+        visits = server_visits(db, spawner)
         servers.append(
             {
                 "name": name,
                 "label": name or "default server",
                 "running": spawner.server is not None,
-                "shares": [share_row(s) for s in shares if not s.expired],
+                "shares": [share_row(s, visits) for s in shares if not s.expired],
                 "codes": [code_row(c) for c in codes if not c.expired],
                 # the default server's name is empty: the URL still ends in "/" (else the
                 # API reads "all servers of the user", where POST is not allowed)

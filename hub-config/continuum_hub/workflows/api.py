@@ -20,6 +20,7 @@ from tornado import web
 from continuum_spawners.sites import format_walltime
 
 from ..service_api import HubServiceHandler
+from ..workshops.usable import usable_sites
 from . import ACCESS_SCOPE, API_PREFIX
 from .validation import MAX_RETRIES, RequestError
 
@@ -70,7 +71,7 @@ class OptionsHandler(APIHandler):
     async def get(self) -> None:
         manager = self.manager
         registry = manager.registry()
-        usable = registry.for_groups(self.user.groups)
+        usable = usable_sites(registry, self.user.groups)  # a running event's site too
         unavailable = manager.resolver.unavailable(self.user.name, usable)
         sites = []
         for site in usable:

@@ -47,6 +47,7 @@ from continuum_spawners.schedulers.base import Estimate, JobState, JobStatus, Su
 from continuum_spawners.schedulers.transport import SAFE_PATH
 from continuum_spawners.sites import Site
 
+from ..workshops.usable import event_reservation
 from .runfolder import BEARER_TOKEN, HUB_TOKEN
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,11 @@ class SiteExecutor:
     def submit_argv_env(self, plan: RunPlan, folder: str) -> tuple[list[str], dict[str, str]]:
         """The ``sbatch`` argument list and the environment of ``plan``'s job."""
         env = self.job_environment(plan, folder)
-        spec = build_job_spec(plan.site, plan.request, folder, f"cw-{plan.run_id}", sorted(env))
+        # a participant's run on their running event's partition goes into its reservation
+        reservation = event_reservation(plan.request.partition_entry, plan.account)
+        spec = build_job_spec(
+            plan.site, plan.request, folder, f"cw-{plan.run_id}", sorted(env), reservation
+        )
         members = len(plan.parameters)
         array = None
         if members > 1:

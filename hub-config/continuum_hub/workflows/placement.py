@@ -35,6 +35,7 @@ from continuum_spawners.options import (
 )
 from continuum_spawners.schedulers.base import Estimate
 
+from ..workshops.usable import usable_registry
 from .validation import RequestError
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ async def soonest(
         those holds the data named in ``data_sites`` and no transfer is asked for.
     """
     user = await manager.hub.user(owner)
-    registry = manager.registry()
+    # the owner's sites as the spawn form's rules see them: a running event's site too
+    registry = usable_registry(manager.registry(), user.groups)
     unavailable = manager.resolver.unavailable(owner, registry.for_groups(user.groups))
     wanted = {k: v for k, v in resources.items() if k not in ("site", "partition")}
     try:

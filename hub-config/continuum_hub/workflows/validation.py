@@ -29,6 +29,7 @@ from continuum_spawners.accounts import AccountResolver, NoAccountError
 from continuum_spawners.options import SOONEST, JobRequest, OptionsError, validate_options
 from continuum_spawners.sites import SiteRegistry
 
+from ..workshops.usable import usable_registry
 from . import params
 from .paths import PathError, relative_path
 from .snapshot import check_notebook
@@ -246,6 +247,8 @@ def resolve_resources(
     """
     if resources.get("site") in (None, ""):
         raise RequestError(f'resources: choose a site for a batch run (or "{SOONEST}")')
+    # a running event's site is its participants' too (its partition, its profiles' limits)
+    registry = usable_registry(registry, groups)
     unavailable = resolver.unavailable(username, registry.for_groups(groups))
     try:
         request = validate_options(resources, registry, groups, unavailable)

@@ -4,9 +4,13 @@
 ``GET  /events``                                           the caller's events (admins: all)
 ``POST /events``                                           create one (instructors, admins) → 201
 ``GET|PATCH|DELETE /events/{id}``                          one of the caller's events
-``PUT|DELETE /events/{id}/participants/{user}``            add or remove a participant
+``PUT|DELETE /events/{id}/participants/{user}``            add or remove a participant (DELETE:
+                                                           also the participant, who leaves)
 ``GET  /events/join/{code}``                               the public part, for anyone signed in
 =========================================================  ======================================
+
+A participant removed (or who leaves) is taken out of the event's hub group at once: the
+services, which read a user's groups from the hub, stop offering the event's site.
 
 Every refusal is a JSON error with a message for people (400 bad input, 403 not allowed, 404,
 409 full) and a log line; nothing is stored or started for a refused request.
@@ -18,12 +22,13 @@ import json
 import re
 from typing import Any
 
-from jupyterhub import apihandlers
+from jupyterhub import apihandlers, orm
 from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
 from .manager import EventManager
 from .model import EventError
+from .usable import GROUP_PREFIX
 
 PREFIX = r"/api/continuum/events"
 #: a hub username as a participant (JupyterHub's names are lower-case, no '/')
@@ -124,11 +129,30 @@ class ParticipantHandler(_EventsBase):
 
     @web.authenticated
     def delete(self, event_id: str, name: str) -> None:
-        ev = self.own(event_id)
-        if not self.manager().store.remove_participant(ev.id, name):
+        store = self.manager().store
+        ev = store.get(event_id)
+        leaves = ev is not None and name == self.caller().name and name in ev.participants
+        if not leaves:  # anyone else's removal is the instructor's
+            ev = self.own(event_id)
+        if not store.remove_participant(ev.id, name):
             self.refuse(EventError(f"{name[:40]} is no participant of event {ev.id}", 404))
+        self.leave_group(ev.id, name)
+        self.log.info(
+            "%s %s event %s",
+            self.current_user.name,
+            "left" if leaves else f"removed {name} from",
+            ev.id,
+        )
         self.set_status(204)
         self.finish()
+
+    def leave_group(self, event_id: str, name: str) -> None:
+        """Take ``name`` out of the event's hub group now (not at their next sign-in)."""
+        user = orm.User.find(self.db, name)
+        group = orm.Group.find(self.db, GROUP_PREFIX + event_id)
+        if user is not None and group is not None and group in user.groups:
+            user.groups.remove(group)
+            self.db.commit()
 
 
 class JoinInfoHandler(_EventsBase):

@@ -69,8 +69,9 @@ def targets(registry: SiteRegistry, groups: Iterable[str], admin: bool) -> list[
     return choices
 
 
-def event_row(ev: Event, base_url: str) -> dict[str, Any]:
-    """One of the caller's events as the page lists it (links below the hub's ``base_url``)."""
+def event_row(ev: Event, base_url: str, now: datetime | None = None) -> dict[str, Any]:
+    """One of the caller's events as the page lists it (links below the hub's ``base_url``;
+    ``now``: the clock, the current time unless given)."""
     return {
         "id": ev.id,
         "title": ev.title,
@@ -83,18 +84,21 @@ def event_row(ev: Event, base_url: str) -> dict[str, Any]:
         "owner": ev.owner,
         "reservation": f"{ev.reservation} ({ev.reservation_state})",
         "has_material": ev.material is not None,
-        "ended": ev.end <= datetime.now(UTC),
+        "ended": ev.end <= (now or datetime.now(UTC)),
         "join_url": url_path_join(base_url, "continuum/join", ev.join_code),
         "instructor_url": url_path_join(base_url, "continuum/events", ev.id, "instructor"),
     }
 
 
-def page_model(manager: EventManager, user: Any, base_url: str) -> dict[str, Any]:
-    """What the page shows to ``user`` (an instructor or a hub admin)."""
+def page_model(
+    manager: EventManager, user: Any, base_url: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """What the page shows to ``user`` (an instructor or a hub admin) at ``now`` (default:
+    the current time)."""
     groups = {g.name for g in user.groups}
     events = manager.store.list(None if user.admin else user.name)
     return {
-        "events": [event_row(ev, base_url) for ev in events],
+        "events": [event_row(ev, base_url, now) for ev in events],
         "targets": targets(manager.registry(), groups, bool(user.admin)),
         # admins may open events to any VO: a free text field instead of check boxes
         "vos": None if user.admin else sorted(manager.instructs(groups)),

@@ -6,10 +6,11 @@ runs ``jupyterhub`` on 127.0.0.1 behind an external proxy, as a facility runs it
 configurable-http-proxy is a process of its own (``ConfigurableHTTPProxy.should_start = False``),
 so users' connections to their servers survive a restart of the hub, and the hub runs under
 :mod:`.supervisor`, which restarts it when it dies and kills what the dead hub left (its managed
-services), as systemd does with the deployed units.  Secrets (cookie secret,
-``JUPYTERHUB_CRYPT_KEY``, the proxy token, the OIDC client secret) live in 0600 files of the state
-folder and reach the hub and the proxy through their environment or that file, never their
-command lines.
+services), as systemd does with the deployed units.  The proxy and the supervisor end with the
+process that started them, even on ``SIGKILL`` (``ManagedProcess.death_signal``).  Secrets
+(cookie secret, ``JUPYTERHUB_CRYPT_KEY``, the proxy token, the OIDC client secret) live in 0600
+files of the state folder and reach the hub and the proxy through their environment or that
+file, never their command lines.
 
 The hub trusts the local provider as its primary one (``continuum``); more providers (the
 demo's partner proxy) come as ``FederatedAuthenticator.providers`` entries, e.g. from
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import sys
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -316,7 +318,7 @@ class LocalHub(Service):
             "CONFIGPROXY_AUTH_TOKEN": read_or_create_secret(self.state_dir / "proxy_token"),
         }
         self.proxy = ManagedProcess(
-            "proxy", argv, self.state_dir, env=env, cwd=self.state_dir
+            "proxy", argv, self.state_dir, env=env, cwd=self.state_dir, death_signal=signal.SIGTERM
         ).start_ready(lambda: port_open(self.proxy_api_port) and port_open(self.port), timeout)
         return True
 
@@ -350,6 +352,7 @@ class LocalHub(Service):
                 self.state_dir,
                 env=self.environment(),
                 cwd=self.state_dir,
+                death_signal=signal.SIGTERM,  # the supervisor then stops the hub cleanly
             ).start_ready(self.healthy, timeout)
         except BaseException:
             if started_proxy:

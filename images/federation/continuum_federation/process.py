@@ -4,20 +4,36 @@ Every daemon of the local federation (munge, slurmctld/slurmd, the OpenID provid
 :class:`ManagedProcess`: started in its own process group with its output in a log file, waited
 for until it is ready, and always stopped with its whole group.  Ports are picked free on
 127.0.0.1.
+
+A process in a session of its own outlives an owner that dies without calling ``stop()`` (a
+benchmark or a test run killed with SIGKILL): nothing signals it.  One started with
+``death_signal`` gets that signal when its owner's process ends, however it ends
+(``prctl(PR_SET_PDEATHSIG)``, set in the child before ``exec``).  The kernel sends it when the
+*thread* that forked the child ends, not the process, so such children are forked by one
+long-lived thread of the owner (:func:`_forker`), whatever thread asks for them: a hub started
+from a worker thread that then ends keeps its proxy.  The setting reaches the direct child only
+and is cleared by a set-uid ``exec``; children of the child are the child's business (the hub's
+supervisor kills what its hub leaves).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+PR_SET_PDEATHSIG = 1
 
 
 class ProcessError(RuntimeError):
@@ -80,6 +96,59 @@ def descendants(pid: int) -> dict[int, int]:
     return found
 
 
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    # looked up before fork: the child must not load libraries (another thread of the owner may
+    # hold the loader's lock at fork time)
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+_forker_lock = threading.Lock()
+_forker_pool: ThreadPoolExecutor | None = None
+
+
+def _forker() -> ThreadPoolExecutor:
+    """The one thread that forks children with a death signal: it lives as long as the
+    owner's interpreter, so the signal comes when the owner ends, not a short-lived thread."""
+    global _forker_pool
+    with _forker_lock:
+        if _forker_pool is None:
+            _forker_pool = ThreadPoolExecutor(1, thread_name_prefix="owned-children")
+        return _forker_pool
+
+
+def _die_with(owner: int, signum: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``signum`` when ``owner``'s forking thread ends."""
+    prctl = _prctl()
+
+    def setup() -> None:
+        if prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signum), ctypes.c_ulong(0), 0, 0) != 0:
+            raise OSError("prctl(PR_SET_PDEATHSIG) failed")  # Popen raises it in the owner
+        if os.getppid() != owner:  # the owner died before the setting took effect
+            os._exit(1)
+
+    return setup
+
+
+def popen_owned(
+    argv: Sequence[str], death_signal: int | None, **kwargs: Any
+) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **kwargs)``; with ``death_signal``, the child gets that signal
+    when this process ends, even by ``SIGKILL`` (forked by :func:`_forker`'s thread)."""
+    if death_signal is None:
+        return subprocess.Popen(argv, **kwargs)
+    setup = _die_with(os.getpid(), int(death_signal))
+
+    def fork() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, preexec_fn=setup, **kwargs)
+
+    try:
+        future = _forker().submit(fork)
+    except RuntimeError:  # the interpreter is shutting down: its threads end now anyway
+        return fork()
+    return future.result()
+
+
 class ManagedProcess:
     """One child process with a log file, a readiness check and a clean stop.
 
@@ -95,6 +164,9 @@ class ManagedProcess:
         Full environment of the child; defaults to the current one.
     cwd
         Working directory of the child.
+    death_signal
+        Signal the child gets when this (the owner's) process ends without stopping it, even
+        by ``SIGKILL`` (see the module); ``None``: the child outlives its owner.
     """
 
     def __init__(
@@ -104,12 +176,14 @@ class ManagedProcess:
         log_dir: Path,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        death_signal: signal.Signals | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = Path(log_dir) / f"{name}.log"
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
+        self.death_signal = death_signal
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
@@ -117,8 +191,9 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(
+            self.proc = popen_owned(
                 self.argv,
+                self.death_signal,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -15,8 +15,9 @@ it what ``continuum-hub.service`` gets from systemd (``deploy/``: ``Restart=on-f
   else) is not restarted, as with systemd's ``on-failure``.
 * ``SIGTERM``/``SIGINT`` to the supervisor stop the hub (``SIGTERM``: JupyterHub stops its
   services itself), wait ``--stop-timeout`` seconds, kill what is left and exit.
-* When the supervisor's own parent goes away (the demo killed), it stops the hub the same way;
-  the hub gets ``SIGTERM`` if the supervisor itself is killed (``PR_SET_PDEATHSIG``).
+* When the supervisor's own parent goes away (the demo killed), it stops the hub the same way
+  (``LocalHub`` starts it with ``SIGTERM`` as its parent-death signal: at once); the hub gets
+  ``SIGTERM`` if the supervisor itself is killed (``PR_SET_PDEATHSIG``).
 
 A warm spare (``--entry MODULE:FUNCTION`` with ``--preload MODULE``…): most of a hub's start
 is importing JupyterHub and the configuration's packages (on a busy machine, 17 of 21 s).  With

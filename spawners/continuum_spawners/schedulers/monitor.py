@@ -6,6 +6,13 @@ of scheduler calls every poll interval, a load site admins notice.  Here every s
 (:func:`continuum_spawners.schedulers.monitor_for`); the monitor answers from its last query
 while that is fresh enough and otherwise runs *one* status command for all the jobs it watches.
 Callers that arrive while a query is in flight wait for that query instead of starting another.
+
+Jobs that are starting (a spawn waits for them) are followed by one *starting poll* per site
+(:meth:`SiteMonitor.follow_start`): a single task runs the batched query every
+``interval`` seconds while any job of the site is starting, and each waiting spawn wakes on its
+result (:meth:`SiteMonitor.next_poll`), so N pending spawns cost one query per interval, not N.
+A spawn whose server reported its port asks for a query that begins after the report
+(``refresh(since=...)``) instead of waiting for the next round.
 """
 
 from __future__ import annotations
@@ -53,6 +60,15 @@ class SiteMonitor:
         self.fetched_at = float("-inf")
         self.queries = 0  # status commands run so far (exposed for metrics and benchmarks)
         self._inflight: asyncio.Future[None] | None = None
+        # when the query in flight and the last finished one began (time.monotonic(), as the
+        # port report's time that ``refresh(since=...)`` compares with; ``clock`` may be a test's)
+        self._inflight_began = float("-inf")
+        self.fetched_began = float("-inf")
+        # the starting poll: jobs being started, its task, and the event of its next round
+        self.starting: set[str] = set()
+        self.starting_interval = 1.0
+        self._starting_task: asyncio.Task[None] | None = None
+        self._round: asyncio.Event | None = None
 
     def watch(self, job_id: str) -> None:
         """Include ``job_id`` in the batched queries from now on."""
@@ -98,17 +114,81 @@ class SiteMonitor:
             if job_id not in self.statuses
         }
 
-    async def refresh(self) -> None:
-        """Query all watched jobs in one command (or wait for the query in flight)."""
-        if self._inflight is not None:
-            await asyncio.shield(self._inflight)
+    async def refresh(self, since: float | None = None) -> None:
+        """Query all watched jobs in one command (or wait for the query in flight).
+
+        Parameters
+        ----------
+        since
+            A ``time.monotonic()`` time: return only after a query that *began* then or later
+            (a query already in flight that began earlier is waited for, then one more runs;
+            callers with the same ``since`` share it).
+        """
+        while True:
+            if since is not None and self.fetched_began >= since:
+                return
+            if self._inflight is not None:
+                began = self._inflight_began
+                await asyncio.shield(self._inflight)
+                if since is None or began >= since:
+                    return
+                continue  # it began too early: join or run a later one
+            self._inflight = asyncio.get_running_loop().create_future()
+            self._inflight_began = began = time.monotonic()
+            try:
+                await self._query()
+            finally:
+                self.fetched_began = max(self.fetched_began, began)
+                self._inflight.set_result(None)
+                self._inflight = None
             return
-        self._inflight = asyncio.get_running_loop().create_future()
-        try:
-            await self._query()
-        finally:
-            self._inflight.set_result(None)
-            self._inflight = None
+
+    # -- the starting poll ---------------------------------------------------------------------
+
+    def follow_start(self, job_id: str, interval: float) -> None:
+        """Follow starting job ``job_id`` with the site's starting poll (one query every
+        ``interval`` seconds for all starting jobs) until :meth:`end_start`."""
+        self.watch(job_id)
+        self.starting.add(job_id)
+        self.starting_interval = interval
+        if self._starting_task is None or self._starting_task.done():
+            self._starting_task = asyncio.get_running_loop().create_task(
+                self._poll_starting(), name=f"starting poll of site {self.name}"
+            )
+
+    def end_start(self, job_id: str) -> None:
+        """``job_id`` is no longer starting (its spawn ended either way); the poll stops
+        after its current round when no job is left."""
+        self.starting.discard(job_id)
+
+    @property
+    def polling(self) -> bool:
+        """Whether the starting poll's task runs."""
+        return self._starting_task is not None and not self._starting_task.done()
+
+    def next_poll(self) -> asyncio.Event:
+        """The event set when the starting poll's next round has its answer."""
+        if self._round is None:
+            self._round = asyncio.Event()
+        return self._round
+
+    def covers(self, job_id: str) -> bool:
+        """Whether the last query answered for ``job_id`` (one begun before the job was
+        watched did not)."""
+        return job_id in self.statuses
+
+    async def _poll_starting(self) -> None:
+        # checked before each round, with no await between the check and the return: a start
+        # added while the last round slept is polled by this task, a later one starts another
+        while self.starting:
+            try:
+                await self.refresh()
+            except Exception:  # the poll must go on; _query already reports a dead scheduler
+                log.exception("Starting poll of site %s failed", self.name)
+            finished, self._round = self._round, None
+            if finished is not None:
+                finished.set()
+            await asyncio.sleep(self.starting_interval)
 
     async def _query(self) -> None:
         ids = sorted(self.watched)

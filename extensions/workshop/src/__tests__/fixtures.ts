@@ -1,4 +1,12 @@
-import { IParticipantRow, IWorkshopEvent, IWorkshopMessage } from '../tokens';
+import { InstructorModel } from '../instructor-model';
+import { IInstructorActions } from '../instructor-panel';
+import {
+  IActionRequest,
+  IEventsAnswer,
+  IParticipantRow,
+  IWorkshopEvent,
+  IWorkshopMessage
+} from '../tokens';
 
 /** A message of event `e1` with id `id` (fields overridable). */
 export function message(id: number, changes: Partial<IWorkshopMessage> = {}): IWorkshopMessage {
@@ -46,5 +54,52 @@ export function event(
     participants,
     messages: [],
     ...changes
+  };
+}
+
+/** The one element below `node` matching `selector`. */
+export function one(node: ParentNode, selector: string): HTMLElement {
+  const found = node.querySelector<HTMLElement>(selector);
+  if (found === null) {
+    throw new Error(`nothing matches ${selector}`);
+  }
+  return found;
+}
+
+/** A model over `answers` (one per refresh, the last repeated); records the actions sent. */
+export function model(...answers: (IEventsAnswer | string)[]): {
+  model: InstructorModel;
+  sent: IActionRequest[];
+} {
+  const sent: IActionRequest[] = [];
+  let asked = 0;
+  const instructor = new InstructorModel(
+    async () => {
+      const answer = answers[Math.min(asked, answers.length - 1)];
+      asked += 1;
+      if (typeof answer === 'string') {
+        throw new Error(answer);
+      }
+      return answer;
+    },
+    async request => {
+      sent.push(request);
+      return request.action === 'open' ? { url: '/user/bob/' } : {};
+    }
+  );
+  return { model: instructor, sent };
+}
+
+/** Actions that record what the panel asked. */
+export function recorder(): IInstructorActions & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    event: async (ev, action, text) => {
+      calls.push(text === undefined ? `${action} ${ev.id}` : `${action} ${ev.id} ${text}`);
+    },
+    open: async (ev, user) => {
+      calls.push(`open ${ev.id} ${user}`);
+    }
   };
 }

@@ -1,53 +1,5 @@
-import { InstructorModel } from '../instructor-model';
-import { eventPhase, IInstructorActions, InstructorPanel, stateText } from '../instructor-panel';
-import { IActionRequest, IEventsAnswer } from '../tokens';
-import { event, row } from './fixtures';
-
-function one(node: ParentNode, selector: string): HTMLElement {
-  const found = node.querySelector<HTMLElement>(selector);
-  if (found === null) {
-    throw new Error(`nothing matches ${selector}`);
-  }
-  return found;
-}
-
-/** A model over `answers` (one per refresh, the last repeated); records the actions sent. */
-function model(...answers: (IEventsAnswer | string)[]): {
-  model: InstructorModel;
-  sent: IActionRequest[];
-} {
-  const sent: IActionRequest[] = [];
-  let asked = 0;
-  const instructor = new InstructorModel(
-    async () => {
-      const answer = answers[Math.min(asked, answers.length - 1)];
-      asked += 1;
-      if (typeof answer === 'string') {
-        throw new Error(answer);
-      }
-      return answer;
-    },
-    async request => {
-      sent.push(request);
-      return request.action === 'open' ? { url: '/user/bob/' } : {};
-    }
-  );
-  return { model: instructor, sent };
-}
-
-/** Actions that record what the panel asked. */
-function recorder(): IInstructorActions & { calls: string[] } {
-  const calls: string[] = [];
-  return {
-    calls,
-    event: async (ev, action) => {
-      calls.push(`${action} ${ev.id}`);
-    },
-    open: async (ev, user) => {
-      calls.push(`open ${ev.id} ${user}`);
-    }
-  };
-}
+import { eventPhase, InstructorPanel, stateText } from '../instructor-panel';
+import { event, model, one, recorder, row } from './fixtures';
 
 const PARTICIPANTS = [
   row('bob'),
@@ -98,14 +50,15 @@ describe('InstructorPanel', () => {
       one(section, `button[data-action="${action}"]`).click();
     }
     await Promise.resolve();
+    // *Send message…* opens the section's form: the message goes once written
     expect(actions.calls).toEqual([
       'open 0123456789ab dave',
       'start 0123456789ab',
       'stop 0123456789ab',
       'push 0123456789ab',
-      'message 0123456789ab',
       'end 0123456789ab'
     ]);
+    expect(one(section, 'form.jp-ContinuumWorkshop-compose').hidden).toBe(false);
     expect(one(panel.node, '.jp-ContinuumWorkshop-empty').textContent).toBe('');
   });
 

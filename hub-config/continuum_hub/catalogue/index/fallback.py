@@ -1,14 +1,15 @@
-"""Search through SQLite alone, while the full-text index is missing, corrupt or rebuilt.
+"""Search through the store alone, while the full-text index is missing, corrupt or rebuilt.
 
 The same query as :mod:`.fulltext` answers — words (the last also a prefix), facet filters,
-time and size ranges, visibility — through the store's FTS5 table.  FTS5's bm25 ranks every
-match, which at a million entries is hundreds of milliseconds for a common word, so this path
-takes only the **newest** ``cap`` matches that pass the filters (FTS5 walks its matches in
-row order, newest first, and stops there), ranks those, and counts totals and facets over
-them.  The last word is a prefix through FTS5's prefix indexes (up to 4 letters); a longer
-last word matches its completions only when the whole word finds less than the page asked
-for.  The answer is bounded and correct for what it shows, but a common word's total is a
-lower bound then: the source's health says it is degraded.
+time and size ranges, visibility — through the store's ``fts`` table: FTS5 on SQLite, a
+weighted ``tsvector`` on PostgreSQL (:mod:`.schema`).  Ranking every match (FTS5's bm25,
+PostgreSQL's ts_rank) is hundreds of milliseconds for a common word at a million entries, so
+this path takes only the **newest** ``cap`` matches that pass the filters, ranks those, and
+counts totals and facets over them.  On SQLite the last word is a prefix through FTS5's prefix
+indexes (up to 4 letters); a longer last word matches its completions only when the whole
+word finds less than the page asked for.  On PostgreSQL the last word is a ``:*`` prefix of
+the GIN-indexed ``tsvector``.  The answer is bounded and correct for what it shows, but a
+common word's total is a lower bound then: the source's health says it is degraded.
 
 Visibility is part of the SQL, as in the index: rows of other VOs' private entries are never
 read into the candidate set.
@@ -44,7 +45,22 @@ def match_expression(text: str, *, prefix: bool = True) -> str | None:
     return " ".join(parts)
 
 
-def filters(query: Query) -> tuple[str, list[object]]:
+def ts_query(text: str) -> str | None:
+    """A PostgreSQL ``to_tsquery`` string for ``text``: the words ANDed, the last a prefix.
+
+    Words are letters and digits only (:func:`.terms.words`), quoted besides, so no tsquery
+    operator in the user's text reaches the parser.
+    """
+    terms = words(text)
+    if not terms:
+        return None
+    parts = ["'" + term.replace("'", "''") + "'" for term in terms]
+    if len(terms[-1]) >= MIN_PREFIX:
+        parts[-1] += ":*"
+    return " & ".join(parts)
+
+
+def filters(query: Query, dialect: str = "sqlite") -> tuple[str, list[object]]:
     """The SQL conditions (over ``entries e``) and parameters of a query's filters."""
     groups = sorted(g for g in query.groups if g)
     conditions = [
@@ -63,7 +79,8 @@ def filters(query: Query) -> tuple[str, list[object]]:
             conditions.append(f"e.{column} IN ({','.join('?' * len(values))})")
             params.extend(values)
     if query.sites:
-        conditions.append("(" + " OR ".join("instr(e.sites, ?) > 0" for _ in query.sites) + ")")
+        contains = "instr(e.sites, ?) > 0" if dialect == "sqlite" else "strpos(e.sites, ?) > 0"
+        conditions.append("(" + " OR ".join(contains for _ in query.sites) + ")")
         params.extend(f"|{site}|" for site in query.sites)
     start, end = time_bounds(query)
     if start is not None:
@@ -98,31 +115,39 @@ class FallbackSearch:
 
     def candidates(self, query: Query) -> list[tuple]:
         """(rowid, score, source, kind, vo, format, sites) of the newest ``cap`` matches."""
-        where, params = filters(query)
+        where, params = filters(query, self.store.dialect)
         columns = "e.source, e.kind, e.vo, e.format, e.sites"
         # only fixed SQL and "?" marks are spliced below; every value is a parameter
         if not words(query.text):
             sql = (
-                f"SELECT e.rowid, 0.0, {columns} FROM entries e WHERE {where} "  # noqa: S608
+                f"SELECT e.rowid, 0.0, {columns} FROM {{entries}} e WHERE {where} "  # noqa: S608
                 "ORDER BY e.rowid DESC LIMIT ?"
             )
-            return self.store.connection().execute(sql, [*params, self.cap]).fetchall()
+            return self.store.query(sql, [*params, self.cap])
+        if self.store.dialect != "sqlite":
+            # title words weigh more (weight A), as in the index; lower scores rank first
+            sql = (
+                f"SELECT e.rowid, -ts_rank(f.doc, q.query), {columns} "  # noqa: S608
+                "FROM {fts} f JOIN {entries} e ON e.rowid = f.rowid, "
+                "to_tsquery('simple', ?) AS q(query) "
+                f"WHERE f.doc @@ q.query AND {where} ORDER BY f.rowid DESC LIMIT ?"
+            )
+            return self.store.query(sql, [ts_query(query.text), *params, self.cap])
         # title words weigh twice (as in the index); bm25 is lower for better matches
         sql = (
-            f"SELECT e.rowid, bm25(fts, 2.0, 1.0), {columns} FROM fts "  # noqa: S608
-            f"JOIN entries e ON e.rowid = fts.rowid WHERE fts MATCH ? AND {where} "
+            f"SELECT e.rowid, bm25(fts, 2.0, 1.0), {columns} FROM {{fts}} fts "  # noqa: S608
+            f"JOIN {{entries}} e ON e.rowid = fts.rowid WHERE fts MATCH ? AND {where} "
             "ORDER BY fts.rowid DESC LIMIT ?"
         )
-        db = self.store.connection()
         last = words(query.text)[-1]
         if len(last) <= INDEXED_PREFIX:
-            return db.execute(sql, [match_expression(query.text), *params, self.cap]).fetchall()
+            return self.store.query(sql, [match_expression(query.text), *params, self.cap])
         # FTS5 merges the doclists of every completion of an unindexed prefix, which is slow
         # for a common word: the whole word first, and completions only when it finds less
         # than the page asked for, through its indexed 4-letter prefix, checked here
-        exact = db.execute(
+        exact = self.store.query(
             sql, [match_expression(query.text, prefix=False), *params, self.cap]
-        ).fetchall()
+        )
         if len(exact) >= query.offset + query.limit:
             return exact
         wider = match_expression(" ".join([*words(query.text)[:-1], last[:INDEXED_PREFIX]]))
@@ -130,7 +155,7 @@ class FallbackSearch:
         starts = re.compile(r"(?:^|[\W_])" + re.escape(last))
         return [
             row[:7]
-            for row in db.execute(sql, [wider, *params, self.cap])
+            for row in self.store.query(sql, [wider, *params, self.cap])
             if starts.search(row[7].lower()) or starts.search(row[8].lower())
         ]
 

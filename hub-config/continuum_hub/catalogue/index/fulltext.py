@@ -1,4 +1,4 @@
-"""The built-in catalogue's full-text index: tantivy, rebuilt from the SQLite store.
+"""The built-in catalogue's full-text index: tantivy, rebuilt from the store (its database).
 
 Chosen by measurement (``bench/catalogue_search.py``; ``LIBRARIES.md``): at a million entries
 SQLite's FTS5 ranks every match (p95 ≈ 260 ms) where tantivy answers ranked, filtered and
@@ -336,7 +336,7 @@ class FullTextIndex:
             rowids = [searcher.doc(address)["rid"][0] for _, address in result.hits]
             facets = self._facets(searcher, tquery) if query.with_facets else {}
         except (ValueError, OSError) as exc:
-            # e.g. an index written by another version: answer from SQLite, rebuild
+            # e.g. an index written by another version: answer from the database, rebuild
             self.reason = f"the full-text index failed ({exc})"
             raise IndexUnavailable(self.reason) from exc
         return rowids, int(result.count), facets

@@ -1,8 +1,11 @@
-"""The built-in catalogue's records: one SQLite file, the source of truth.
+"""The built-in catalogue's records: one database, the source of truth.
 
 Everything the built-in source knows lives here; the full-text index (:mod:`.fulltext`) is
 rebuilt from it at any time, and the fallback search (:mod:`.fallback`) reads it directly.
-Tables:
+The database is any SQLAlchemy URL through
+:func:`~continuum_spawners.private_file.private_engine`: a SQLite file (created 0600, WAL mode,
+so searches read while a harvest writes) or PostgreSQL (:mod:`.schema` says how each holds
+the tables).  Tables:
 
 ``entries``
     one row per entry (its ``rowid`` is the document key of the full-text index); the facet
@@ -11,72 +14,36 @@ Tables:
 ``replicas``
     the copies of an entry per site (``entry_id`` is the entry's ``rowid``);
 ``bbox``
-    an R*Tree of sky/geo boxes (``metadata["bbox"] == [xmin, ymin, xmax, ymax]``);
+    sky/geo boxes (``metadata["bbox"] == [xmin, ymin, xmax, ymax]``; an R*Tree on SQLite);
 ``fts``
-    an FTS5 table over title and the remaining words, used only by the fallback (with prefix
-    indexes of 2-4 letters: without them a short prefix merges thousands of doclists);
+    the title and the remaining words, used only by the fallback (FTS5 with prefix indexes of
+    2-4 letters on SQLite, a weighted ``tsvector`` on PostgreSQL);
 ``fingerprints``
     what a harvester last saw of each identifier (mtime, size), for incremental re-harvest.
 
-The file is created 0600 and runs in WAL mode, so searches read while a harvest writes.  Each
-thread gets its own connection; writes are serialised by one lock.
+The SQL is written once with ``?`` marks and ``{table}`` names (:meth:`CatalogueStore.sql`);
+writes of one store are serialised by one lock, and across processes (another process's
+harvest waits its turn) by SQLite's ``BEGIN IMMEDIATE`` or a PostgreSQL advisory lock.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-from continuum_spawners.private_file import create_private
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from continuum_spawners.private_file import allocator_lock, private_engine, sqlite_path
 
 from ..model import Entry, Replica
+from .schema import bbox_row, metadata_words, schema, table_names, table_prefix
 from .terms import epoch
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    rowid INTEGER PRIMARY KEY,
-    identifier TEXT NOT NULL UNIQUE,
-    id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    title TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    vo TEXT NOT NULL DEFAULT '',
-    visibility TEXT NOT NULL DEFAULT 'public',
-    format TEXT NOT NULL DEFAULT '',
-    size INTEGER,
-    time_start TEXT,
-    time_end TEXT,
-    sites TEXT NOT NULL DEFAULT '|',
-    metadata TEXT NOT NULL DEFAULT '{}',
-    access TEXT NOT NULL DEFAULT '{}',
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS replicas (
-    entry_id INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    location TEXT NOT NULL,
-    path TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL DEFAULT 'available',
-    size INTEGER
-);
-CREATE INDEX IF NOT EXISTS entries_updated ON entries(updated);
-CREATE INDEX IF NOT EXISTS replicas_entry ON replicas(entry_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS bbox USING rtree(id, xmin, xmax, ymin, ymax);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(title, body, prefix='2 3 4');
-CREATE TABLE IF NOT EXISTS fingerprints (
-    identifier TEXT PRIMARY KEY,
-    mtime REAL NOT NULL,
-    size INTEGER NOT NULL
-);
-"""
 
 #: entry columns read back (in this order) by :meth:`CatalogueStore.row_entry`
 COLUMNS = (
@@ -85,112 +52,90 @@ COLUMNS = (
 )
 
 
-def metadata_words(metadata: Mapping[str, Any], limit: int = 4096) -> str:
-    """The words of an entry's metadata (keys and scalar values), for full-text search.
-
-    Bounded by ``limit`` characters so a huge sidecar file cannot bloat the index.
-    """
-    parts: list[str] = []
-    size = 0
-
-    def walk(value: Any) -> None:
-        nonlocal size
-        if size > limit:
-            return
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                if key == "bbox":
-                    continue
-                parts.append(str(key))
-                walk(item)
-        elif isinstance(value, list | tuple):
-            for item in value[:64]:
-                walk(item)
-        elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            text = str(value)
-            parts.append(text)
-            size += len(text) + 1
-
-    walk(metadata)
-    return " ".join(parts)[:limit]
-
-
 def entry_sites(entry: Entry) -> list[str]:
     """The sites of an entry: those it names and those holding a replica, in that order."""
     return list(dict.fromkeys([*entry.sites, *(r.site for r in entry.replicas if r.site)]))
 
 
-def _bbox(metadata: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
-    box = metadata.get("bbox")
-    if not isinstance(box, list | tuple) or len(box) != 4:
-        return None
-    try:
-        xmin, ymin, xmax, ymax = (float(v) for v in box)
-    except (TypeError, ValueError):
-        return None
-    if xmin > xmax or ymin > ymax:
-        return None
-    return xmin, xmax, ymin, ymax
-
-
 class CatalogueStore:
-    """The SQLite store of the built-in catalogue (see the module docstring).
+    """The store of the built-in catalogue (see the module docstring).
 
     Parameters
     ----------
-    path
-        The SQLite file; created (0600, with its folder) when missing.
+    target
+        A SQLAlchemy URL (``sqlite:///…``, ``postgresql+psycopg://…``) or the path of a SQLite
+        file; a SQLite file is created (0600, with its folder) when missing.
+    source
+        The built-in source's name: on PostgreSQL its tables are ``catalogue_<source>_…``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, target: str | os.PathLike[str], source: str = "builtin") -> None:
+        text = os.fspath(target)
+        self.url = text if "://" in text else f"sqlite:///{os.path.abspath(text)}"
         # private before SQLite creates it: it may hold VO-private metadata
-        create_private(self.path)
-        self._local = threading.local()
+        self.engine = private_engine(self.url, immediate=True)
+        self.dialect = self.engine.dialect.name
+        self.path = sqlite_path(self.url)  # the SQLite file (None on another database)
+        self.tables = table_names(prefix := table_prefix(self.dialect, source), self.dialect)
+        if self.dialect == "sqlite":  # its catalogue_epoch: see _sqlite_connection
+            event.listen(self.engine, "connect", _sqlite_connection)
         self._write = threading.Lock()
+        self._sql: dict[str, str] = {}  # the SQL for this database, by its text
         #: called with (changed rowids, deleted rowids) after every committed write
         self.listeners: list[Any] = []
-        with self._write:
-            db = self.connection()
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+        with self._write, self.engine.begin() as db:
+            allocator_lock(db, "catalogue tables")  # two services starting on one database
+            for statement in schema(self.dialect, prefix):
+                db.exec_driver_sql(statement)
 
-    def connection(self) -> sqlite3.Connection:
-        """This thread's connection to the store."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            # time filters compare instants, not ISO strings of mixed forms
-            db.create_function(
-                "catalogue_epoch", 2, lambda s, end: epoch(s, end=bool(end)), deterministic=True
-            )
-            self._local.db = db
-        return db
+    def sql(self, text: str) -> str:
+        """``text`` for this database: table names filled in, ``?`` marks in the driver's style."""
+        done = self._sql.get(text)
+        if done is None:
+            if len(self._sql) > 2000:  # searches' IN lists vary: bounded, not a leak
+                self._sql.clear()
+            done = text.format(**self.tables)
+            done = self._sql[text] = done if self.dialect == "sqlite" else done.replace("?", "%s")
+        return done
+
+    def query(self, text: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """The rows of a read (``?`` marks, ``{table}`` names), on a pooled connection of its
+        own; through the driver's cursor (SQLite: no transaction), as a search runs many."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(self.sql(text), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            raw.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        # a read waits for no writer (SQLite: a deferred BEGIN, not the writers' IMMEDIATE)
+        with self.engine.connect().execution_options(sqlite_deferred=True) as db:
+            yield db
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close the store's idle connections (a later call opens new ones)."""
+        self.engine.dispose()
 
     # -- writing ------------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (writers serialised; rolled back on any error)."""
-        with self._write:
-            db = self.connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _transaction(self) -> Iterator[Any]:
+        """One write transaction (writers serialised; rolled back on any error); yields a
+        function running one statement (``?`` marks) and returning its result."""
+        with self._write, self.engine.begin() as db:
+            # PostgreSQL: one writer of these tables at a time across processes (SQLite's
+            # BEGIN IMMEDIATE), so ``updated`` grows in commit order there too
+            allocator_lock(db, "catalogue writes " + self.tables["entries"])
+            cursor = db.connection.cursor()  # the driver's own: a harvest runs many statements
+
+            def run(text: str, params: Sequence[Any] = ()) -> Any:
+                cursor.execute(self.sql(text), tuple(params))
+                return cursor
+
+            yield run
 
     def upsert(
         self,
@@ -202,21 +147,21 @@ class CatalogueStore:
         Returns the number of entries written.  One transaction for the whole batch.
         """
         changed: list[int] = []
-        with self._transaction() as db:
+        with self._transaction() as run:
             # taken inside the write lock: ``updated`` grows in commit order (see changed_since)
             now = time.time()
             for entry in entries:
-                changed.append(self._put(db, entry, now))
+                changed.append(self._put(run, entry, now))
             for identifier, (mtime, size) in (fingerprints or {}).items():
-                db.execute(
-                    "INSERT INTO fingerprints VALUES (?, ?, ?) ON CONFLICT(identifier) "
+                run(
+                    "INSERT INTO {fingerprints} VALUES (?, ?, ?) ON CONFLICT(identifier) "
                     "DO UPDATE SET mtime = excluded.mtime, size = excluded.size",
                     (identifier, float(mtime), int(size)),
                 )
         self._notify(changed, [])
         return len(changed)
 
-    def _put(self, db: sqlite3.Connection, entry: Entry, now: float) -> int:
+    def _put(self, run: Any, entry: Entry, now: float) -> int:
         sites = entry_sites(entry)
         values = (
             entry.id or f"{entry.source}:{entry.identifier}",
@@ -235,8 +180,8 @@ class CatalogueStore:
             json.dumps(entry.access),
             now,
         )
-        row = db.execute(
-            "INSERT INTO entries (identifier, id, source, kind, title, description, vo, "
+        row = run(
+            "INSERT INTO {entries} (identifier, id, source, kind, title, description, vo, "
             "visibility, format, size, time_start, time_end, sites, metadata, access, updated) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(identifier) DO UPDATE SET id = excluded.id, source = excluded.source, "
@@ -249,18 +194,20 @@ class CatalogueStore:
             (entry.identifier, *values),
         ).fetchone()
         rowid = int(row[0])
-        db.execute("DELETE FROM replicas WHERE entry_id = ?", (rowid,))
-        db.executemany(
-            "INSERT INTO replicas VALUES (?, ?, ?, ?, ?, ?)",
-            [(rowid, r.site, r.location, r.path, r.state, r.size) for r in entry.replicas],
-        )
-        db.execute("DELETE FROM bbox WHERE id = ?", (rowid,))
-        box = _bbox(entry.metadata)
+        run("DELETE FROM {replicas} WHERE entry_id = ?", (rowid,))
+        for r in entry.replicas:  # in order: SQLite's rowid or PostgreSQL's seq keeps it
+            run(
+                "INSERT INTO {replicas} (entry_id, site, location, path, state, size) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rowid, r.site, r.location, r.path, r.state, r.size),
+            )
+        run("DELETE FROM {bbox} WHERE id = ?", (rowid,))
+        box = bbox_row(entry.metadata)
         if box is not None:
-            db.execute("INSERT INTO bbox VALUES (?, ?, ?, ?, ?)", (rowid, *box))
-        db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
-        db.execute(
-            "INSERT INTO fts (rowid, title, body) VALUES (?, ?, ?)",
+            run("INSERT INTO {bbox} VALUES (?, ?, ?, ?, ?)", (rowid, *box))
+        run("DELETE FROM {fts} WHERE rowid = ?", (rowid,))
+        run(
+            "INSERT INTO {fts} (rowid, title, body) VALUES (?, ?, ?)",
             (rowid, entry.title, f"{entry.description} {metadata_words(entry.metadata)}"),
         )
         return rowid
@@ -268,17 +215,17 @@ class CatalogueStore:
     def delete(self, identifiers: Iterable[str]) -> int:
         """Remove entries (and their replicas, box, text and fingerprint); returns how many."""
         gone: list[int] = []
-        with self._transaction() as db:
+        with self._transaction() as run:
             for identifier in identifiers:
-                row = db.execute(
-                    "DELETE FROM entries WHERE identifier = ? RETURNING rowid", (identifier,)
+                row = run(
+                    "DELETE FROM {entries} WHERE identifier = ? RETURNING rowid", (identifier,)
                 ).fetchone()
-                db.execute("DELETE FROM fingerprints WHERE identifier = ?", (identifier,))
+                run("DELETE FROM {fingerprints} WHERE identifier = ?", (identifier,))
                 if row is None:
                     continue
                 for table, key in (("replicas", "entry_id"), ("bbox", "id"), ("fts", "rowid")):
                     # names from the literal tuple above; the value is a parameter
-                    db.execute(f"DELETE FROM {table} WHERE {key} = ?", (row[0],))  # noqa: S608
+                    run(f"DELETE FROM {{{table}}} WHERE {key} = ?", (row[0],))  # noqa: S608
                 gone.append(int(row[0]))
         self._notify([], gone)
         return len(gone)
@@ -292,44 +239,38 @@ class CatalogueStore:
 
     def fingerprints(self, prefix: str = "") -> dict[str, tuple[float, int]]:
         """Harvest fingerprints (identifier → (mtime, size)) of identifiers starting ``prefix``."""
-        rows = self.connection().execute(
-            "SELECT identifier, mtime, size FROM fingerprints WHERE substr(identifier, 1, ?) = ?",
+        rows = self.query(
+            "SELECT identifier, mtime, size FROM {fingerprints} WHERE substr(identifier, 1, ?) = ?",
             (len(prefix), prefix),
         )
-        return {identifier: (mtime, size) for identifier, mtime, size in rows}
+        return {identifier: (float(mtime), int(size)) for identifier, mtime, size in rows}
 
     def last_update(self) -> float:
         """When the newest write of any process happened (``updated`` of the newest row)."""
-        row = self.connection().execute("SELECT max(updated) FROM entries").fetchone()
-        return float(row[0] or 0.0)
+        return float(self.query("SELECT max(updated) FROM {entries}")[0][0] or 0.0)
 
     def changed_since(self, stamp: float) -> list[int]:
         """Row ids written (by any process) after ``stamp`` (a :meth:`last_update` value)."""
-        rows = self.connection().execute("SELECT rowid FROM entries WHERE updated > ?", (stamp,))
-        return [row[0] for row in rows]
+        rows = self.query("SELECT rowid FROM {entries} WHERE updated > ?", (stamp,))
+        return [int(row[0]) for row in rows]
 
     def count(self) -> int:
         """How many entries the store holds."""
-        return int(self.connection().execute("SELECT count(*) FROM entries").fetchone()[0])
+        return int(self.query("SELECT count(*) FROM {entries}")[0][0])
 
     def get(self, identifier: str) -> Entry | None:
         """The entry with this identifier (with its replicas), or ``None``."""
-        row = (
-            self.connection()
-            .execute(f"SELECT {COLUMNS} FROM entries WHERE identifier = ?", (identifier,))  # noqa: S608
-            .fetchone()
-        )
-        return None if row is None else self.entries_for([row])[0]
+        sql = f"SELECT {COLUMNS} FROM {{entries}} WHERE identifier = ?"  # noqa: S608
+        rows = self.query(sql, (identifier,))
+        return self.entries_for(rows)[0] if rows else None
 
     def by_rowids(self, rowids: list[int]) -> list[Entry]:
         """Entries for full-text hits, in the order of ``rowids`` (missing ones skipped)."""
         if not rowids:
             return []
         marks = ",".join("?" * len(rowids))
-        rows = self.connection().execute(
-            f"SELECT {COLUMNS} FROM entries WHERE rowid IN ({marks})",  # noqa: S608
-            rowids,
-        )
+        sql = f"SELECT {COLUMNS} FROM {{entries}} WHERE rowid IN ({marks})"  # noqa: S608
+        rows = self.query(sql, rowids)
         by_id = {row[0]: row for row in rows}
         return self.entries_for([by_id[r] for r in rowids if r in by_id])
 
@@ -338,11 +279,11 @@ class CatalogueStore:
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
+        order = "rowid" if self.dialect == "sqlite" else "seq"  # the order they were written
         replicas: dict[int, list[Replica]] = {}
-        sql = f"SELECT * FROM replicas WHERE entry_id IN ({marks}) ORDER BY rowid"  # noqa: S608
-        for entry_id, site, location, path, state, size in self.connection().execute(
-            sql, [row[0] for row in rows]
-        ):
+        columns = "entry_id, site, location, path, state, size"
+        sql = f"SELECT {columns} FROM {{replicas}} WHERE entry_id IN ({marks}) ORDER BY {order}"  # noqa: S608
+        for entry_id, site, location, path, state, size in self.query(sql, [r[0] for r in rows]):
             replicas.setdefault(entry_id, []).append(Replica(site, location, path, state, size))
         return [self.row_entry(row, replicas.get(row[0], [])) for row in rows]
 
@@ -371,39 +312,44 @@ class CatalogueStore:
         )
 
     def documents(self, rowids: Iterable[int] | None = None, batch: int = 5000) -> Iterator[dict]:
-        """What the full-text index needs of each entry (all entries, or those of ``rowids``).
-
-        Reads through its own connection so a rebuild never holds the writers' lock.
-        """
+        """What the full-text index needs of each entry (all entries, or those of ``rowids``),
+        read through a connection of its own: a rebuild never holds the writers' lock."""
         sql = (
             "SELECT e.rowid, e.source, e.kind, e.title, e.vo, e.visibility, "
             "e.format, e.size, e.time_start, e.time_end, e.sites, f.body "
-            "FROM entries e JOIN fts f ON f.rowid = e.rowid"
+            "FROM {entries} e JOIN {fts} f ON f.rowid = e.rowid"
         )
-        db = sqlite3.connect(self.path, check_same_thread=False)
-        try:
+        with self._reading() as db:
             if rowids is None:
-                cursor = db.execute(sql + " ORDER BY e.rowid")
-                while chunk := cursor.fetchmany(batch):
-                    yield from (_document(row) for row in chunk)
+                every = self.sql(sql + " ORDER BY e.rowid")
+                yield from map(
+                    _document, db.execution_options(yield_per=batch).exec_driver_sql(every)
+                )
                 return
             wanted = list(rowids)
             for start in range(0, len(wanted), 500):
-                part = wanted[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for row in db.execute(sql + f" WHERE e.rowid IN ({marks})", part):
-                    yield _document(row)
-        finally:
-            db.close()
+                part = tuple(wanted[start : start + 500])
+                some = self.sql(sql + f" WHERE e.rowid IN ({','.join('?' * len(part))})")
+                yield from map(_document, db.exec_driver_sql(some, part))
 
     def within(self, xmin: float, ymin: float, xmax: float, ymax: float) -> list[str]:
-        """Identifiers whose bounding box overlaps the given box (through the R*Tree)."""
-        rows = self.connection().execute(
-            "SELECT e.identifier FROM bbox b JOIN entries e ON e.rowid = b.id "
-            "WHERE b.xmax >= ? AND b.xmin <= ? AND b.ymax >= ? AND b.ymin <= ? ORDER BY e.rowid",
+        """Identifiers whose bounding box overlaps the given box."""
+        rows = self.query(
+            "SELECT e.identifier FROM {bbox} b JOIN {entries} e ON e.rowid = b.id "
+            "WHERE b.{xmax} >= ? AND b.{xmin} <= ? AND b.{ymax} >= ? AND b.{ymin} <= ? "
+            "ORDER BY e.rowid",
             (xmin, xmax, ymin, ymax),
         )
         return [row[0] for row in rows]
+
+
+def _sqlite_connection(connection: Any, _record: Any) -> None:
+    # a harvest's many small commits: WAL makes NORMAL safe against corruption
+    connection.execute("PRAGMA synchronous=NORMAL")
+    # time filters compare instants, not ISO strings of mixed forms
+    connection.create_function(
+        "catalogue_epoch", 2, lambda s, end: epoch(s, end=bool(end)), deterministic=True
+    )
 
 
 def _document(row: tuple) -> dict[str, Any]:

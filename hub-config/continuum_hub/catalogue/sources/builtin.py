@@ -1,9 +1,10 @@
 """The built-in catalogue: an embedded index of datasets, with no external service.
 
-Records live in a SQLite file (:class:`~continuum_hub.catalogue.index.store.CatalogueStore`,
-the truth), searched through a tantivy index rebuilt from it
-(:class:`~continuum_hub.catalogue.index.fulltext.FullTextIndex`); while that index is missing,
-corrupt or being rebuilt, searches go through SQLite
+Records live in a database (:class:`~continuum_hub.catalogue.index.store.CatalogueStore`, the
+truth): ``db_url``, by default a SQLite file in the state folder, or PostgreSQL (tables
+``catalogue_<name>_…``).  They are searched through a tantivy index rebuilt from it
+(:class:`~continuum_hub.catalogue.index.fulltext.FullTextIndex`, a folder on this host); while
+that index is missing, corrupt or being rebuilt, searches go through the database
 (:class:`~continuum_hub.catalogue.index.fallback.FallbackSearch`) and :meth:`health` says the
 source is degraded.  Harvesters fill the store: at start and every ``harvest_interval``
 seconds, each of the ``harvest`` specs (a folder tree, a STAC catalogue, a list) is harvested
@@ -31,6 +32,8 @@ from typing import Any
 
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, validate
 from traitlets.utils.importstring import import_item
+
+from continuum_spawners.private_file import sqlite_path
 
 from ..index.fallback import DEFAULT_CAP, FallbackSearch
 from ..index.fulltext import FullTextIndex, IndexUnavailable
@@ -93,15 +96,24 @@ class BuiltinSource(CatalogueSource):
         config=True,
         help="Folder of this source's files; default: the service's ``state_dir``.",
     )
+    db_url = Unicode(
+        "",
+        config=True,
+        help="""SQLAlchemy URL of the records' database (``postgresql+psycopg://…``: tables
+        ``catalogue_<name>_…``, so several sources may share it).  Default: the SQLite file
+        ``<state_dir>/builtin-<name>.sqlite`` (0600), as before this option.""",
+    )
     db_path = Unicode(
         "",
         config=True,
-        help="The SQLite file of the records; default ``<state_dir>/builtin-<name>.sqlite``.",
+        help="""Deprecated (use ``db_url``): a SQLite file of the records, read as
+        ``sqlite:///<db_path>`` when ``db_url`` is not set.""",
     )
     index_dir = Unicode(
         "",
         config=True,
-        help="Folder of the full-text index; default ``<db_path without suffix>.index``.",
+        help="""Folder of the full-text index; default: the SQLite file's path without its
+        suffix and ``.index`` (``<state_dir>/builtin-<name>.index`` for another database).""",
     )
     site_roots = Dict(
         key_trait=Unicode(),
@@ -155,22 +167,40 @@ class BuiltinSource(CatalogueSource):
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    def paths(self) -> tuple[Path, Path]:
-        """The SQLite file and the index folder this source uses."""
+    def database_url(self) -> str:
+        """The records' database: ``db_url``, else the (deprecated) ``db_path`` or the default
+        SQLite file."""
+        if self.db_url:
+            return self.db_url
         state = self.state_dir or getattr(self.parent, "state_dir", "") or "."
-        db = Path(self.db_path or Path(state) / f"builtin-{self.name or 'catalogue'}.sqlite")
-        return db, Path(self.index_dir or db.with_suffix(".index"))
+        name = self.name or "catalogue"
+        return (
+            f"sqlite:///{Path(self.db_path or Path(state) / f'builtin-{name}.sqlite').absolute()}"
+        )
+
+    def paths(self) -> tuple[Path | None, Path]:
+        """The SQLite file (``None`` on another database) and the index folder this source
+        uses."""
+        db = sqlite_path(self.database_url())
+        if db is not None:
+            return db, Path(self.index_dir or db.with_suffix(".index"))
+        state = self.state_dir or getattr(self.parent, "state_dir", "") or "."
+        default = Path(state).absolute() / f"builtin-{self.name or 'catalogue'}.index"
+        return None, Path(self.index_dir or default)
 
     async def start(self) -> None:
         """Open the store and the index; rebuild the index (in the background) when unusable;
         start harvesting."""
-        db, index_dir = self.paths()
-        self.store = await asyncio.to_thread(CatalogueStore, db)
+        if self.db_path and not self.db_url:
+            log.warning("%s: BuiltinSource.db_path is deprecated: use db_url", self.name)
+        _, index_dir = self.paths()
+        url, name = self.database_url(), self.name or "catalogue"
+        self.store = await asyncio.to_thread(CatalogueStore, url, name)
         self.index = FullTextIndex(self.store, index_dir)
         self.fallback = FallbackSearch(self.store, cap=self.fallback_cap)
         if not await asyncio.to_thread(self.index.open):
             log.warning(
-                "%s: %s; searching SQLite until it is rebuilt", self.name, self.index.reason
+                "%s: %s; searching the database until it is rebuilt", self.name, self.index.reason
             )
             self._start_rebuild()
         if self.harvest:
@@ -254,11 +284,11 @@ class BuiltinSource(CatalogueSource):
             try:
                 page = self.index.page(query)
             except IndexUnavailable as exc:
-                log.warning("%s: %s; searching SQLite", self.name, exc)
+                log.warning("%s: %s; searching the database", self.name, exc)
             else:
                 return page
         elif not self.index.rebuilding and not self.index.reason:
-            # the folder went away under an open index: rebuild, meanwhile search SQLite
+            # the folder went away under an open index: rebuild, meanwhile search the database
             self.index.reason = "the full-text index folder is missing"
         return self.fallback.page(query)
 
@@ -316,7 +346,7 @@ class BuiltinSource(CatalogueSource):
         else:
             why = "the full-text index is being rebuilt" if self.index.rebuilding else None
             message = (
-                f"degraded: {count} entries; {why or self.index.reason}; searching SQLite "
+                f"degraded: {count} entries; {why or self.index.reason}; searching the database "
                 f"(the newest {self.fallback_cap} matches of each search)"
             )
         return SourceHealth(self.name, self.kind, True, latency_ms=latency, message=message)
