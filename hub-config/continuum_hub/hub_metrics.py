@@ -84,35 +84,26 @@ class SiteProbe:
     async def check(self) -> bool:
         """Probe once, update ``continuum_site_up`` and return whether the site answered."""
         self.probes += 1
-        try:
-            result = await self.transport.run(self.adapter.probe_argv())
-            up = self.adapter.parse_probe(result.returncode, result.stdout, result.stderr)
-            reason = (result.stderr or result.stdout).strip().splitlines()[:1]
-        except Exception as exc:  # an unreachable site must not end the probe loop
-            up, reason = False, [str(exc)]
+        # the spawn form, "soonest" and spawns read the board instead of asking the site again
+        up, reason = await site_health.probe_once(
+            self.name, self.adapter, self.transport, self.valid_for
+        )
         SITE_UP.labels(site=self.name).set(1 if up else 0)
-        # the spawn form, "soonest" and spawns read it instead of asking the site again
-        site_health.BOARD.record(self.name, up, (reason or [""])[0], self.valid_for)
         if up != self.up:  # log changes only: a site down for hours logs once
             level = logging.INFO if up else logging.WARNING
-            what = "answers" if up else f"does not answer ({(reason or ['no reason'])[0][:200]})"
+            what = "answers" if up else f"does not answer ({(reason or 'no reason')[:200]})"
             log.log(level, "Scheduler of site %s %s", self.name, what)
         self.up = up
         return up
 
 
 async def probe_sites(probes: Iterable[SiteProbe], interval: float) -> None:
-    """Probe every site now and then every ``interval`` seconds, concurrently, until cancelled.
-
-    A probe that takes longer than the interval (a transport's timeout) delays only the next
-    round, never stacks up commands on the site.
-    """
+    """Probe every site now and then every ``interval`` seconds, concurrently, until cancelled
+    (:func:`continuum_spawners.site_health.probe_rounds`)."""
     probes = list(probes)
-    loop = asyncio.get_running_loop()
-    while True:
-        started = loop.time()
-        await asyncio.gather(*(probe.check() for probe in probes))
-        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+    await site_health.probe_rounds(
+        lambda: asyncio.gather(*(probe.check() for probe in probes)), interval
+    )
 
 
 def set_continuum_collectors(enabled: bool, registry: CollectorRegistry = REGISTRY) -> int:

@@ -18,14 +18,28 @@ is taken as available, as before the probe existed.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from .options import SOONEST
 
-__all__ = ["BOARD", "SiteHealth", "SiteHealthBoard", "down_message", "refusal_status"]
+if TYPE_CHECKING:
+    from .schedulers.base import SchedulerAdapter
+    from .schedulers.transport import Transport
+
+__all__ = [
+    "BOARD",
+    "SiteHealth",
+    "SiteHealthBoard",
+    "down_message",
+    "probe_once",
+    "probe_rounds",
+    "refusal_status",
+]
 
 # the status of a refusal because the site cannot take a job now (retry later)
 UNAVAILABLE = 503
@@ -153,3 +167,32 @@ def refusal_status(
 
 # the hub process's board: written by the probe, read by every spawner of the hub
 BOARD = SiteHealthBoard()
+
+
+async def probe_once(
+    name: str, adapter: SchedulerAdapter, transport: Transport, valid_for: float
+) -> tuple[bool, str]:
+    """Probe site ``name`` once (the adapter's cheapest command through ``transport``), record
+    the answer on :data:`BOARD` for ``valid_for`` seconds; whether it answered, and the first
+    line of what it said (or why it could not be reached).  Never raises: an unreachable site
+    is an answer, not the end of a probe loop."""
+    try:
+        result = await transport.run(adapter.probe_argv())
+        up = adapter.parse_probe(result.returncode, result.stdout, result.stderr)
+        text = (result.stderr or result.stdout).strip()
+    except Exception as exc:  # an unreachable site must not end the probe loop
+        up, text = False, str(exc)
+    reason = text.splitlines()[0] if text else ""
+    BOARD.record(name, up, reason, valid_for)
+    return up, reason
+
+
+async def probe_rounds(one_round: Callable[[], Awaitable[object]], interval: float) -> None:
+    """Run ``one_round`` now and then every ``interval`` seconds until cancelled; a round that
+    takes longer than the interval (a transport's timeout) delays only the next one, never
+    stacks up commands on a site."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await one_round()
+        await asyncio.sleep(max(0.0, interval - (loop.time() - started)))

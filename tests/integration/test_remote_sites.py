@@ -320,6 +320,16 @@ def cluster_requests_refused_on(
         with pytest.raises(ValueError, match="is unavailable: its scheduler has not answered"):
             client.new_cluster(site=site)
         assert time.monotonic() - started < 3
-        cluster = client.new_cluster(site=other, worker_cores=1, worker_memory_gb=1)
-        cluster.shutdown()
+        # submit/get/stop through the gateway's API: a GatewayCluster's scheduler connection
+        # through the TLS proxy sometimes left Gateway.close() waiting forever on its loop
+        name = client.submit(site=other, worker_cores=1, worker_memory_gb=1)
+        try:
+            wait_until(
+                lambda: client.get_cluster(name).status.name == "RUNNING",
+                timeout=120,
+                interval=0.5,
+                what=f"the cluster on {other} running",
+            )
+        finally:
+            client.stop_cluster(name)
     wait_gateway_jobs_gone(slurm_sites[other], "alice", timeout=30)

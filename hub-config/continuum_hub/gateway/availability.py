@@ -52,19 +52,19 @@ class SiteAvailability(LoggingConfigurable):
         probe (nothing recorded: taken as available)."""
         adapter = adapter_for(site)
         try:
-            argv = adapter.probe_argv()
+            adapter.probe_argv()
         except NotImplementedError:
             return None
-        try:
-            result = await transport_for(site, timeout=self.timeout).run(argv)
-            up = adapter.parse_probe(result.returncode, result.stdout, result.stderr)
-            reason = (result.stderr or result.stdout).strip()
-        except Exception as exc:  # an unreachable site must not end the probe loop
-            up, reason = False, str(exc)
         last = site_health.BOARD.get(site.name)
         # an answer counts for a few rounds: a stopped probe leaves no site marked down
         valid_for = 3 * self.interval + self.timeout
-        site_health.BOARD.record(site.name, up, reason.splitlines()[0] if reason else "", valid_for)
+        try:
+            transport = transport_for(site, timeout=self.timeout)
+        except ValueError as exc:  # an entry without what its transport needs: not reachable
+            up, reason = False, str(exc)
+            site_health.BOARD.record(site.name, up, reason, valid_for)
+        else:
+            up, reason = await site_health.probe_once(site.name, adapter, transport, valid_for)
         if last is None or last.up != up:  # changes only: a site down for hours logs once
             self.log.log(
                 logging.INFO if up else logging.WARNING,
@@ -75,11 +75,9 @@ class SiteAvailability(LoggingConfigurable):
         return up
 
     async def _run(self, sites: Callable[[], Iterable[Site]]) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            await asyncio.gather(*(self.check(site) for site in sites()))
-            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+        await site_health.probe_rounds(
+            lambda: asyncio.gather(*(self.check(site) for site in sites())), self.interval
+        )
 
     def start(self, sites: Callable[[], Iterable[Site]]) -> None:
         """Probe ``sites()`` (asked again each round: the registry may change) every
