@@ -88,10 +88,12 @@ end, and the minutes in between pass while the rest of the suite runs.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,7 +166,48 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """Keep each phase's report on the test item (browser tests screenshot on failure)."""
     report = yield
     setattr(item, f"rep_{report.when}", report)
+    if report.failed and call.excinfo is not None and "Timeout" in str(call.excinfo.value):
+        _TIMED_OUT.append(_where_it_hung(item, report, call))
     return report
+
+
+#: one entry per test that pytest-timeout stopped (printed at the end of the run)
+_TIMED_OUT: list[str] = []
+_PYTEST = re.compile(r"/(_pytest|pluggy|pytest_timeout)\b")
+_OURS = ("/tests/", "/hub-config/", "/spawners/", "/extensions/", "/images/", "/widgets/")
+
+
+def _where_it_hung(item: pytest.Item, report: pytest.TestReport, call: Any) -> str:
+    """The phase a timed-out test was in, the phases' durations before it and the main
+    thread's innermost frames (ours, and the library call they were in).
+
+    pytest-timeout dumps every thread's stack, and a CI log's tail often shows only the last
+    threads of that dump (a pool's idle worker), not the test's own thread.
+    """
+    earlier = [
+        f"{when} {rep.duration:.0f} s"
+        for when in ("setup", "call")
+        if (rep := getattr(item, f"rep_{when}", None)) is not None and rep is not report
+    ]
+    frames = [
+        f"    {entry.path}:{entry.lineno + 1} in {entry.name}"
+        for entry in call.excinfo.traceback
+        if any(part in str(entry.path) for part in _OURS)
+    ][-6:]
+    library = [e for e in call.excinfo.traceback if not _PYTEST.search(str(e.path))]
+    if library and not any(part in str(library[-1].path) for part in _OURS):
+        last = library[-1]
+        frames.append(f"    (innermost) {last.path}:{last.lineno + 1} in {last.name}")
+    before = f" after {', '.join(earlier)}" if earlier else ""
+    return f"{item.nodeid}: timed out in {report.when}{before}\n" + "\n".join(frames)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Where each timed-out test was (see :func:`_where_it_hung`), near the log's tail."""
+    if _TIMED_OUT:
+        terminalreporter.section("timed out: where the test's thread was")
+        for entry in _TIMED_OUT:
+            terminalreporter.write_line(entry)
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:

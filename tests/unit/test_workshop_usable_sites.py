@@ -27,7 +27,7 @@ from continuum_hub.gateway.options import Limits, cluster_options, resolve
 from continuum_hub.workflows.executor import SiteExecutor
 from continuum_hub.workflows.validation import RequestError, resolve_resources
 from continuum_hub.workshops import join, usable
-from continuum_hub.workshops.model import Profile
+from continuum_hub.workshops.model import Event, Profile
 from continuum_hub.workshops.store import EventStore
 from continuum_hub.workshops.usable import (
     EVENTS_ENV,
@@ -45,12 +45,19 @@ from fixtures.workshops import running_event
 
 pytestmark = pytest.mark.workshops
 
-EVENT = running_event(
-    profiles=(Profile("small", 1, 2, 0, 60, "python"), Profile("big", 2, 3, 0, 90, "python")),
-)
-GROUP = f"workshop-{EVENT.id}"
+EVENT_ID = "0123456789ab"
+GROUP = f"workshop-{EVENT_ID}"
 REGISTRY = demo_registry()
 LIMITS = Limits(2, 4, 8, 0, {})
+
+
+def event() -> Event:
+    """The running event, built when a test runs: its end is two hours from now then, not from
+    when the module was imported (a long session would otherwise eat into its walltime bound)."""
+    return running_event(
+        id=EVENT_ID,
+        profiles=(Profile("small", 1, 2, 0, 60, "python"), Profile("big", 2, 3, 0, 90, "python")),
+    )
 
 
 def names(sites: list) -> dict[str, list[str]]:
@@ -76,20 +83,20 @@ def test_the_group_prefix_is_the_join_flows():
     ],
 )
 def test_who_gets_the_events_site(groups: set[str], expected: dict[str, list[str]]):
-    assert names(usable_sites(REGISTRY, groups, [EVENT])) == expected
+    assert names(usable_sites(REGISTRY, groups, [event()])) == expected
 
 
 def test_after_the_end_and_before_the_start_nothing_extra():
     now = datetime.now(UTC)
-    ended = replace(EVENT, end=now - timedelta(seconds=1))
+    ended = replace(event(), end=now - timedelta(seconds=1))
     assert usable_sites(REGISTRY, {GROUP}, [ended]) == []
-    later = replace(EVENT, start=now + timedelta(minutes=5))
+    later = replace(event(), start=now + timedelta(minutes=5))
     assert usable_sites(REGISTRY, {GROUP}, [later]) == []
     assert usable_registry(REGISTRY, {GROUP}, [ended]) is REGISTRY
 
 
 def test_the_event_partition_is_bounded_by_the_largest_profile_and_the_end():
-    [site] = usable_sites(REGISTRY, {GROUP}, [EVENT])
+    [site] = usable_sites(REGISTRY, {GROUP}, [event()])
     [part] = site.partitions
     assert isinstance(part, EventPartition) and part.default and part.groups is None
     assert (part.max_cores, part.max_memory_gb, part.max_gpus) == (2, 3, 0)
@@ -98,7 +105,7 @@ def test_the_event_partition_is_bounded_by_the_largest_profile_and_the_end():
     assert [e.name for e in site.environments] == ["python"]
     # twenty minutes left: no job outlasts the event
     now = datetime.now(UTC)
-    closing = replace(EVENT, end=now + timedelta(minutes=20))
+    closing = replace(event(), end=now + timedelta(minutes=20))
     [site] = usable_sites(REGISTRY, {GROUP}, [closing], now=now)
     assert site.partitions[0].max_walltime_minutes == 20
 
@@ -109,7 +116,7 @@ def test_a_partition_the_users_groups_do_not_give_is_added_to_their_site():
     batch = replace(alpha.partition("batch"), groups=frozenset({"vo.hep.example"}))
     restricted = replace(alpha, partitions=(alpha.partition("interactive"), batch))
     registry = type(REGISTRY)([restricted, REGISTRY.get("beta")])
-    ev = replace(EVENT, partition="batch")
+    ev = replace(event(), partition="batch")
     [site, _] = usable_sites(registry, {"vo.radio.example", GROUP}, [ev])
     assert [p.name for p in site.partitions] == ["interactive", "batch"]
     assert site.default_partition.name == "interactive"
@@ -129,7 +136,7 @@ def test_a_partition_the_users_groups_do_not_give_is_added_to_their_site():
 )
 def test_the_events_reservation(state: str, users: tuple, account: str, expected: str | None):
     ev = replace(
-        EVENT,
+        event(),
         reservation_state=state,
         reservation_users=users,
         external_reservation="course_2026" if state == "external" else "",
@@ -145,7 +152,7 @@ def events_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> EventStore:
     hub = Config({"JupyterHub": {"db_url": f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"}})
     url = events_environment(hub)[EVENTS_ENV]
     store = EventStore(url)
-    store.add(EVENT)
+    store.add(event())
     monkeypatch.setenv(EVENTS_ENV, url)
     return store
 
@@ -154,9 +161,9 @@ def test_services_read_running_events_from_the_hubs_database(events_db: EventSto
     assert names(usable_sites(REGISTRY, {GROUP})) == {"alpha": ["interactive"]}
     assert usable_sites(REGISTRY, {"workshop-ffffffffffff"}) == []
     # the instructor ends it (its window closes): nothing extra, at once
-    events_db.save(replace(EVENT, end=datetime.now(UTC) - timedelta(seconds=1)))
+    events_db.save(replace(event(), end=datetime.now(UTC) - timedelta(seconds=1)))
     assert usable_sites(REGISTRY, {GROUP}) == []
-    events_db.remove(EVENT.id)
+    events_db.remove(EVENT_ID)
     assert usable_sites(REGISTRY, {GROUP}) == []
 
 
@@ -166,7 +173,7 @@ def test_the_reader_is_read_only_and_a_missing_database_offers_nothing(
     reader = EventReader(str(events_db.engine.url))
     with pytest.raises(OperationalError, match="readonly"), reader.engine.begin() as db:
         db.execute(text("DELETE FROM continuum_events"))
-    assert [ev.id for ev in reader.running([EVENT.id], datetime.now(UTC))] == [EVENT.id]
+    assert [ev.id for ev in reader.running([EVENT_ID], datetime.now(UTC))] == [EVENT_ID]
     monkeypatch.setenv(EVENTS_ENV, f"sqlite:///{tmp_path / 'none' / 'events.sqlite'}")
     assert usable_sites(REGISTRY, {GROUP}) == []
     assert not (tmp_path / "none").exists()
@@ -204,7 +211,7 @@ def test_gateway_offers_the_events_partition_within_its_profiles(events_db: Even
         resolve({**ok, "walltime_minutes": 91}, REGISTRY, [GROUP], LIMITS)
     with pytest.raises(ValueError, match="no partition 'batch'"):
         resolve({**ok, "partition": "batch"}, REGISTRY, [GROUP], LIMITS)
-    events_db.remove(EVENT.id)
+    events_db.remove(EVENT_ID)
     with pytest.raises(ValueError, match="you may not use site 'alpha'"):
         resolve(ok, REGISTRY, [GROUP], LIMITS)  # options a client fetched during the event
     with pytest.raises(ValueError, match="none of your groups gives access"):
@@ -213,7 +220,7 @@ def test_gateway_offers_the_events_partition_within_its_profiles(events_db: Even
 
 def test_gateway_defaults_fit_a_small_profile(events_db: EventStore):
     """1 GB and 30 minutes: below the options' usual defaults (2 GB, 60 minutes)."""
-    events_db.save(replace(EVENT, profiles=(Profile("lab", 1, 1, 0, 30, "python"),)))
+    events_db.save(replace(event(), profiles=(Profile("lab", 1, 1, 0, 30, "python"),)))
     fields = {f.field: f for f in cluster_options(REGISTRY, [GROUP], LIMITS).fields}
     assert (fields["worker_memory_gb"].default, fields["worker_memory_gb"].max) == (1, 1)
     assert (fields["walltime_minutes"].default, fields["walltime_minutes"].max) == (30, 30)
@@ -236,14 +243,14 @@ def test_workflow_runs_on_the_events_site_within_its_profiles(events_db: EventSt
     assert refused.value.status == 400
     with pytest.raises(RequestError, match="not allowed to use site 'beta'"):
         resolve_resources({"site": "beta"}, "carol", groups, REGISTRY, Accounts())
-    events_db.remove(EVENT.id)
+    events_db.remove(EVENT_ID)
     with pytest.raises(RequestError, match="not allowed to use site 'alpha'") as late:
         resolve_resources(wanted, "carol", groups, REGISTRY, Accounts())
     assert late.value.status == 403
 
 
 def test_a_participants_run_goes_into_the_events_reservation():
-    ev = replace(EVENT, reservation_state="created", reservation_users=("hub", "carol"))
+    ev = replace(event(), reservation_state="created", reservation_users=("hub", "carol"))
     groups = {GROUP}
     request = validate_options(
         {"site": "alpha", "cores": 1}, usable_registry(REGISTRY, groups, [ev]), groups
@@ -251,7 +258,7 @@ def test_a_participants_run_goes_into_the_events_reservation():
     executor = SiteExecutor(runner_command=["/opt/venv/bin/continuum-workflow-run"])
     plan = make_plan(request=request, site=request.site_entry, owner="carol", account="carol")
     argv, _ = executor.submit_argv_env(plan, "/home/carol/continuum-runs/r-0123456789ab")
-    assert f"--reservation=continuum-{EVENT.id}" in argv
+    assert f"--reservation=continuum-{EVENT_ID}" in argv
     # another account (not admitted) runs beside it; a VO member's own partition: no event's
     outside, _ = executor.submit_argv_env(replace(plan, account="dave"), "/tmp/r")
     assert not any(a.startswith("--reservation") for a in outside)
@@ -276,7 +283,7 @@ sites:
 @pytest.mark.parametrize(
     ("user", "groups", "expected"),
     [
-        pytest.param("carol", [GROUP], f"continuum-{EVENT.id}", id="admitted"),
+        pytest.param("carol", [GROUP], f"continuum-{EVENT_ID}", id="admitted"),
         pytest.param("dave", [GROUP], None, id="not-admitted"),
         pytest.param("carol", [GROUP, "vo.any"], None, id="vo-member-on-their-own-partition"),
     ],
@@ -286,7 +293,9 @@ async def test_a_participants_cluster_jobs_go_into_the_events_reservation(
 ):
     """The gateway sets the reservation from the event and the creator's account (it is no
     option of theirs): the scheduler's job, a worker's, and one of both carry it."""
-    events_db.save(replace(EVENT, reservation_state="created", reservation_users=("hub", "carol")))
+    events_db.save(
+        replace(event(), reservation_state="created", reservation_users=("hub", "carol"))
+    )
     (tmp_path / "sites.yaml").write_text(GATEWAY_SITES)
     settings = {
         "registry_path": str(tmp_path / "sites.yaml"),
