@@ -42,11 +42,24 @@ from .job_end import Supervisor
 LAUNCHER_AGE_HEADER = "X-Continuum-Launcher-Age"
 
 
-def pick_port(host: str) -> int:
-    """A port free on ``host`` now (the tiny race until the server binds it is accepted)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+def reserve_port(host: str) -> socket.socket:
+    """A socket bound to a port free on ``host``, holding it for the server until it listens.
+
+    A port merely picked (bound and closed) is free for anyone until the server binds it,
+    seconds later while it imports: two jobs on one node were given the same port in a
+    200-user storm, and one launcher reported the other's server.  This socket keeps the port
+    taken for every other bind: it is bound without ``SO_REUSEADDR`` (so the kernel chose a
+    port no one else holds), then marked reusable, which lets the server's own bind (Tornado
+    sets ``SO_REUSEADDR``) share it, and it never listens.  Close it once the server listens.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
         sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def report_port(
@@ -201,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"continuum-singleuser: {exc.args[0]} is not set; is this a hub job?")
     if not api_url.startswith(("http://", "https://")):
         sys.exit(f"continuum-singleuser: JUPYTERHUB_API_URL is not an http(s) URL: {api_url!r}")
-    port = pick_port(host)
+    reservation = reserve_port(host)
+    port = int(reservation.getsockname()[1])
     os.environ["JUPYTERHUB_SERVICE_URL"] = service_url(url, host, port)
     os.environ.update(job_times(os.environ))
     try:
@@ -223,7 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     def watch() -> None:
         while supervisor.child is None:  # run() starts it in a moment
             time.sleep(0.005)
-        reported.append(report_when_listening(supervisor.child, host, port, report))
+        try:
+            reported.append(report_when_listening(supervisor.child, host, port, report))
+        finally:
+            reservation.close()
 
     threading.Thread(target=watch, name="port-report", daemon=True).start()
     returncode = supervisor.run()

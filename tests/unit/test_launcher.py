@@ -3,6 +3,7 @@ once the server listens (the launcher run for real, with a stand-in server and h
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -13,8 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tornado.netutil import bind_sockets
 
-from continuum_spawners.launcher import LAUNCHER_AGE_HEADER, job_times, service_url
+from continuum_spawners.launcher import (
+    LAUNCHER_AGE_HEADER,
+    job_times,
+    reserve_port,
+    service_url,
+)
 
 
 def test_job_times_from_slurm_start_and_walltime():
@@ -48,6 +55,15 @@ SERVER = textwrap.dedent(
     """
     import os, pathlib, socket, sys, time
     from urllib.parse import urlsplit
+    port = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"]).port
+    other = socket.socket()  # another job's launcher, binding as it picks a port
+    try:
+        other.bind(("127.0.0.1", port))
+        held = "free"
+    except OSError:
+        held = "held"
+    other.close()
+    pathlib.Path(sys.argv[1] + ".meanwhile").write_text(held)
     time.sleep(0.4)  # the imports of a real server
     if sys.argv[2] == "fail":
         sys.exit(3)
@@ -110,6 +126,27 @@ def test_port_is_reported_once_the_server_listens(port_hub, tmp_path):
     assert at >= bound  # not before: the hub's first check of the server finds it
     assert set(body) == {"port"} and 1 <= body["port"] <= 65535
     assert 0 < float(age) < 30  # seconds since the launcher started
+    # while the server imported, its port was no one else's (a port merely picked was free
+    # until the server bound it, and two jobs on one node got the same one in a storm)
+    assert (tmp_path / "bound.meanwhile").read_text() == "held"
+
+
+def test_a_reserved_port_is_given_to_no_one_else_but_the_server_binds_it():
+    held = [reserve_port("127.0.0.1") for _ in range(200)]
+    try:
+        ports = {sock.getsockname()[1] for sock in held}
+        assert len(ports) == len(held)
+        for _ in range(2000):  # other launchers picking ports on the node meanwhile
+            with socket.socket() as other:
+                other.bind(("127.0.0.1", 0))
+                assert other.getsockname()[1] not in ports
+        port = held[0].getsockname()[1]
+        [server] = bind_sockets(port, "127.0.0.1")  # as Jupyter Server binds (Tornado)
+        with server, socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_a_server_that_never_listens_is_not_reported_and_fails_the_job(port_hub, tmp_path):
