@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import http.client
 import json
 import multiprocessing
 import os
@@ -138,13 +139,51 @@ def follow_progress(hub: Any, browser: requests.Session, user: str) -> None:
     raise RuntimeError("progress: the stream ended before the server was ready")
 
 
+def closed_unanswered(error: BaseException) -> bool:
+    """Whether ``error`` is a connection the server closed before any byte of an answer
+    (``http.client.RemoteDisconnected``, wrapped by urllib3 and requests)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, http.client.RemoteDisconnected):
+            return True
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return False
+
+
 class PatientBrowser(requests.Session):
     """A session that waits for an answer as long as a browser would (the tests' helpers give
-    up after 10 s: at 60 sign-ins a minute a loaded hub answered the callback after 11 s)."""
+    up after 10 s: at 60 sign-ins a minute a loaded hub answered the callback after 11 s), and
+    that, like a browser, sends a request again once when the server closed the connection
+    without answering it.
+
+    That happens to a kept-alive connection which the server (Node's HTTP servers: the OpenID
+    provider, the proxy; 5 s keep-alive) closes as the next request is sent on it: Chromium
+    resends such a request on a new connection, whatever its method (``HttpNetworkTransaction``,
+    a reused socket that failed before any byte of the answer); requests does not, and one
+    user of the 200-user storm failed its sign-in on it.  :data:`RESENT` counts them.
+    """
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs["timeout"] = BROWSER_TIMEOUT
-        return super().request(*args, **kwargs)
+        try:
+            return super().request(*args, **kwargs)
+        except requests.ConnectionError as error:
+            if not closed_unanswered(error):
+                raise
+            with _resent_lock:
+                RESENT.append(f"{args[0] if args else kwargs.get('method')} {error}"[:200])
+            return super().request(*args, **kwargs)
+
+
+#: the requests a :class:`PatientBrowser` sent again (see there), reset by :func:`crowd`
+RESENT: list[str] = []
+_resent_lock = threading.Lock()
 
 
 def sign_in(hub: Any, idp: OpenIDProvider, user: str) -> requests.Session:
@@ -164,20 +203,26 @@ def join(
     """One user: sign in, start the server, follow its progress, load ``page``; times in s."""
     started = time.perf_counter()
     result: dict[str, Any] = {"user": user}
+    step = "sign-in"  # named in the error: a dropped connection says nothing of where it was
     try:
         browser = sign_in(hub, idp, user)
         result["signed_in"] = time.perf_counter() - t0
+        step = "spawn request"
         response = api(hub, "POST", f"/users/{user}/server", json={"user_options": dict(options)})
         if response.status_code not in (201, 202):
             raise RuntimeError(f"spawn: {response.status_code} {response.text[:200]}")
+        step = "progress"
         follow_progress(hub, browser, user)
         result["spawned"] = (result["signed_in"], time.perf_counter() - t0)  # pending then
+        step = "server page"
         answer = browser.get(hub.url + page.format(user=user), timeout=120)
         if answer.status_code != 200:
             raise RuntimeError(f"server page: {answer.status_code}")
         result["ready"] = time.perf_counter() - started
     except Exception as error:  # a failed user is a figure, not the end of the run
-        result["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        first = str(error).splitlines()[0][:200]
+        result["error"] = f"{step}: {type(error).__name__}: {first}"
+        result["failed_at"] = time.perf_counter() - t0
     return result
 
 
@@ -207,6 +252,7 @@ def crowd(
         return join(hub, idp, user, options.get(user, {}), page, t0)
 
     cpu_before = cpu_seconds(pid)
+    RESENT.clear()
     with Sampler(urls, hub.api_token) as sampler, ThreadPoolExecutor(len(users)) as pool:
         futures = [pool.submit(arrive, number, user) for number, user in enumerate(users)]
         t0 = time.perf_counter()
@@ -223,6 +269,7 @@ def crowd(
         "api": sampler.latencies,
         "api_errors": sampler.errors,
         "memory": sampler.memory_before - sampler.memory_lowest,
+        "resent": len(RESENT),
     }
 
 
@@ -365,6 +412,11 @@ def report(count: int, outcome: dict[str, dict[str, Any]]) -> dict[str, dict[str
     for name, data in outcome.items():
         for error, times in failures(data).most_common():
             print(f"  {name}: {times} × {error}")
+        failed = [r for r in data["results"] if "error" in r]
+        if 0 < len(failed) <= 12:  # who and when, to find them in the logs (--logs)
+            print(
+                f"  {name}: " + ", ".join(f"{r['user']} at {r['failed_at']:.0f} s" for r in failed)
+            )
         ready = [r["ready"] for r in data["results"] if "ready" in r]
         signed = [r["signed_in"] for r in data["results"] if "signed_in" in r]
         figures[name] = {
@@ -380,7 +432,8 @@ def report(count: int, outcome: dict[str, dict[str, Any]]) -> dict[str, dict[str
             f"{percentile(data['api'], 50) * 1000:.0f} ms p95 {figures[name]['api95'] * 1000:.0f}"
             f" ms ({len(data['api'])} requests, {data['api_errors']} errors); hub CPU "
             f"{data['cpu']:.1f} s; at most {most_pending(data['results'])} spawns pending at "
-            f"once; machine memory used at most +{data['memory'] / 1024:.1f} GiB"
+            f"once; machine memory used at most +{data['memory'] / 1024:.1f} GiB; "
+            f"{data.get('resent', 0)} requests resent as a browser does (closed unanswered)"
         )
     if set(figures) == set(HUBS):
         site, local = figures["site"], figures["local"]
