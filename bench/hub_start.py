@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--running", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--logs", type=Path, help="copy each round's hub log into this folder")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (starts Slurm daemons, submits as a demo user)")
@@ -275,6 +276,10 @@ def main() -> None:
                             calls.append(status_calls(hub))
                     finally:
                         hub.stop()
+                        if args.logs:
+                            args.logs.mkdir(parents=True, exist_ok=True)
+                            log = hub.state_dir / "jupyterhub.log"
+                            shutil.copy(log, args.logs / f"{name}-{len(results[name])}.log")
     for proc in sleepers:
         proc.kill()
     print(

@@ -23,11 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from tornado import web
+from tornado.httpserver import HTTPServer
 from traitlets import Integer, Unicode
 from traitlets.config import Config, Configurable
 
@@ -48,6 +50,24 @@ class ServiceSettings(Configurable):
         help="SQLAlchemy URL of the database; default: a SQLite file (0600) in state_dir.",
     )
     registry_path = Unicode(config=True, help="The site registry (SiteSpawner.registry_path).")
+
+
+def serve_on(
+    application: web.Application,
+    settings: ServiceSettings,
+    early: socket.socket | None,
+    max_body_size: int,
+) -> None:
+    """Serve ``application`` on ``settings``' address: on ``early`` (the socket the process
+    opened before its imports, :func:`~continuum_hub.process_start.listen_early`) when it is
+    that address, else on a socket of its own."""
+    if early is not None and early.getsockname()[:2] == (settings.ip, settings.port):
+        early.setblocking(False)
+        HTTPServer(application, max_body_size=max_body_size).add_sockets([early])
+        return
+    if early is not None:
+        early.close()
+    application.listen(settings.port, settings.ip, max_body_size=max_body_size)
 
 
 def config_from_environment(name: str, what: str, environ: Mapping[str, str] | None) -> Config:

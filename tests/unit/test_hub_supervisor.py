@@ -142,13 +142,14 @@ STAND_IN_MODULE = """\
 import os, subprocess, sys, time
 
 IMPORTED_AT = time.time()
+SET_UP = os.environ.get("STANDIN_SET_UP", "no")  # --setup ran before this import
 with open(os.environ["STANDIN_IMPORTS"], "a") as marks:  # the test waits for the spare's
     print(os.getpid(), file=marks)
 
 
 def main():
     leftover = subprocess.Popen(["setsid", "sleep", "3003"])
-    print(f"stand-in {os.getpid()} up imported={IMPORTED_AT} argv={sys.argv} "
+    print(f"stand-in {os.getpid()} up imported={IMPORTED_AT} set_up={SET_UP} argv={sys.argv} "
           f"leftover={leftover.pid}", flush=True)
     time.sleep(1000)
 """
@@ -160,9 +161,13 @@ def fields(line: str) -> dict[str, str]:
 
 def test_a_warm_spare_takes_over(tmp_path: Path) -> None:
     (tmp_path / "standin_hub.py").write_text(STAND_IN_MODULE)
+    (tmp_path / "standin_setup.py").write_text(
+        "import os\n\ndef mark():\n    os.environ['STANDIN_SET_UP'] = 'yes'\n"
+    )
     log, pid_file = tmp_path / "supervisor.log", tmp_path / "hub.pid"
     argv = [sys.executable, "-m", "continuum_federation.supervisor", "--delay", "0.2"]
     argv += ["--entry", "standin_hub:main", "--preload", "standin_hub", "--spare-after", "0.2"]
+    argv += ["--setup", "standin_setup:mark"]
     argv += ["--pid-file", str(pid_file), "--", "standin", "--flag"]
     imports = tmp_path / "imports"
     env = {
@@ -193,6 +198,7 @@ def test_a_warm_spare_takes_over(tmp_path: Path) -> None:
         wait_for(up, "the stand-in up")
         first = int(pid_file.read_text())
         assert up()[0]["argv"] == "['standin',"  # sys.argv is the command
+        assert up()[0]["set_up"] == "yes"  # --setup, before the preloads
         wait_for(spares, "the warm spare")
         spare = spares()[0]
         wait_for(lambda: str(spare) in imports.read_text().split(), "the spare's preload")

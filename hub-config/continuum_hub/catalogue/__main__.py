@@ -1,5 +1,10 @@
 """``python -m continuum_hub.catalogue``: the catalogue service process (see :mod:`.app`)."""
 
-from .app import main
+from ..process_start import listen_early, skip_slow_optional_imports
 
-main()
+skip_slow_optional_imports()
+early = listen_early()  # before the imports: the hub's first check connects at once
+
+from .app import main  # noqa: E402 - after the line above
+
+main(early)

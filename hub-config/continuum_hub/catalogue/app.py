@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -32,6 +33,7 @@ from continuum_hub.service_api import (
     ServiceSettings,
     config_from_environment,
     hub_auth_from_environment,
+    serve_on,
     state_folder,
 )
 from continuum_spawners.sites import load_registry
@@ -192,13 +194,13 @@ def make_application(config: Config, hub_auth: Any = None, hub: Any = None) -> A
     return web.Application([*metrics, *handlers()], **app_settings)
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, early: socket.socket | None = None) -> None:
     """Start the sources and serve the API until the process is stopped."""
     application = make_application(config)
     settings = application.settings["catalogue_settings"]
     sources = application.settings["catalogue_sources"]
     await start_sources(sources)
-    application.listen(settings.port, settings.ip, max_body_size=MAX_BODY_BYTES)
+    serve_on(application, settings, early, MAX_BODY_BYTES)
     log.info("Catalogue service on http://%s:%d (%s)", settings.ip, settings.port, list(sources))
     try:
         await asyncio.Event().wait()
@@ -206,11 +208,12 @@ async def serve(config: Config) -> None:
         await stop_sources(sources)
 
 
-def main() -> None:
-    """Run the service until the hub stops it."""
+def main(early: socket.socket | None = None) -> None:
+    """Run the service until the hub stops it (on ``early``, the socket its entry point
+    opened, when given)."""
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
     )
     # a ?token=… in a request's URL never reaches the log (tornado prints full URIs)
     install_log_scrubber()
-    asyncio.run(serve(load_config()))
+    asyncio.run(serve(load_config(), early))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from continuum_hub.service_api import (
     ServiceSettings,
     config_from_environment,
     hub_auth_from_environment,
+    serve_on,
     state_folder,
 )
 from continuum_spawners.account_map import AccountMapper
@@ -137,21 +139,22 @@ def update_run_gauge(store: Any) -> None:
     set_run_counts(store.run_counts())
 
 
-async def serve(config: Config) -> None:
+async def serve(config: Config, early: socket.socket | None = None) -> None:
     """Serve the API and track runs until the process is stopped."""
     application = make_application(config)
     settings = application.settings["workflows_settings"]
-    application.listen(settings.port, settings.ip, max_body_size=MAX_BODY_BYTES)
+    serve_on(application, settings, early, MAX_BODY_BYTES)
     logging.getLogger(__name__).info("Workflow service on http://%s:%d", settings.ip, settings.port)
     application.settings["workflows_tracker"].start()
     await asyncio.Event().wait()
 
 
-def main() -> None:
-    """Run the service until the hub stops it."""
+def main(early: socket.socket | None = None) -> None:
+    """Run the service until the hub stops it (on ``early``, the socket its entry point
+    opened, when given)."""
     logging.basicConfig(
         level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s"
     )
     # a ?token=… in a request's URL never reaches the log (tornado prints full URIs)
     install_log_scrubber()
-    asyncio.run(serve(load_config()))
+    asyncio.run(serve(load_config(), early))

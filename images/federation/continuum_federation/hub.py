@@ -334,6 +334,9 @@ class LocalHub(Service):
             # a warm spare with JupyterHub and our heaviest packages imported: a restart
             # starts from there (importing is most of a hub's start)
             *("--entry", "jupyterhub.app:main"),
+            # what the deployed unit's command (python -m continuum_hub.process_start) does
+            # first, before the spare imports JupyterHub
+            *("--setup", "continuum_hub.process_start:skip_slow_optional_imports"),
             *(arg for module in HUB_PRELOAD for arg in ("--preload", module)),
             *("--", str(bin_dir / "jupyterhub"), "-f", str(config)),
         ]

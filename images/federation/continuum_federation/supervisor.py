@@ -127,9 +127,12 @@ class Supervisor:
         preload: Sequence[str] = (),
         spare_after: float = 10.0,
         pid_file: Path | None = None,
+        setup: str = "",
     ) -> None:
         self.argv = list(argv)
         self.entry, self.preload, self.spare_after = entry, list(preload), spare_after
+        #: ``MODULE:FUNCTION`` the spare calls before it imports ``preload`` (``--setup``)
+        self.setup = setup
         self.pid_file = pid_file
         #: a process that has imported ``preload`` and waits to become the next hub
         self.spare: subprocess.Popen[bytes] | None = None
@@ -160,6 +163,8 @@ class Supervisor:
     def _start_spare(self) -> None:
         preload = [arg for module in self.preload for arg in ("--preload", module)]
         argv = [sys.executable, "-m", MODULE, "--spare", "--entry", self.entry, *preload]
+        if self.setup:
+            argv += ["--setup", self.setup]
         self.spare = self._popen([*argv, "--", *self.argv], subprocess.PIPE)
 
     def _start(self) -> None:
@@ -349,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--preload", action="append", default=[], help="a module the warm spare imports"
     )
     parser.add_argument(
+        "--setup", default="", help="MODULE:FUNCTION the warm spare calls before its preloads"
+    )
+    parser.add_argument(
         "--spare-after", type=float, default=10.0, help="start the spare after this many s (10)"
     )
     parser.add_argument("--pid-file", type=Path, help="a file holding the command's pid")
@@ -356,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", nargs="+", help="the program and its arguments, after --")
     args = parser.parse_args(argv)
     if args.spare:
-        return run_spare(args.entry, args.preload, args.command)
+        return run_spare(args.entry, args.preload, args.command, args.setup)
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,
@@ -372,15 +380,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_timeout=args.stop_timeout,
         entry=args.entry,
         preload=args.preload,
+        setup=args.setup,
         spare_after=args.spare_after,
         pid_file=args.pid_file,
     )
     return supervisor.run()
 
 
-def run_spare(entry: str, preload: Sequence[str], command: Sequence[str]) -> int:
-    """The warm spare: import ``preload``, wait for the go on stdin, then run ``entry`` as the
-    command's script would (``sys.argv`` = the command).  An end of input (no go): exit 0."""
+def run_spare(entry: str, preload: Sequence[str], command: Sequence[str], setup: str = "") -> int:
+    """The warm spare: call ``setup`` (``MODULE:FUNCTION``, if any), import ``preload``, wait for
+    the go on stdin, then run ``entry`` as the command's script would (``sys.argv`` = the
+    command).  An end of input (no go): exit 0."""
+    if setup:
+        module, _, function = setup.partition(":")
+        getattr(importlib.import_module(module), function)()
     for module in preload:
         importlib.import_module(module)
     if sys.stdin.buffer.read(2) != b"go":
