@@ -17,7 +17,9 @@ times process start → ``/hub/health`` 200 and → the last "<user> still runni
 rounds alternate between the spawners.  Prints both, their ratio, and the scheduler status
 calls the site hub made (``continuum_scheduler_status_calls_total`` from ``/hub/metrics``; goal
 one per site).  Run as root:
-``/opt/continuum-hub/venv/bin/python bench/hub_start.py [--users 10000] [--running 100]``.
+``/opt/continuum-hub/venv/bin/python bench/hub_start.py [--users 10000] [--running 100]
+[--rounds 2] [--logs DIR]`` (``--logs``: each round's hub log, to see where the seconds went —
+JupyterHub starts its managed services one after the other and waits for each).
 """
 
 from __future__ import annotations
