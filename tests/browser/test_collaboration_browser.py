@@ -21,7 +21,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from fixtures.browser import sign_in
+from fixtures.browser import close_context, sign_in
 from fixtures.hub import api, hub_login, stop_server, wait_for_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.workshops]
@@ -109,7 +109,7 @@ def test_two_labs_edit_one_notebook_live(
         # the same document: Bob's lab holds both edits too, neither lab reloaded
         expect(bobs_cell).to_contain_text("alice_wrote = 1")
     finally:
-        alice_context.close()
+        close_context(alice_context)
         call(hub, bob, "PATCH", "/shares/bob/", json={"user": "alice"})
         stop_server(hub, "bob")
         path.unlink(missing_ok=True)

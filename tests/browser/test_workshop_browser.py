@@ -31,7 +31,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from continuum_federation.accounts import ensure_unix_user
-from fixtures.browser import sign_in
+from fixtures.browser import close_context, close_page, sign_in
 from fixtures.hub import api, hub_login, server_model, stop_server
 from fixtures.slurm import squeue, wait_until
 from fixtures.workshop_events import delete_events, leases, show_reservation
@@ -225,7 +225,7 @@ def test_instructor_runs_a_workshop_in_the_browser(
             tabs["bob"], "bob", f"{FOLDER}/intro.ipynb", notebook("answer = 'bob-was-here'")
         )
         for tab in tabs.values():  # three idle JupyterLabs would only slow the machine
-            tab.close()
+            close_page(tab)
         phase("three participants in JupyterLab")
 
         # the instructor's view: everybody running, in the event's reservation
@@ -288,4 +288,4 @@ def test_instructor_runs_a_workshop_in_the_browser(
         assert f"401 GET /hub/api/continuum/token ({guest}@" not in log
     finally:
         for context in contexts:
-            context.close()
+            close_context(context)

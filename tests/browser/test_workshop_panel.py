@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from fixtures.browser import RESULTS, sign_in
+from fixtures.browser import RESULTS, close_context, close_page, sign_in
 from fixtures.hub import api, hub_login, server_model, stop_server
 from fixtures.workshop_events import delete_events
 from fixtures.workshops import event_json, events_call, instructor
@@ -177,7 +177,7 @@ def test_the_instructor_panel_lists_bob_and_his_lab_shows_her_message(
         if "oauth2/authorize" in visit.url:
             visit.get_by_role("button", name="Authorize").click()
             visit.wait_for_url(lambda url: "/user/bob/lab" in url, wait_until="commit")
-        visit.close()
+        close_page(visit)
         bob.goto(f"{hub.url}/hub/continuum/sharing")
         seen = bob.locator('tr[data-kind="user"][data-name="alice"] td[data-field="opened"]')
         expect(seen).to_contain_text("last seen")
@@ -189,7 +189,7 @@ def test_the_instructor_panel_lists_bob_and_his_lab_shows_her_message(
             bob.screenshot(path=str(RESULTS / "workshop-panel-bob.png"), timeout=10_000)
         raise
     finally:
-        bob_context.close()
+        close_context(bob_context)
         for name in ("alice", "bob"):  # both stop at once
             api(hub, "DELETE", f"/users/{name}/server")
         for name in ("alice", "bob"):

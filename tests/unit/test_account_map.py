@@ -281,7 +281,9 @@ def test_lease_file_made_readable_by_others_is_tightened(tmp_path):
 
 
 def _allocate(url: str, users: list[str], barrier, results) -> None:
-    store = LeaseStore(url)
+    # turns are taken (BEGIN IMMEDIATE), each waiting up to the timeout: 60 s, not the default
+    # 10 s, since a loaded CI machine once held one turn longer than that (fsync) while 72 waited
+    store = LeaseStore(url, timeout=60.0)
     barrier.wait()  # every process asks at the same moment
     try:
         results.put([(user, store.lease("alpha", user, POOL, allocate=True)) for user in users])
@@ -301,7 +303,7 @@ def test_concurrent_allocations_from_several_processes_never_share_an_account(da
     ]
     for process in processes:
         process.start()
-    answers = [results.get(timeout=60) for _ in processes]
+    answers = [results.get(timeout=180) for _ in processes]
     for process in processes:
         process.join(timeout=60)
     assert all(isinstance(a, list) for a in answers), answers  # no "database is locked"
