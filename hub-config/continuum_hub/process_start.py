@@ -1,10 +1,10 @@
 """What a service process of the hub does first, before its imports.
 
 The managed services (``python -m continuum_hub.gateway``, ``.workflows``, ``.catalogue``)
-call :func:`skip_slow_optional_imports` on their first line, and the workflow and catalogue
-services :func:`listen_early` next.  JupyterHub starts its managed services one after the other
-and waits for each to answer, so their start-up adds up in the hub's own start
-(``bench/hub_start.py``).
+start through :func:`run_service`: :func:`skip_slow_optional_imports` first, then (the workflow
+and catalogue services) :func:`listen_early`, then their imports.  JupyterHub starts its managed
+services one after the other and waits for each to answer, so their start-up adds up in the
+hub's own start (``bench/hub_start.py``).
 
 The hub itself: ``python -m continuum_hub.process_start -f jupyterhub_config.py`` is
 ``jupyterhub -f jupyterhub_config.py`` after :func:`skip_slow_optional_imports` (the deployed
@@ -13,6 +13,7 @@ unit runs it; the demo's supervisor calls the function in its warm spare, ``--se
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import sys
@@ -61,6 +62,19 @@ def listen_early(environ: dict[str, str] | None = None) -> socket.socket | None:
         sock.close()
         return None  # the service's own listen() says what is wrong
     return sock
+
+
+def run_service(app_module: str, *, listen: bool = True) -> None:
+    """Run a managed service: :func:`skip_slow_optional_imports`, with ``listen`` open its
+    socket at once (:func:`listen_early`; ``app_module``'s ``main(early)`` serves it), then
+    import ``app_module`` and call its ``main``."""
+    skip_slow_optional_imports()
+    early = listen_early() if listen else None
+    app = importlib.import_module(app_module)
+    if listen:
+        app.main(early)
+    else:
+        app.main()
 
 
 def main() -> None:

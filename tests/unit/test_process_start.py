@@ -6,6 +6,7 @@ service connects at once and is answered once the application serves; jsonschema
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -98,3 +99,24 @@ def test_the_hub_command_is_jupyterhubs():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == jupyterhub.__version__
+
+
+@pytest.mark.parametrize(("listen", "expected"), [(True, "socket 1"), (False, "none 1")])
+def test_a_service_runs_its_apps_main_with_its_early_socket(tmp_path, listen: bool, expected: str):
+    """``run_service``: the app module's ``main`` gets the socket opened before its import
+    (``listen``), else is called without one; the slow optional module is absent by then."""
+    (tmp_path / "standin_app.py").write_text(
+        "import sys\n"
+        "SKIPPED = sys.modules.get('rfc3987_syntax', 'missing') is None\n"
+        "def main(early=None):\n"
+        "    print('socket' if early is not None else 'none', int(SKIPPED))\n"
+    )
+    code = "from continuum_hub.process_start import run_service\n"
+    code += f"run_service('standin_app', listen={listen})"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+    env["JUPYTERHUB_SERVICE_URL"] = f"http://127.0.0.1:{free_port()}/services/x/"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

@@ -1,9 +1,6 @@
 """``python -m continuum_hub.gateway``: the Dask Gateway service process (see :mod:`.app`)."""
 
-from ..process_start import skip_slow_optional_imports
+from ..process_start import run_service
 
-skip_slow_optional_imports()
-
-from .app import main  # noqa: E402 - after the line above
-
-main()
+# its HTTP proxy (a Go binary) opens its own socket: none opened early
+run_service("continuum_hub.gateway.app", listen=False)
